@@ -1,0 +1,7 @@
+//! xscan: a compliance drift scanner for cross-account AWS data access.
+//!
+//! The pipeline: a [`model::Snapshot`] (collected live or loaded from a file) is evaluated by
+//! [`rules`] against the YAML rule pack, using the IAM semantics of [`policy`]; the
+//! [`findings`] are rendered by [`report`]. Everything after collection runs offline.
+
+pub mod policy;

@@ -1,0 +1,548 @@
+//! Request evaluation: identity, resource and VPC endpoint policies combined as the IAM User
+//! Guide's "Policy evaluation logic" documents it. An explicit Deny anywhere wins; every
+//! endpoint policy must allow; within one account the identity or the resource policy may
+//! allow; across accounts both must.
+
+use super::condition::{RequestContext, Truth, evaluate_clause, expand};
+use super::document::{Effect, Policy, PolicyKind, Statement};
+use super::principal::{AwsIdentity, PrincipalMatch, RequestPrincipal, entry_matches};
+
+/// A request to authorize.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub principal: RequestPrincipal,
+    /// `service:Action`, compared case-insensitively.
+    pub action: String,
+    pub resource: String,
+    /// The owner of the resource when its ARN carries no account (S3 buckets and objects).
+    pub resource_account: Option<String>,
+    /// Context keys given by the caller; derived keys are added unless given.
+    pub context: RequestContext,
+}
+
+impl Request {
+    pub fn new(principal: RequestPrincipal, action: &str, resource: &str) -> Self {
+        Self {
+            principal,
+            action: action.to_string(),
+            resource: resource.to_string(),
+            resource_account: None,
+            context: RequestContext::default(),
+        }
+    }
+
+    /// The account owning the resource: given, or read from the ARN.
+    pub fn resource_owner(&self) -> Option<String> {
+        self.resource_account.clone().or_else(|| {
+            self.resource
+                .splitn(6, ':')
+                .nth(4)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+        })
+    }
+
+    /// The caller's context plus the keys AWS derives from the request.
+    fn effective_context(&self) -> RequestContext {
+        let mut context = self.context.clone();
+        if let RequestPrincipal::Aws { account, identity, .. } = &self.principal {
+            context.set_default("aws:PrincipalAccount", account);
+            if let Some(arn) = self.principal.principal_arn() {
+                context.set_default("aws:PrincipalArn", &arn);
+            }
+            if let AwsIdentity::User { name } = identity {
+                context.set_default("aws:username", name);
+            }
+        }
+        if let RequestPrincipal::Service { name } = &self.principal {
+            context.set_default("aws:PrincipalServiceName", name);
+        }
+        if let Some(owner) = self.resource_owner() {
+            context.set_default("aws:ResourceAccount", &owner);
+            if self.action.to_lowercase().starts_with("s3:") {
+                context.set_default("s3:ResourceAccount", &owner);
+            }
+        }
+        context
+    }
+}
+
+/// The outcome of an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Decision {
+    Allowed,
+    ExplicitlyDenied,
+    ImplicitlyDenied,
+    /// The engine could not decide (an unsupported operator, an uncomparable value).
+    Indeterminate,
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Decision::Allowed => "Allowed",
+            Decision::ExplicitlyDenied => "ExplicitlyDenied",
+            Decision::ImplicitlyDenied => "ImplicitlyDenied",
+            Decision::Indeterminate => "Indeterminate",
+        })
+    }
+}
+
+/// A statement that took part in a decision.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatementRef {
+    pub policy: String,
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub effect: Effect,
+    /// `matched`, or `indeterminate: <reason>`.
+    pub outcome: String,
+}
+
+/// The decision with what explains it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub reason: String,
+    pub statements: Vec<StatementRef>,
+    pub warnings: Vec<String>,
+}
+
+/// The policies that apply to a request.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet<'a> {
+    /// The principal's identity policies.
+    pub identity: Vec<&'a Policy>,
+    /// The resource's policy (bucket, access point, role trust), if any.
+    pub resource: Option<(&'a Policy, PolicyKind)>,
+    /// VPC endpoint policies on the request's path.
+    pub endpoint: Vec<&'a Policy>,
+}
+
+/// How one statement applies to a request.
+struct StatementOutcome {
+    applies: Truth,
+    principal: PrincipalMatch,
+}
+
+fn any_truth(items: impl Iterator<Item = Truth>) -> Truth {
+    let mut unknown = None;
+    for t in items {
+        match t {
+            Truth::True => return Truth::True,
+            Truth::Unknown(r) => unknown = Some(r),
+            Truth::False => {}
+        }
+    }
+    unknown.map_or(Truth::False, Truth::Unknown)
+}
+
+fn statement_outcome(
+    statement: &Statement,
+    policy: &Policy,
+    kind: PolicyKind,
+    request: &Request,
+    context: &RequestContext,
+) -> StatementOutcome {
+    let principal = match (kind, &statement.principal) {
+        (PolicyKind::Identity, _) => PrincipalMatch::Direct,
+        (_, None) => PrincipalMatch::No,
+        (_, Some(block)) if block.negated => {
+            let named = block
+                .entries
+                .iter()
+                .any(|e| entry_matches(e, &request.principal, kind, true) != PrincipalMatch::No);
+            if named { PrincipalMatch::No } else { PrincipalMatch::Direct }
+        }
+        (_, Some(block)) => block
+            .entries
+            .iter()
+            .map(|e| entry_matches(e, &request.principal, kind, false))
+            .fold(PrincipalMatch::No, |best, m| match (best, m) {
+                (PrincipalMatch::Direct, _) | (_, PrincipalMatch::Direct) => PrincipalMatch::Direct,
+                (PrincipalMatch::Account, _) | (_, PrincipalMatch::Account) => PrincipalMatch::Account,
+                _ => PrincipalMatch::No,
+            }),
+    };
+    let no = StatementOutcome {
+        applies: Truth::False,
+        principal,
+    };
+    if principal == PrincipalMatch::No {
+        return no;
+    }
+    let action = request.action.to_lowercase();
+    let action_named = statement
+        .action
+        .items
+        .iter()
+        .any(|pattern| super::wildcard::Pattern::glob(&pattern.to_lowercase()).matches(&action));
+    if action_named == statement.action.negated {
+        return no;
+    }
+    if let Some(resource) = &statement.resource {
+        let named = resource.items.iter().any(|item| {
+            expand(item, context, policy.version, true).is_some_and(|p| p.matches(&request.resource))
+        });
+        if named == resource.negated {
+            return no;
+        }
+    }
+    let applies = statement
+        .conditions
+        .iter()
+        .fold(Truth::True, |acc, clause| acc.and(evaluate_clause(clause, context, policy.version)));
+    StatementOutcome { applies, principal }
+}
+
+/// What one policy says about a request.
+struct PolicyVerdict {
+    deny: Truth,
+    /// Some Allow applies (by any principal match).
+    allow: Truth,
+    /// Some Allow applies naming the principal directly (not only its account).
+    allow_direct: Truth,
+    allows: Vec<StatementRef>,
+    denies: Vec<StatementRef>,
+    unknown: Vec<StatementRef>,
+}
+
+fn statement_ref(policy: &Policy, statement: &Statement, outcome: String) -> StatementRef {
+    StatementRef {
+        policy: policy.name.clone(),
+        index: statement.index,
+        sid: statement.sid.clone(),
+        effect: statement.effect,
+        outcome,
+    }
+}
+
+fn evaluate_policy(policy: &Policy, kind: PolicyKind, request: &Request, context: &RequestContext) -> PolicyVerdict {
+    let mut verdict = PolicyVerdict {
+        deny: Truth::False,
+        allow: Truth::False,
+        allow_direct: Truth::False,
+        allows: Vec::new(),
+        denies: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for statement in &policy.statements {
+        let outcome = statement_outcome(statement, policy, kind, request, context);
+        let truth = outcome.applies;
+        match &truth {
+            Truth::False => continue,
+            Truth::True => {
+                let r = statement_ref(policy, statement, "matched".into());
+                match statement.effect {
+                    Effect::Allow => verdict.allows.push(r),
+                    Effect::Deny => verdict.denies.push(r),
+                }
+            }
+            Truth::Unknown(reason) => verdict
+                .unknown
+                .push(statement_ref(policy, statement, format!("indeterminate: {reason}"))),
+        }
+        match statement.effect {
+            Effect::Deny => verdict.deny = any_truth([verdict.deny.clone(), truth].into_iter()),
+            Effect::Allow => {
+                if outcome.principal == PrincipalMatch::Direct {
+                    verdict.allow_direct = any_truth([verdict.allow_direct.clone(), truth.clone()].into_iter());
+                }
+                verdict.allow = any_truth([verdict.allow.clone(), truth].into_iter());
+            }
+        }
+    }
+    verdict
+}
+
+/// Evaluates `request` against the policies that apply to it.
+pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
+    let context = request.effective_context();
+    let mut warnings: Vec<String> = Vec::new();
+    let identity: Vec<PolicyVerdict> = policies
+        .identity
+        .iter()
+        .map(|p| evaluate_policy(p, PolicyKind::Identity, request, &context))
+        .collect();
+    let resource = policies
+        .resource
+        .map(|(p, kind)| evaluate_policy(p, kind, request, &context));
+    let endpoint: Vec<PolicyVerdict> = policies
+        .endpoint
+        .iter()
+        .map(|p| evaluate_policy(p, PolicyKind::Endpoint, request, &context))
+        .collect();
+    for p in policies.identity.iter().chain(policies.endpoint.iter()) {
+        warnings.extend(p.warnings.iter().cloned());
+    }
+    if let Some((p, _)) = policies.resource {
+        warnings.extend(p.warnings.iter().cloned());
+    }
+    if matches!(request.principal, RequestPrincipal::Anonymous | RequestPrincipal::Service { .. })
+        && !policies.identity.is_empty()
+    {
+        warnings.push("identity policies were given for a principal that has none; they are ignored".into());
+    }
+    let all: Vec<&PolicyVerdict> = identity.iter().chain(resource.iter()).chain(endpoint.iter()).collect();
+    let unknown: Vec<StatementRef> = all.iter().flat_map(|v| v.unknown.iter().cloned()).collect();
+
+    let deny = any_truth(all.iter().map(|v| v.deny.clone()));
+    if deny == Truth::True {
+        return Evaluation {
+            decision: Decision::ExplicitlyDenied,
+            reason: "an explicit Deny applies; an explicit Deny overrides every Allow".into(),
+            statements: all.iter().flat_map(|v| v.denies.iter().cloned()).collect(),
+            warnings,
+        };
+    }
+
+    let owner = request.resource_owner();
+    let (identity_allow, resource_allow_any, resource_allow_direct) = (
+        match &request.principal {
+            // The root user has every permission in its own account.
+            RequestPrincipal::Aws {
+                identity: AwsIdentity::Root,
+                ..
+            } => Truth::True,
+            RequestPrincipal::Aws { .. } => any_truth(identity.iter().map(|v| v.allow.clone())),
+            _ => Truth::False,
+        },
+        resource.as_ref().map_or(Truth::False, |v| v.allow.clone()),
+        resource.as_ref().map_or(Truth::False, |v| v.allow_direct.clone()),
+    );
+    let same_account = match (request.principal.account(), owner.as_deref()) {
+        (Some(p), Some(o)) => p == o,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let (grant, grant_reason) = match &request.principal {
+        RequestPrincipal::Aws { .. } if same_account => (
+            any_truth([identity_allow.clone(), resource_allow_direct].into_iter()),
+            "within one account, an identity policy or a resource policy naming the principal must allow",
+        ),
+        RequestPrincipal::Aws { .. } => (
+            identity_allow.clone().and(resource_allow_any),
+            "across accounts, both the principal's identity policies and the resource policy must allow",
+        ),
+        _ => (
+            resource_allow_direct,
+            "a principal without identity policies needs a resource policy that names it",
+        ),
+    };
+    let endpoint_allow = endpoint
+        .iter()
+        .fold(Truth::True, |acc, v| acc.and(v.allow.clone()));
+    let allowed = grant.clone().and(endpoint_allow.clone());
+    let allow_statements = || all.iter().flat_map(|v| v.allows.iter().cloned()).collect::<Vec<_>>();
+    match (allowed, deny) {
+        (Truth::True, Truth::False) => Evaluation {
+            decision: Decision::Allowed,
+            reason: format!("allowed: {grant_reason}, and every endpoint policy allows"),
+            statements: allow_statements(),
+            warnings,
+        },
+        (Truth::False, deny) => {
+            if let Truth::Unknown(r) = deny {
+                warnings.push(format!("a Deny statement could not be evaluated ({r}); the request is denied either way"));
+            }
+            let reason = if endpoint_allow == Truth::False {
+                "no statement of a VPC endpoint policy allows it (implicit deny)".to_string()
+            } else {
+                format!("no applicable Allow: {grant_reason} (implicit deny)")
+            };
+            Evaluation {
+                decision: Decision::ImplicitlyDenied,
+                reason,
+                statements: Vec::new(),
+                warnings,
+            }
+        }
+        _ => Evaluation {
+            decision: Decision::Indeterminate,
+            reason: "a statement that decides the outcome could not be evaluated".into(),
+            statements: unknown,
+            warnings,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(name: &str, v: serde_json::Value) -> Policy {
+        Policy::from_value(name, &v).unwrap()
+    }
+
+    fn request(principal: &str, action: &str, resource: &str) -> Request {
+        Request::new(RequestPrincipal::parse(principal).unwrap(), action, resource)
+    }
+
+    const ROLE: &str = "arn:aws:iam::111111111111:role/Exec";
+    const AP_OBJECT: &str = "arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1/object/data.csv";
+
+    // IAM User Guide, "Policy evaluation logic": explicit deny overrides allow.
+    #[test]
+    fn explicit_deny_wins() {
+        let identity = policy(
+            "id",
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}),
+        );
+        let set = PolicySet {
+            identity: vec![&identity],
+            ..Default::default()
+        };
+        let r = request(ROLE, "s3:DeleteObject", "arn:aws:s3:::b/k");
+        assert_eq!(evaluate(&r, &set).decision, Decision::ExplicitlyDenied);
+        let r = request(ROLE, "S3:getobject", "arn:aws:s3:::b/k");
+        assert_eq!(evaluate(&r, &set).decision, Decision::Allowed);
+        let r = request(ROLE, "ec2:RunInstances", "*");
+        assert_eq!(evaluate(&r, &set).decision, Decision::ImplicitlyDenied);
+    }
+
+    // IAM User Guide, "Cross-account policy evaluation logic": both sides must allow.
+    #[test]
+    fn cross_account_needs_both_sides() {
+        let identity = policy("id", json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}));
+        let ap = policy(
+            "ap",
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1/object/*"}]}),
+        );
+        let r = request(ROLE, "s3:GetObject", AP_OBJECT);
+        let both = PolicySet {
+            identity: vec![&identity],
+            resource: Some((&ap, PolicyKind::AccessPoint)),
+            ..Default::default()
+        };
+        assert_eq!(evaluate(&r, &both).decision, Decision::Allowed);
+        let resource_only = PolicySet {
+            resource: Some((&ap, PolicyKind::AccessPoint)),
+            ..Default::default()
+        };
+        assert_eq!(evaluate(&r, &resource_only).decision, Decision::ImplicitlyDenied);
+        // A session of the role is covered by the role ARN.
+        let session = request("arn:aws:sts::111111111111:assumed-role/Exec/nb", "s3:GetObject", AP_OBJECT);
+        assert_eq!(evaluate(&session, &both).decision, Decision::Allowed);
+    }
+
+    // Same account: a resource policy naming the principal is enough; naming only the account
+    // delegates to identity policies.
+    #[test]
+    fn same_account_resource_policy() {
+        let by_role = policy(
+            "bucket",
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:role/R"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}),
+        );
+        let by_account = policy(
+            "bucket",
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}),
+        );
+        let mut r = request("arn:aws:iam::222222222222:role/R", "s3:GetObject", "arn:aws:s3:::b/k");
+        r.resource_account = Some("222222222222".into());
+        let set = |p| PolicySet {
+            resource: Some((p, PolicyKind::Resource)),
+            ..Default::default()
+        };
+        assert_eq!(evaluate(&r, &set(&by_role)).decision, Decision::Allowed);
+        assert_eq!(evaluate(&r, &set(&by_account)).decision, Decision::ImplicitlyDenied);
+    }
+
+    // AWS PrivateLink guide: the endpoint policy only narrows; without an Allow there, denied.
+    #[test]
+    fn endpoint_policy_must_allow() {
+        let identity = policy("id", json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}));
+        let endpoint = policy(
+            "vpce",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
+                   "Condition": {"StringEquals": {"aws:ResourceAccount": "222222222222"}}}]}),
+        );
+        let set = PolicySet {
+            identity: vec![&identity],
+            endpoint: vec![&endpoint],
+            ..Default::default()
+        };
+        let mut r = request("arn:aws:iam::111111111111:role/Exec", "s3:GetObject", "arn:aws:s3:::other/k");
+        r.resource_account = Some("111111111111".into());
+        assert_eq!(evaluate(&r, &set).decision, Decision::ImplicitlyDenied);
+        r.resource = "arn:aws:s3:::mine/k".into();
+        r.resource_account = Some("111111111111".into());
+        let e = evaluate(&r, &set);
+        assert!(e.reason.contains("endpoint"), "{}", e.reason);
+    }
+
+    // "Principal": "*" includes anonymous callers; Deny statements do not grant.
+    #[test]
+    fn anonymous_and_deny_star() {
+        let bucket = policy(
+            "bucket",
+            json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*",
+                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}),
+        );
+        let mut r = request("anonymous", "s3:GetObject", "arn:aws:s3:::b/k");
+        r.resource_account = Some("222222222222".into());
+        let set = PolicySet {
+            resource: Some((&bucket, PolicyKind::Resource)),
+            ..Default::default()
+        };
+        assert_eq!(evaluate(&r, &set).decision, Decision::ImplicitlyDenied);
+        r.context.add("aws:SecureTransport", "false");
+        assert_eq!(evaluate(&r, &set).decision, Decision::ExplicitlyDenied);
+    }
+
+    // IAM User Guide, "NotPrincipal": with Allow it grants everyone not listed.
+    #[test]
+    fn not_principal_with_allow_grants_everyone_else() {
+        let bucket = policy(
+            "bucket",
+            json!({"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::222222222222:role/Admin"}, "Action": "s3:GetObject", "Resource": "*"}]}),
+        );
+        let mut r = request("anonymous", "s3:GetObject", "arn:aws:s3:::b/k");
+        r.resource_account = Some("222222222222".into());
+        let set = PolicySet {
+            resource: Some((&bucket, PolicyKind::Resource)),
+            ..Default::default()
+        };
+        assert_eq!(evaluate(&r, &set).decision, Decision::Allowed);
+    }
+
+    #[test]
+    fn unsupported_operator_is_indeterminate_not_a_guess() {
+        let identity = policy(
+            "id",
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"StringFuzzy": {"aws:x": "y"}}}]}),
+        );
+        let set = PolicySet {
+            identity: vec![&identity],
+            ..Default::default()
+        };
+        let r = request(ROLE, "s3:GetObject", "arn:aws:s3:::b/k");
+        let e = evaluate(&r, &set);
+        assert_eq!(e.decision, Decision::Indeterminate);
+        assert_eq!(e.statements.len(), 1);
+    }
+
+    #[test]
+    fn not_action_and_not_resource() {
+        let identity = policy(
+            "id",
+            json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "NotResource": "arn:aws:s3:::secret/*"}]}),
+        );
+        let set = PolicySet {
+            identity: vec![&identity],
+            ..Default::default()
+        };
+        assert_eq!(evaluate(&request(ROLE, "s3:GetObject", "arn:aws:s3:::b/k"), &set).decision, Decision::Allowed);
+        assert_eq!(
+            evaluate(&request(ROLE, "s3:GetObject", "arn:aws:s3:::secret/k"), &set).decision,
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            evaluate(&request(ROLE, "IAM:CreateUser", "*"), &set).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+}

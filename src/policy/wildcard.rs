@@ -1,0 +1,243 @@
+//! Glob patterns with IAM's two wildcards: `*` (any run of characters, including none) and `?`
+//! (exactly one character). Used for Action, Resource and the `...Like` / `Arn...` operators.
+//!
+//! Case rules belong to the caller: actions are compared after lowercasing both sides, ARNs and
+//! condition values as they are.
+
+/// One element of a compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Token {
+    /// A character that must appear as is.
+    Literal(char),
+    /// `*`: any run of characters.
+    AnyRun,
+    /// `?`: exactly one character.
+    AnyChar,
+}
+
+/// A compiled glob pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Pattern {
+    tokens: Vec<Token>,
+}
+
+impl Pattern {
+    /// Compiles `text`, reading `*` and `?` as wildcards.
+    pub fn glob(text: &str) -> Self {
+        let mut pattern = Self::default();
+        pattern.push_glob(text);
+        pattern
+    }
+
+    /// A pattern that matches exactly `text` (its `*` and `?` are plain characters).
+    pub fn literal(text: &str) -> Self {
+        let mut pattern = Self::default();
+        pattern.push_literal(text);
+        pattern
+    }
+
+    /// Appends `text` with `*` and `?` read as wildcards.
+    pub fn push_glob(&mut self, text: &str) {
+        for c in text.chars() {
+            self.tokens.push(match c {
+                '*' => Token::AnyRun,
+                '?' => Token::AnyChar,
+                other => Token::Literal(other),
+            });
+        }
+    }
+
+    /// Appends `text` as plain characters.
+    pub fn push_literal(&mut self, text: &str) {
+        self.tokens.extend(text.chars().map(Token::Literal));
+    }
+
+    /// The same pattern with every literal lowercased (for case-insensitive matching).
+    pub fn to_lowercase(&self) -> Self {
+        let tokens = self
+            .tokens
+            .iter()
+            .flat_map(|token| match token {
+                Token::Literal(c) => c.to_lowercase().map(Token::Literal).collect::<Vec<_>>(),
+                other => vec![other.clone()],
+            })
+            .collect();
+        Self { tokens }
+    }
+
+    /// True when the pattern contains `*` or `?` wildcards.
+    pub fn has_wildcards(&self) -> bool {
+        self.tokens.iter().any(|t| !matches!(t, Token::Literal(_)))
+    }
+
+    /// True when the pattern is a lone `*` (matches everything).
+    pub fn is_match_all(&self) -> bool {
+        !self.tokens.is_empty() && self.tokens.iter().all(|t| *t == Token::AnyRun)
+    }
+
+    /// The text this pattern matches when it has no wildcards.
+    pub fn as_literal(&self) -> Option<String> {
+        self.tokens
+            .iter()
+            .map(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Does the pattern match all of `text`? Case-sensitive; linear backtracking on the last `*`.
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        let tokens = &self.tokens;
+        let (mut t, mut p) = (0usize, 0usize);
+        // Position after the last `*` seen, and the text position it was tried at.
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            match tokens.get(p) {
+                Some(Token::Literal(c)) if *c == text[t] => {
+                    t += 1;
+                    p += 1;
+                }
+                Some(Token::AnyChar) => {
+                    t += 1;
+                    p += 1;
+                }
+                Some(Token::AnyRun) => {
+                    p += 1;
+                    star = Some((p, t));
+                }
+                _ => match star {
+                    Some((star_p, star_t)) => {
+                        p = star_p;
+                        t = star_t + 1;
+                        star = Some((star_p, star_t + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        tokens[p.min(tokens.len())..]
+            .iter()
+            .all(|t| *t == Token::AnyRun)
+    }
+
+    /// Is every string matched by `specific` also matched by `self`? Sound (never says yes
+    /// wrongly): a `*` of `specific` can only be covered by a `*` of `self`.
+    pub fn subsumes(&self, specific: &Pattern) -> bool {
+        let general = &self.tokens;
+        let specific = &specific.tokens;
+        // reachable[j]: general[..i] can cover specific[..j].
+        let mut reachable = vec![false; specific.len() + 1];
+        reachable[0] = true;
+        for token in general {
+            let mut next = vec![false; specific.len() + 1];
+            match token {
+                Token::AnyRun => {
+                    let mut any = false;
+                    for j in 0..=specific.len() {
+                        any |= reachable[j];
+                        next[j] = any;
+                    }
+                }
+                Token::AnyChar => {
+                    for j in 0..specific.len() {
+                        if reachable[j] && !matches!(specific[j], Token::AnyRun) {
+                            next[j + 1] = true;
+                        }
+                    }
+                }
+                Token::Literal(c) => {
+                    for j in 0..specific.len() {
+                        if reachable[j] && specific[j] == Token::Literal(*c) {
+                            next[j + 1] = true;
+                        }
+                    }
+                }
+            }
+            reachable = next;
+        }
+        reachable[specific.len()]
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for token in &self.tokens {
+            match token {
+                Token::Literal(c) => write!(f, "{c}")?,
+                Token::AnyRun => write!(f, "*")?,
+                Token::AnyChar => write!(f, "?")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Case-sensitive glob match of `text` against `pattern` text.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    Pattern::glob(pattern).matches(text)
+}
+
+/// Case-insensitive glob match (IAM action names).
+pub fn glob_match_ignore_case(pattern: &str, text: &str) -> bool {
+    Pattern::glob(&pattern.to_lowercase()).matches(&text.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn basic_matches() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("s3:Get*", "s3:GetObject"));
+        assert!(!glob_match("s3:Get*", "s3:PutObject"));
+        assert!(glob_match("arn:aws:s3:::b/*", "arn:aws:s3:::b/a/b/c"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("*a*b", "xxaybyb"));
+        assert!(!glob_match("Arn", "arn"));
+        assert!(glob_match_ignore_case("S3:getobject", "s3:GetObject"));
+    }
+
+    #[test]
+    fn subsumption() {
+        let general = Pattern::glob("arn:aws:s3:::b/*");
+        assert!(general.subsumes(&Pattern::glob("arn:aws:s3:::b/x/*")));
+        assert!(general.subsumes(&Pattern::glob("arn:aws:s3:::b/?")));
+        assert!(!general.subsumes(&Pattern::glob("arn:aws:s3:::*")));
+        assert!(!Pattern::glob("a?").subsumes(&Pattern::glob("a*")));
+        assert!(Pattern::glob("*").subsumes(&Pattern::glob("anything*?")));
+        assert!(!Pattern::literal("a*").subsumes(&Pattern::glob("a*")));
+    }
+
+    /// Reference: translate the glob to an anchored regex-free recursive matcher.
+    fn reference(pattern: &[char], text: &[char]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some(('*', rest)) => (0..=text.len()).any(|i| reference(rest, &text[i..])),
+            Some(('?', rest)) => !text.is_empty() && reference(rest, &text[1..]),
+            Some((c, rest)) => text.first() == Some(c) && reference(rest, &text[1..]),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn matcher_agrees_with_reference(pattern in "[ab*?:]{0,8}", text in "[ab:]{0,10}") {
+            let p: Vec<char> = pattern.chars().collect();
+            let t: Vec<char> = text.chars().collect();
+            prop_assert_eq!(Pattern::glob(&pattern).matches(&text), reference(&p, &t));
+        }
+
+        #[test]
+        fn subsumption_is_sound(general in "[ab*?]{0,6}", specific in "[ab*?]{0,6}", text in "[abc]{0,8}") {
+            let g = Pattern::glob(&general);
+            let s = Pattern::glob(&specific);
+            if g.subsumes(&s) && s.matches(&text) {
+                prop_assert!(g.matches(&text));
+            }
+        }
+    }
+}
