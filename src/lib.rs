@@ -4,4 +4,8 @@
 //! [`rules`] against the YAML rule pack, using the IAM semantics of [`policy`]; the
 //! [`findings`] are rendered by [`report`]. Everything after collection runs offline.
 
+pub mod config;
+pub mod findings;
+pub mod model;
 pub mod policy;
+pub mod rules;

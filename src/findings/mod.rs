@@ -1,0 +1,194 @@
+//! Results of evaluation: one [`Finding`] per (rule, resource), built only through
+//! [`Finding::new`], which demands a severity, one primary resource, a message and the evidence.
+//! Fingerprints are sha256 of rule id + resource identity, stable across runs.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::ResourceType;
+
+/// The verdict for one (rule, resource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Not evaluated: the input was missing because collection failed, or a policy could not
+    /// be parsed or decided.
+    Error,
+    /// Not applicable to this resource.
+    Skipped,
+    /// A failure accepted by an unexpired waiver.
+    Waived,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Waived => "waived",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How bad a failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!("unknown severity `{other}` (critical, high, medium, low, info)")),
+        }
+    }
+}
+
+/// The resource a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    #[serde(rename = "type")]
+    pub resource_type: ResourceType,
+    /// The resource's id (name for notebooks, buckets, roles and access points).
+    pub id: String,
+    /// The ARN, or an ARN-like identity for resources without one.
+    pub arn: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// One observed value a verdict rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// Where the value was read (`direct_internet_access`, `subnet -> route_table.routes`).
+    pub path: String,
+    pub value: Value,
+}
+
+/// The verdict of one rule on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub resource: ResourceRef,
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+    /// sha256(rule id + resource identity): stable across runs, distinct per resource.
+    pub fingerprint: String,
+}
+
+impl Finding {
+    /// The only way to build a finding: every field that reports rely on is required.
+    pub fn new(
+        rule_id: &str,
+        title: &str,
+        severity: Severity,
+        status: Status,
+        resource: ResourceRef,
+        message: String,
+        evidence: Vec<Evidence>,
+    ) -> Self {
+        let fingerprint = fingerprint(rule_id, &resource);
+        Self {
+            rule_id: rule_id.to_string(),
+            title: title.to_string(),
+            severity,
+            status,
+            resource,
+            message,
+            evidence,
+            fingerprint,
+        }
+    }
+}
+
+/// sha256 over the rule id and the resource's identity (type, account, region, ARN).
+pub fn fingerprint(rule_id: &str, resource: &ResourceRef) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        rule_id,
+        resource.resource_type.as_str(),
+        &resource.account,
+        resource.region.as_deref().unwrap_or(""),
+        &resource.arn,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Hex sha256 of bytes (evidence hashes in reports).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(arn: &str) -> ResourceRef {
+        ResourceRef {
+            resource_type: ResourceType::SecurityGroup,
+            id: "sg-1".into(),
+            arn: arn.into(),
+            account: "111111111111".into(),
+            region: Some("us-east-1".into()),
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_distinct() {
+        let a = fingerprint("XS001", &resource("arn:a"));
+        assert_eq!(a, fingerprint("XS001", &resource("arn:a")));
+        assert_ne!(a, fingerprint("XS001", &resource("arn:b")));
+        assert_ne!(a, fingerprint("XS002", &resource("arn:a")));
+        assert_eq!(a.len(), 64);
+    }
+}

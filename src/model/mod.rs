@@ -1,0 +1,219 @@
+//! The normalized snapshot: what was collected from which accounts and regions, when, by whom,
+//! and what could not be collected. Versioned (`schema_version`), serializable, and the only
+//! input evaluation needs — a saved snapshot is evidence that can be re-evaluated offline.
+//!
+//! Conventions: `None`/`null` means AWS answered "not configured" (e.g.
+//! NoSuchBucketPolicy); a field that could not be read is named in the resource's
+//! `collection_errors`, and a listing that failed is a [`CollectionGap`] — never a default.
+
+mod resources;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use resources::*;
+
+/// The snapshot format version this build reads and writes.
+pub const SNAPSHOT_SCHEMA_VERSION: &str = "xscan.snapshot/v1";
+
+/// Errors reading a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read snapshot {path}: {source}\nhelp: check the path; `xscan collect` writes snapshots")]
+    Read { path: String, source: std::io::Error },
+    #[error("snapshot {path} is not valid at line {line} column {column}: {message}\nhelp: snapshots are JSON written by `xscan collect`; see docs/snapshot.md")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("snapshot {path} has schema_version `{found}`, this xscan reads `{SNAPSHOT_SCHEMA_VERSION}`\nhelp: re-collect the snapshot with this version of xscan")]
+    Version { path: String, found: String },
+}
+
+/// A whole scan's collected configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub schema_version: String,
+    pub metadata: ScanMetadata,
+    /// Keyed by 12-digit account id.
+    pub accounts: BTreeMap<String, AccountSnapshot>,
+}
+
+/// Who collected what, when, and what is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanMetadata {
+    pub tool_version: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The configured scope name (used to keep SARIF categories apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub regions: Vec<String>,
+    /// `sts:GetCallerIdentity` per account, keyed by account id.
+    #[serde(default)]
+    pub caller_identities: BTreeMap<String, CallerIdentity>,
+    /// Everything that could not be collected.
+    #[serde(default)]
+    pub collection_gaps: Vec<CollectionGap>,
+}
+
+/// The identity xscan used in one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerIdentity {
+    pub arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// A listing or read that failed: rules that need it report `error`, never `pass`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionGap {
+    pub account: String,
+    /// `None` for global services (IAM) and account-wide failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub service: String,
+    pub api_call: String,
+    /// The resource types whose population is unknown because of this gap (empty: one resource's
+    /// field, recorded in its `collection_errors`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_types: Vec<ResourceType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    pub error: String,
+}
+
+/// Whether an account consumes the dataset or holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountRole {
+    Consumer,
+    Data,
+}
+
+impl AccountRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountRole::Consumer => "consumer",
+            AccountRole::Data => "data",
+        }
+    }
+}
+
+/// One account's resources.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSnapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<AccountRole>,
+    /// IAM roles, keyed by role name (IAM is global).
+    #[serde(default)]
+    pub iam_roles: BTreeMap<String, IamRole>,
+    /// S3 buckets, keyed by bucket name.
+    #[serde(default)]
+    pub s3_buckets: BTreeMap<String, S3Bucket>,
+    /// Account-level S3 settings (public access block), when collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_account_settings: Option<S3AccountSettings>,
+    /// Regional resources, keyed by region.
+    #[serde(default)]
+    pub regions: BTreeMap<String, RegionSnapshot>,
+}
+
+/// One account's resources in one region, each map keyed by the resource's id (name for
+/// notebooks and access points).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSnapshot {
+    #[serde(default)]
+    pub sagemaker_notebooks: BTreeMap<String, NotebookInstance>,
+    #[serde(default)]
+    pub vpcs: BTreeMap<String, Vpc>,
+    #[serde(default)]
+    pub subnets: BTreeMap<String, Subnet>,
+    #[serde(default)]
+    pub route_tables: BTreeMap<String, RouteTable>,
+    #[serde(default)]
+    pub security_groups: BTreeMap<String, SecurityGroup>,
+    #[serde(default)]
+    pub vpc_endpoints: BTreeMap<String, VpcEndpoint>,
+    #[serde(default)]
+    pub prefix_lists: BTreeMap<String, PrefixList>,
+    #[serde(default)]
+    pub s3_access_points: BTreeMap<String, S3AccessPoint>,
+}
+
+impl Snapshot {
+    /// An empty snapshot stamped now.
+    pub fn new(regions: Vec<String>) -> Self {
+        let now = Utc::now();
+        Self {
+            schema_version: SNAPSHOT_SCHEMA_VERSION.to_string(),
+            metadata: ScanMetadata {
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                started_at: now,
+                finished_at: now,
+                scope: None,
+                regions,
+                caller_identities: BTreeMap::new(),
+                collection_gaps: Vec::new(),
+            },
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    /// Parses snapshot JSON; `origin` names it in errors.
+    pub fn from_json(origin: &str, text: &str) -> Result<Self, ModelError> {
+        let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| ModelError::Parse {
+            path: origin.to_string(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        if snapshot.schema_version != SNAPSHOT_SCHEMA_VERSION {
+            return Err(ModelError::Version {
+                path: origin.to_string(),
+                found: snapshot.schema_version,
+            });
+        }
+        Ok(snapshot)
+    }
+
+    /// Reads a snapshot file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&path.display().to_string(), &text)
+    }
+
+    /// Pretty JSON, stable key order.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The gaps that leave the population of `resource_type` unknown in (account, region).
+    pub fn population_gaps(&self, resource_type: ResourceType, account: &str, region: Option<&str>) -> Vec<&CollectionGap> {
+        self.metadata
+            .collection_gaps
+            .iter()
+            .filter(|g| {
+                g.account == account
+                    && g.resource_types.contains(&resource_type)
+                    && (g.region.is_none() || region.is_none() || g.region.as_deref() == region)
+            })
+            .collect()
+    }
+}

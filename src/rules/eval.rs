@@ -1,0 +1,683 @@
+//! Pure evaluation: snapshot + rules + parameters -> findings. Never prints, never fails as a
+//! whole: every (rule, resource) in scope gets pass, fail, error or skipped, with the evidence
+//! it was decided on. Missing inputs become `error`, never `pass`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::findings::{Evidence, Finding, ResourceRef, Status};
+use crate::model::{AccountRole, ResourceType, Snapshot, parse_record};
+use crate::policy::{Policy, PolicyError, PolicyKind, analysis};
+
+use super::LoadedRule;
+use super::index::{Entry, SnapshotIndex};
+use super::spec::{AnalysisCall, AnalysisName, Condition, EachTest, FieldTest, Quantifier, RelatedTest, WhenAbsent};
+
+/// The three outcomes of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Error,
+}
+
+/// An outcome with its explanation and the values it was decided on.
+#[derive(Debug, Clone)]
+struct Verdict {
+    outcome: Outcome,
+    message: String,
+    evidence: Vec<Evidence>,
+}
+
+impl Verdict {
+    fn new(outcome: Outcome, message: String, evidence: Vec<Evidence>) -> Self {
+        Self {
+            outcome,
+            message,
+            evidence,
+        }
+    }
+}
+
+/// Where a condition is evaluated: a resource, and the value paths are relative to (the
+/// resource itself, or one element of a list inside it).
+#[derive(Clone, Copy)]
+struct Scope<'v> {
+    entry: usize,
+    value: &'v Value,
+    /// Prefix for evidence paths (`egress[2].`, `subnet subnet-1: `).
+    prefix: &'v str,
+    /// True at the resource's top level (collection errors apply to its fields).
+    top_level: bool,
+}
+
+/// Evaluates rules over one snapshot.
+pub struct Evaluator<'a> {
+    snapshot: &'a Snapshot,
+    index: SnapshotIndex<'a>,
+    parameters: BTreeMap<String, Value>,
+    configured_accounts: Vec<(String, AccountRole)>,
+    policy_cache: RefCell<HashMap<usize, Result<Arc<Policy>, PolicyError>>>,
+}
+
+impl<'a> Evaluator<'a> {
+    /// Builds the index. `accounts` are the accounts in scope with their roles (from the
+    /// config); one missing from the snapshot makes every rule that applies to it `error`.
+    pub fn new(snapshot: &'a Snapshot, parameters: BTreeMap<String, Value>, accounts: Vec<(String, AccountRole)>) -> Self {
+        let roles = accounts.clone();
+        let role_of = move |account: &str| roles.iter().find(|(id, _)| id == account).map(|(_, r)| *r);
+        Self {
+            snapshot,
+            index: SnapshotIndex::build(snapshot, &role_of),
+            parameters,
+            configured_accounts: accounts,
+            policy_cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Number of indexed resources.
+    pub fn resource_count(&self) -> usize {
+        self.index.entries.len()
+    }
+
+    /// Evaluates every rule; results are ordered by rule, then resource ARN.
+    pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for rule in rules {
+            findings.extend(self.evaluate_rule(rule));
+        }
+        findings
+    }
+
+    /// Evaluates one rule over every resource of its type, plus an `error` result for each
+    /// account/region whose population of that type is unknown.
+    pub fn evaluate_rule(&self, rule: &LoadedRule) -> Vec<Finding> {
+        let spec = &rule.spec;
+        let mut findings = Vec::new();
+        let finding = |status, resource, message: String, evidence| {
+            Finding::new(&spec.id, &spec.title, spec.severity, status, resource, message, evidence)
+        };
+        for &i in self.index.of_type(spec.resource_type) {
+            let entry = &self.index.entries[i];
+            let verdict = self.evaluate_resource(rule, i);
+            findings.push(finding(verdict.0, resource_ref(entry), verdict.1, verdict.2));
+        }
+        // Populations that could not be listed, and configured accounts never collected.
+        for (account, gap_regions) in self.unknown_populations(spec.resource_type) {
+            let role = self.role_of(&account);
+            if !spec.applies_to.as_ref().is_none_or(|a| a.account_roles.is_empty() || role.is_some_and(|r| a.account_roles.contains(&r))) {
+                continue;
+            }
+            for (region, reason) in gap_regions {
+                let resource = ResourceRef {
+                    resource_type: spec.resource_type,
+                    id: "*".into(),
+                    arn: format!(
+                        "arn:aws:{}:{}:{account}:{}/*",
+                        spec.resource_type.service(),
+                        region.as_deref().unwrap_or(""),
+                        spec.resource_type.as_str()
+                    ),
+                    account: account.clone(),
+                    region: region.clone(),
+                };
+                findings.push(finding(
+                    Status::Error,
+                    resource,
+                    format!("not evaluated: the {} resources of this account could not be listed ({reason})", spec.resource_type),
+                    vec![Evidence {
+                        path: "collection_gap".into(),
+                        value: json!(reason),
+                    }],
+                ));
+            }
+        }
+        findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+        findings
+    }
+
+    fn role_of(&self, account: &str) -> Option<AccountRole> {
+        self.snapshot
+            .accounts
+            .get(account)
+            .and_then(|a| a.role)
+            .or_else(|| self.configured_accounts.iter().find(|(id, _)| id == account).map(|(_, r)| *r))
+    }
+
+    /// (account, [(region, reason)]) whose population of `t` is unknown.
+    fn unknown_populations(&self, t: ResourceType) -> Vec<(String, Vec<(Option<String>, String)>)> {
+        let mut out: Vec<(String, Vec<(Option<String>, String)>)> = Vec::new();
+        for (account, _) in &self.configured_accounts {
+            if !self.snapshot.accounts.contains_key(account) {
+                out.push((account.clone(), vec![(None, "the account was not collected".into())]));
+            }
+        }
+        for gap in &self.snapshot.metadata.collection_gaps {
+            if gap.resource_types.contains(&t) {
+                let reason = format!("{}:{} failed: {}", gap.service, gap.api_call, gap.error);
+                match out.iter_mut().find(|(a, _)| *a == gap.account) {
+                    Some((_, list)) => list.push((gap.region.clone(), reason)),
+                    None => out.push((gap.account.clone(), vec![(gap.region.clone(), reason)])),
+                }
+            }
+        }
+        out
+    }
+
+    fn evaluate_resource(&self, rule: &LoadedRule, i: usize) -> (Status, String, Vec<Evidence>) {
+        let entry = &self.index.entries[i];
+        let scope = Scope {
+            entry: i,
+            value: &entry.view,
+            prefix: "",
+            top_level: true,
+        };
+        if let Some(applies) = &rule.spec.applies_to {
+            if !applies.account_roles.is_empty() && !entry.account_role.is_some_and(|r| applies.account_roles.contains(&r)) {
+                let role = entry.account_role.map_or("not in scope", AccountRole::as_str);
+                return (
+                    Status::Skipped,
+                    format!("not applicable: account {} is {role}", entry.account),
+                    vec![Evidence {
+                        path: "account_role".into(),
+                        value: json!(entry.account_role.map(AccountRole::as_str)),
+                    }],
+                );
+            }
+            if let Some(when) = &applies.when {
+                let v = self.condition(when, scope);
+                match v.outcome {
+                    Outcome::Fail => return (Status::Skipped, format!("not applicable: {}", v.message), v.evidence),
+                    Outcome::Error => return (Status::Error, format!("not evaluated: {}", v.message), v.evidence),
+                    Outcome::Pass => {}
+                }
+            }
+        }
+        let v = self.condition(&rule.spec.check, scope);
+        let status = match v.outcome {
+            Outcome::Pass => Status::Pass,
+            Outcome::Fail => Status::Fail,
+            Outcome::Error => Status::Error,
+        };
+        let message = if status == Status::Error {
+            format!("not evaluated: {}", v.message)
+        } else {
+            v.message
+        };
+        (status, message, v.evidence)
+    }
+
+    fn condition(&self, condition: &Condition, scope: Scope<'_>) -> Verdict {
+        match condition {
+            Condition::All(items) => {
+                let verdicts: Vec<Verdict> = items.iter().map(|c| self.condition(c, scope)).collect();
+                combine_all(verdicts)
+            }
+            Condition::Any(items) => {
+                let verdicts: Vec<Verdict> = items.iter().map(|c| self.condition(c, scope)).collect();
+                combine_any(verdicts)
+            }
+            Condition::Not(inner) => {
+                let v = self.condition(inner, scope);
+                let outcome = match v.outcome {
+                    Outcome::Pass => Outcome::Fail,
+                    Outcome::Fail => Outcome::Pass,
+                    Outcome::Error => Outcome::Error,
+                };
+                let message = if outcome == Outcome::Fail {
+                    format!("must not hold: {}", v.message)
+                } else {
+                    v.message
+                };
+                Verdict::new(outcome, message, v.evidence)
+            }
+            Condition::Field(test) => self.field(test, scope),
+            Condition::Each(test) => self.each(test, scope),
+            Condition::Related(test) => self.related(test, scope),
+            Condition::Analysis(call) => self.analysis(call, scope),
+        }
+    }
+
+    fn entry(&self, scope: Scope<'_>) -> &Entry<'a> {
+        &self.index.entries[scope.entry]
+    }
+
+    /// Reads a dotted path (or a `${perimeter.*}` parameter); `Err` when the field could not
+    /// be collected.
+    fn read<'v>(&'v self, scope: Scope<'v>, path: &str) -> Result<&'v Value, String> {
+        static NULL: Value = Value::Null;
+        if let Some(name) = path.strip_prefix("${").and_then(|p| p.strip_suffix('}')) {
+            return Ok(self.parameters.get(name.trim()).unwrap_or(&NULL));
+        }
+        if scope.top_level {
+            let first = path.split('.').next().unwrap_or(path);
+            if let Some(error) = self.entry(scope).collection_errors.and_then(|e| e.get(first)) {
+                return Err(format!("{}{first} could not be collected: {error}", scope.prefix));
+            }
+        }
+        let mut value = scope.value;
+        for segment in path.split('.') {
+            value = match value {
+                Value::Object(map) => map.get(segment).unwrap_or(&Value::Null),
+                _ => &Value::Null,
+            };
+        }
+        Ok(value)
+    }
+
+    /// Substitutes `${...}` parameters in a rule value.
+    fn resolve(&self, value: &Value, scope: Scope<'_>) -> Value {
+        match value {
+            Value::String(s) => self.resolve_str(s, scope),
+            Value::Array(items) => {
+                // A parameter that is a list is spliced into the surrounding list.
+                let mut out = Vec::new();
+                for item in items {
+                    match self.resolve(item, scope) {
+                        Value::Array(inner) if matches!(item, Value::String(s) if s.starts_with("${")) => out.extend(inner),
+                        other => out.push(other),
+                    }
+                }
+                Value::Array(out)
+            }
+            other => other.clone(),
+        }
+    }
+
+    fn parameter(&self, name: &str, scope: Scope<'_>) -> Value {
+        let entry = self.entry(scope);
+        match name {
+            "resource.account" => json!(entry.account),
+            "resource.region" => json!(entry.region),
+            "resource.id" => json!(entry.id),
+            "resource.arn" => json!(entry.arn),
+            "region.s3_prefix_lists" => json!(self.index.s3_prefix_lists(entry.account, entry.region.unwrap_or(""))),
+            other => self.parameters.get(other).cloned().unwrap_or(Value::Null),
+        }
+    }
+
+    fn resolve_str(&self, s: &str, scope: Scope<'_>) -> Value {
+        if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+            && !name.contains("${")
+        {
+            return self.parameter(name.trim(), scope);
+        }
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            let Some(len) = rest[start..].find('}') else { break };
+            out.push_str(&rest[..start]);
+            match self.parameter(rest[start + 2..start + len].trim(), scope) {
+                Value::String(v) => out.push_str(&v),
+                other => out.push_str(&other.to_string()),
+            }
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        Value::String(out)
+    }
+
+    fn field(&self, test: &FieldTest, scope: Scope<'_>) -> Verdict {
+        let path = format!("{}{}", scope.prefix, test.path);
+        let observed = match self.read(scope, &test.path) {
+            Ok(v) => v,
+            Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
+        };
+        let evidence = vec![Evidence {
+            path: path.clone(),
+            value: observed.clone(),
+        }];
+        let shown = render(observed);
+        let (ok, expectation) = if let Some(expected) = &test.equals {
+            let expected = self.resolve(expected, scope);
+            (observed == &expected, format!("expected {}", render(&expected)))
+        } else if let Some(unexpected) = &test.not_equals {
+            let unexpected = self.resolve(unexpected, scope);
+            (observed != &unexpected, format!("must not be {}", render(&unexpected)))
+        } else if let Some(set) = &test.one_of {
+            let set = self.resolve(set, scope);
+            let items = set.as_array().cloned().unwrap_or_else(|| vec![set.clone()]);
+            (items.contains(observed), format!("expected one of {}", render(&set)))
+        } else if let Some(set) = &test.not_one_of {
+            let set = self.resolve(set, scope);
+            let items = set.as_array().cloned().unwrap_or_else(|| vec![set.clone()]);
+            (!items.contains(observed), format!("must not be one of {}", render(&set)))
+        } else if let Some(glob) = &test.matches {
+            let glob = match self.resolve_str(glob, scope) {
+                Value::String(g) => g,
+                other => other.to_string(),
+            };
+            let ok = observed.as_str().is_some_and(|s| crate::policy::wildcard::glob_match(&glob, s));
+            (ok, format!("expected to match `{glob}`"))
+        } else if let Some(present) = test.present {
+            (observed.is_null() != present, if present { "expected to be set".into() } else { "expected to be unset".into() })
+        } else if let Some(empty) = test.empty {
+            let is_empty = match observed {
+                Value::Null => true,
+                Value::String(s) => s.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                _ => false,
+            };
+            (is_empty == empty, if empty { "expected to be empty".into() } else { "expected not to be empty".into() })
+        } else if let Some(item) = &test.contains {
+            let item = self.resolve(item, scope);
+            let ok = observed.as_array().is_some_and(|a| match &item {
+                Value::Array(any_of) => any_of.iter().any(|i| a.contains(i)),
+                single => a.contains(single),
+            });
+            (ok, format!("expected to contain {}", render(&item)))
+        } else {
+            return Verdict::new(Outcome::Error, format!("{path}: the test has no operator"), evidence);
+        };
+        if ok {
+            Verdict::new(Outcome::Pass, format!("{path} is {shown}"), evidence)
+        } else {
+            Verdict::new(Outcome::Fail, format!("{path} is {shown}, {expectation}"), evidence)
+        }
+    }
+
+    fn each(&self, test: &EachTest, scope: Scope<'_>) -> Verdict {
+        let list = match self.read(scope, &test.path) {
+            Ok(Value::Array(items)) => items,
+            Ok(Value::Null) => return quantify(test.quantifier, false, Vec::new(), &format!("{}{}", scope.prefix, test.path)),
+            Ok(other) => {
+                return Verdict::new(
+                    Outcome::Error,
+                    format!("{}{} is not a list: {}", scope.prefix, test.path, render(other)),
+                    Vec::new(),
+                );
+            }
+            Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
+        };
+        let prefixes: Vec<String> = (0..list.len()).map(|i| format!("{}{}[{i}].", scope.prefix, test.path)).collect();
+        let verdicts = list
+            .iter()
+            .zip(&prefixes)
+            .map(|(item, prefix)| {
+                self.condition(
+                    &test.check,
+                    Scope {
+                        entry: scope.entry,
+                        value: item,
+                        prefix,
+                        top_level: false,
+                    },
+                )
+            })
+            .collect();
+        quantify(test.quantifier, false, verdicts, &format!("{}{}", scope.prefix, test.path))
+    }
+
+    fn related(&self, test: &RelatedTest, scope: Scope<'_>) -> Verdict {
+        let Some(target) = test.relation.target(self.entry(scope).resource_type) else {
+            return Verdict::new(Outcome::Error, format!("relation {} does not apply here", test.relation.as_str()), Vec::new());
+        };
+        let related = self.index.related(scope.entry, test.relation);
+        let label = format!("{}{}", scope.prefix, test.relation.as_str());
+        // An empty answer from a population that could not be listed is unknown, not empty.
+        if related.entries.is_empty() {
+            for (account, region) in &related.consulted {
+                let gaps = self.snapshot.population_gaps(target, account, region.as_deref());
+                if let Some(gap) = gaps.first() {
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!("{label}: the {target} resources of {account} could not be listed ({}:{}: {})", gap.service, gap.api_call, gap.error),
+                        Vec::new(),
+                    );
+                }
+                if !self.snapshot.accounts.contains_key(account) && self.configured_accounts.iter().any(|(a, _)| a == account) {
+                    return Verdict::new(Outcome::Error, format!("{label}: account {account} was not collected"), Vec::new());
+                }
+            }
+        }
+        let ids: Vec<&str> = related.entries.iter().map(|&i| self.index.entries[i].id).collect();
+        let mut evidence = vec![Evidence {
+            path: label.clone(),
+            value: json!(ids),
+        }];
+        let prefixes: Vec<String> = related
+            .entries
+            .iter()
+            .map(|&i| format!("{label} {}: ", self.index.entries[i].id))
+            .collect();
+        let verdicts: Vec<Verdict> = related
+            .entries
+            .iter()
+            .zip(&prefixes)
+            .map(|(&i, prefix)| match &test.check {
+                Some(check) => self.condition(
+                    check,
+                    Scope {
+                        entry: i,
+                        value: &self.index.entries[i].view,
+                        prefix,
+                        top_level: true,
+                    },
+                ),
+                None => Verdict::new(Outcome::Pass, format!("{prefix}found"), Vec::new()),
+            })
+            .collect();
+        let mut v = quantify(test.quantifier, test.non_empty, verdicts, &label);
+        evidence.append(&mut v.evidence);
+        v.evidence = evidence;
+        v
+    }
+
+    fn strings(&self, value: Option<&Value>, scope: Scope<'_>) -> Vec<String> {
+        match value.map(|v| self.resolve(v, scope)) {
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn string(&self, value: Option<&Value>, scope: Scope<'_>) -> String {
+        self.strings(value, scope).into_iter().next().unwrap_or_default()
+    }
+
+    /// The parsed policy in a record view (`{raw, document}`), cached by address.
+    fn policy_of(&self, record: &Value, name: &str) -> Result<Arc<Policy>, PolicyError> {
+        let key = record as *const Value as usize;
+        if let Some(cached) = self.policy_cache.borrow().get(&key) {
+            return cached.clone();
+        }
+        let parsed = parse_record(name, record.get("document"), record.get("raw").and_then(Value::as_str));
+        self.policy_cache.borrow_mut().insert(key, parsed.clone());
+        parsed
+    }
+
+    fn analysis(&self, call: &AnalysisCall, scope: Scope<'_>) -> Verdict {
+        let entry = self.entry(scope);
+        let path = format!("{}{}", scope.prefix, call.policy);
+        let field = match self.read(scope, &call.policy) {
+            Ok(v) => v,
+            Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
+        };
+        // One record, or a list of records (a role's identity policies).
+        let records: Vec<(String, &Value)> = match field {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let name = r.get("name").and_then(Value::as_str).map_or_else(|| format!("{i}"), str::to_string);
+                    (format!("{} {path} {name}", entry.id), r)
+                })
+                .collect(),
+            record => vec![(format!("{} {path}", entry.id), record)],
+        };
+        let mut evidence = vec![Evidence {
+            path: path.clone(),
+            value: match field {
+                Value::Array(items) => Value::Array(items.iter().map(|r| r.get("document").cloned().unwrap_or(Value::Null)).collect()),
+                Value::Null => Value::Null,
+                record => record.get("document").cloned().unwrap_or(Value::Null),
+            },
+        }];
+        let mut missing = Vec::new();
+        let mut policies = Vec::new();
+        for (name, record) in &records {
+            if record.get("document").is_none_or(Value::is_null) && record.get("raw").is_none_or(Value::is_null) {
+                missing.push(name.clone());
+                continue;
+            }
+            match self.policy_of(record, name) {
+                Ok(p) => policies.push(p),
+                Err(e) => {
+                    let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                    return Verdict::new(Outcome::Error, format!("invalid policy document: {first}"), evidence);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Verdict::new(Outcome::Error, format!("policy documents not collected: {}", missing.join(", ")), evidence);
+        }
+        if policies.is_empty() {
+            return match call.when_absent {
+                WhenAbsent::Pass => Verdict::new(Outcome::Pass, format!("{path}: no policy (nothing is granted)"), evidence),
+                WhenAbsent::Fail => Verdict::new(Outcome::Fail, format!("{path}: no policy is set"), evidence),
+            };
+        }
+        let refs: Vec<&Policy> = policies.iter().map(Arc::as_ref).collect();
+        let kind = match call.kind.as_deref() {
+            Some("access_point") => PolicyKind::AccessPoint,
+            _ => PolicyKind::Resource,
+        };
+        let account = self.string(call.account.as_ref(), scope);
+        // Every policy must pass; the reasons shown are those of the side that decided.
+        let per_policy = |f: &dyn Fn(&Policy) -> analysis::Verdict| -> analysis::Verdict {
+            let verdicts: Vec<analysis::Verdict> = refs.iter().map(|p| f(p)).collect();
+            let passed = verdicts.iter().all(|v| v.passed);
+            let reasons = verdicts.into_iter().filter(|v| v.passed == passed).flat_map(|v| v.reasons).collect();
+            analysis::Verdict { passed, reasons }
+        };
+        let result = match call.name {
+            AnalysisName::NotPublic => per_policy(&|p| analysis::not_public(p, kind)),
+            AnalysisName::GrantsOnlyPrincipals => {
+                let principals = self.strings(call.principals.as_ref(), scope);
+                evidence.push(Evidence { path: "expected principals".into(), value: json!(principals) });
+                per_policy(&|p| analysis::grants_only_principals(p, &principals, call.require_all))
+            }
+            AnalysisName::RestrictedToAccount => {
+                let buckets = self.strings(call.known_buckets.as_ref(), scope);
+                let exceptions = self.strings(call.exceptions.as_ref(), scope);
+                per_policy(&|p| analysis::restricted_to_account(p, &account, &buckets, &exceptions))
+            }
+            AnalysisName::NotFullAccess => per_policy(&analysis::not_full_access),
+            AnalysisName::DelegatesToAccessPoints => per_policy(&|p| analysis::delegates_to_access_points(p, &account)),
+            AnalysisName::DeniesInsecureTransport => {
+                let bucket = self.string(call.bucket.as_ref(), scope);
+                per_policy(&|p| analysis::denies_insecure_transport(p, &bucket, &account))
+            }
+            AnalysisName::ActionsWithin => {
+                let actions = self.strings(call.actions.as_ref(), scope);
+                per_policy(&|p| analysis::actions_within(p, &actions))
+            }
+            AnalysisName::ResourcesWithin => {
+                let resources = self.strings(call.resources.as_ref(), scope);
+                per_policy(&|p| analysis::resources_within(p, &resources))
+            }
+            AnalysisName::S3OnlyViaAccessPoints => {
+                let access_points = self.strings(call.access_points.as_ref(), scope);
+                analysis::s3_only_via_access_points(&refs, &access_points)
+            }
+            AnalysisName::NoAdminWildcards => analysis::no_admin_wildcards(&refs),
+            AnalysisName::TrustsOnlyService => {
+                let service = self.string(call.service.as_ref(), scope);
+                per_policy(&|p| analysis::trusts_only_service(p, &service))
+            }
+        };
+        evidence.push(Evidence {
+            path: format!("{} {}", call.name.as_str(), path),
+            value: json!(result.reasons),
+        });
+        let message = format!("{path}: {}", result.reasons.join("; "));
+        Verdict::new(if result.passed { Outcome::Pass } else { Outcome::Fail }, message, evidence)
+    }
+}
+
+fn resource_ref(entry: &Entry<'_>) -> ResourceRef {
+    ResourceRef {
+        resource_type: entry.resource_type,
+        id: entry.id.to_string(),
+        arn: entry.arn.clone(),
+        account: entry.account.to_string(),
+        region: entry.region.map(str::to_string),
+    }
+}
+
+/// Compact rendering of a value for messages.
+fn render(value: &Value) -> String {
+    match value {
+        Value::Null => "unset".into(),
+        other => other.to_string(),
+    }
+}
+
+fn combine_all(verdicts: Vec<Verdict>) -> Verdict {
+    let mut evidence = Vec::new();
+    let mut failing = Vec::new();
+    let mut errors = Vec::new();
+    let mut passing = Vec::new();
+    for v in verdicts {
+        evidence.extend(v.evidence);
+        match v.outcome {
+            Outcome::Fail => failing.push(v.message),
+            Outcome::Error => errors.push(v.message),
+            Outcome::Pass => passing.push(v.message),
+        }
+    }
+    // A definite failure stands even if another part could not be evaluated.
+    if !failing.is_empty() {
+        Verdict::new(Outcome::Fail, failing.join("; "), evidence)
+    } else if !errors.is_empty() {
+        Verdict::new(Outcome::Error, errors.join("; "), evidence)
+    } else {
+        Verdict::new(Outcome::Pass, passing.join("; "), evidence)
+    }
+}
+
+fn combine_any(verdicts: Vec<Verdict>) -> Verdict {
+    let mut evidence = Vec::new();
+    let mut messages = Vec::new();
+    let mut error = false;
+    for v in verdicts {
+        evidence.extend(v.evidence);
+        match v.outcome {
+            Outcome::Pass => return Verdict::new(Outcome::Pass, v.message, evidence),
+            Outcome::Error => error = true,
+            Outcome::Fail => {}
+        }
+        messages.push(v.message);
+    }
+    let message = format!("none holds: {}", messages.join("; "));
+    Verdict::new(if error { Outcome::Error } else { Outcome::Fail }, message, evidence)
+}
+
+fn quantify(quantifier: Quantifier, non_empty: bool, verdicts: Vec<Verdict>, label: &str) -> Verdict {
+    if verdicts.is_empty() {
+        return match (quantifier, non_empty) {
+            (Quantifier::Any, _) | (_, true) => Verdict::new(Outcome::Fail, format!("{label}: none found"), Vec::new()),
+            _ => Verdict::new(Outcome::Pass, format!("{label}: none"), Vec::new()),
+        };
+    }
+    match quantifier {
+        Quantifier::All => combine_all(verdicts),
+        Quantifier::Any => combine_any(verdicts),
+        Quantifier::None => {
+            let flipped = verdicts
+                .into_iter()
+                .map(|v| match v.outcome {
+                    Outcome::Pass => Verdict::new(Outcome::Fail, format!("must not hold: {}", v.message), v.evidence),
+                    Outcome::Fail => Verdict::new(Outcome::Pass, v.message, v.evidence),
+                    Outcome::Error => v,
+                })
+                .collect();
+            combine_all(flipped)
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! An index over a snapshot, built once per evaluation: every resource with its JSON view (the
+//! fields rules read, plus `account`, `region`, `account_role`) and the lookups relations need.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::model::{AccountRole, CollectionErrors, ResourceType, Snapshot};
+
+use super::spec::Relation;
+
+/// One resource of the snapshot.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    pub resource_type: ResourceType,
+    pub account: &'a str,
+    pub region: Option<&'a str>,
+    pub id: &'a str,
+    pub arn: String,
+    pub account_role: Option<AccountRole>,
+    /// The resource as JSON, with `account`, `region` and `account_role` added.
+    pub view: Value,
+    /// Fields that could not be collected.
+    pub collection_errors: Option<&'a CollectionErrors>,
+}
+
+type Key<'a> = (&'a str, &'a str, &'a str);
+
+/// The index.
+#[derive(Debug, Default)]
+pub struct SnapshotIndex<'a> {
+    pub entries: Vec<Entry<'a>>,
+    by_type: HashMap<ResourceType, Vec<usize>>,
+    /// (type, account, region or "", id) -> entry.
+    by_id: HashMap<(ResourceType, Key<'a>), usize>,
+    /// Role ARN -> entry.
+    roles_by_arn: HashMap<&'a str, usize>,
+    /// (account, region, subnet) -> route table in effect.
+    subnet_route_table: HashMap<Key<'a>, usize>,
+    /// (account, region, vpc) -> main route table.
+    main_route_table: HashMap<Key<'a>, usize>,
+    /// (account, region, route table) -> gateway endpoints on it.
+    route_table_endpoints: HashMap<Key<'a>, Vec<usize>>,
+    /// Reverse relations: (type, account, region, id) -> notebooks.
+    notebooks_of: HashMap<(ResourceType, Key<'a>), Vec<usize>>,
+    /// (bucket account, bucket) -> access points.
+    bucket_access_points: HashMap<(&'a str, &'a str), Vec<usize>>,
+    /// (account, region) -> ids of the region's S3 managed prefix lists.
+    s3_prefix_lists: HashMap<(&'a str, &'a str), Vec<String>>,
+}
+
+fn view_of<T: Serialize>(resource: &T, account: &str, region: Option<&str>, role: Option<AccountRole>) -> Value {
+    let mut view = serde_json::to_value(resource).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut view {
+        map.insert("account".into(), json!(account));
+        map.insert("region".into(), json!(region));
+        map.insert("account_role".into(), json!(role.map(AccountRole::as_str)));
+    }
+    view
+}
+
+impl<'a> SnapshotIndex<'a> {
+    /// Indexes `snapshot`; `roles` gives each account's role when the snapshot has none.
+    pub fn build(snapshot: &'a Snapshot, role_of: &dyn Fn(&str) -> Option<AccountRole>) -> Self {
+        let mut index = Self::default();
+        for (account, a) in &snapshot.accounts {
+            let role = a.role.or_else(|| role_of(account));
+            let account = account.as_str();
+            for (name, r) in &a.iam_roles {
+                let i = index.push(Entry {
+                    resource_type: ResourceType::IamRole,
+                    account,
+                    region: None,
+                    id: name,
+                    arn: r.arn.clone(),
+                    account_role: role,
+                    view: {
+                        let mut v = view_of(r, account, None, role);
+                        // All identity policies of the role in one list, for analyses.
+                        let mut identity = Vec::new();
+                        for (policy_name, p) in &r.inline_policies {
+                            identity.push(json!({"name": policy_name, "raw": p.raw, "document": p.document}));
+                        }
+                        for attached in &r.attached_policies {
+                            match &attached.document {
+                                Some(p) => identity.push(json!({"name": attached.name, "raw": p.raw, "document": p.document})),
+                                None => identity.push(json!({"name": attached.name, "raw": null, "document": null})),
+                            }
+                        }
+                        if let Value::Object(m) = &mut v {
+                            m.insert("identity_policies".into(), Value::Array(identity));
+                        }
+                        v
+                    },
+                    collection_errors: Some(&r.collection_errors),
+                });
+                index.roles_by_arn.insert(&r.arn, i);
+            }
+            for (name, b) in &a.s3_buckets {
+                index.push(Entry {
+                    resource_type: ResourceType::S3Bucket,
+                    account,
+                    region: b.region.as_deref(),
+                    id: name,
+                    arn: b.arn.clone(),
+                    account_role: role,
+                    view: view_of(b, account, b.region.as_deref(), role),
+                    collection_errors: Some(&b.collection_errors),
+                });
+            }
+            if let Some(settings) = &a.s3_account_settings {
+                index.push(Entry {
+                    resource_type: ResourceType::S3AccountSettings,
+                    account,
+                    region: None,
+                    id: account,
+                    arn: format!("arn:aws:s3:::account/{account}"),
+                    account_role: role,
+                    view: view_of(settings, account, None, role),
+                    collection_errors: Some(&settings.collection_errors),
+                });
+            }
+            for (region, r) in &a.regions {
+                let reg = Some(region.as_str());
+                let push = |index: &mut Self, t, id: &'a str, arn: String, view, errors| {
+                    index.push(Entry {
+                        resource_type: t,
+                        account,
+                        region: reg,
+                        id,
+                        arn,
+                        account_role: role,
+                        view,
+                        collection_errors: errors,
+                    })
+                };
+                let arn = |service: &str, kind: &str, id: &str| format!("arn:aws:{service}:{region}:{account}:{kind}/{id}");
+                for (id, n) in &r.sagemaker_notebooks {
+                    push(&mut index, ResourceType::SagemakerNotebook, id, n.arn.clone(), view_of(n, account, reg, role), Some(&n.collection_errors));
+                }
+                for (id, v) in &r.vpcs {
+                    push(&mut index, ResourceType::Vpc, id, arn("ec2", "vpc", id), view_of(v, account, reg, role), None);
+                }
+                for (id, s) in &r.subnets {
+                    push(&mut index, ResourceType::Subnet, id, arn("ec2", "subnet", id), view_of(s, account, reg, role), None);
+                }
+                for (id, t) in &r.route_tables {
+                    let i = push(&mut index, ResourceType::RouteTable, id, arn("ec2", "route-table", id), view_of(t, account, reg, role), None);
+                    for subnet in &t.subnet_ids {
+                        index.subnet_route_table.insert((account, region, subnet), i);
+                    }
+                    if t.main {
+                        index.main_route_table.insert((account, region, &t.vpc_id), i);
+                    }
+                }
+                for (id, g) in &r.security_groups {
+                    push(&mut index, ResourceType::SecurityGroup, id, arn("ec2", "security-group", id), view_of(g, account, reg, role), None);
+                }
+                for (id, e) in &r.vpc_endpoints {
+                    let i = push(&mut index, ResourceType::VpcEndpoint, id, arn("ec2", "vpc-endpoint", id), view_of(e, account, reg, role), Some(&e.collection_errors));
+                    if e.endpoint_type == "Gateway" {
+                        for rt in &e.route_table_ids {
+                            index.route_table_endpoints.entry((account, region, rt)).or_default().push(i);
+                        }
+                    }
+                }
+                for (id, p) in &r.prefix_lists {
+                    push(&mut index, ResourceType::PrefixList, id, arn("ec2", "prefix-list", id), view_of(p, account, reg, role), None);
+                    if p.name == format!("com.amazonaws.{region}.s3") {
+                        index.s3_prefix_lists.entry((account, region)).or_default().push(id.clone());
+                    }
+                }
+                for (id, ap) in &r.s3_access_points {
+                    let i = push(&mut index, ResourceType::S3AccessPoint, id, ap.arn.clone(), view_of(ap, account, reg, role), Some(&ap.collection_errors));
+                    let bucket_account = ap.bucket_account.as_deref().unwrap_or(account);
+                    index.bucket_access_points.entry((bucket_account, &ap.bucket)).or_default().push(i);
+                }
+            }
+        }
+        // Reverse relations from notebooks.
+        for (account, a) in &snapshot.accounts {
+            for (region, r) in &a.regions {
+                for (id, n) in &r.sagemaker_notebooks {
+                    let Some(&i) = index.by_id.get(&(ResourceType::SagemakerNotebook, (account.as_str(), region.as_str(), id.as_str()))) else {
+                        continue;
+                    };
+                    let key = |id: &'a str| (account.as_str(), region.as_str(), id);
+                    for sg in &n.security_groups {
+                        index.notebooks_of.entry((ResourceType::SecurityGroup, key(sg))).or_default().push(i);
+                    }
+                    if let Some(subnet) = &n.subnet_id {
+                        index.notebooks_of.entry((ResourceType::Subnet, key(subnet))).or_default().push(i);
+                        if let Some(rt) = index.route_table_of_subnet(account, region, subnet) {
+                            let rt_id = index.entries[rt].id;
+                            index.notebooks_of.entry((ResourceType::RouteTable, key(rt_id))).or_default().push(i);
+                        }
+                        if let Some(vpc) = r.subnets.get(subnet).map(|s| s.vpc_id.as_str()) {
+                            for (endpoint_id, e) in &r.vpc_endpoints {
+                                if e.vpc_id == vpc {
+                                    index.notebooks_of.entry((ResourceType::VpcEndpoint, key(endpoint_id))).or_default().push(i);
+                                }
+                            }
+                        }
+                    }
+                    if let Some(role) = n.role_arn.as_deref().and_then(|arn| index.roles_by_arn.get(arn).copied()) {
+                        let e = &index.entries[role];
+                        let k = (ResourceType::IamRole, (e.account, "", e.id));
+                        index.notebooks_of.entry(k).or_default().push(i);
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    fn push(&mut self, entry: Entry<'a>) -> usize {
+        let i = self.entries.len();
+        self.by_type.entry(entry.resource_type).or_default().push(i);
+        self.by_id.insert(
+            (entry.resource_type, (entry.account, if entry.resource_type.is_regional() { entry.region.unwrap_or("") } else { "" }, entry.id)),
+            i,
+        );
+        self.entries.push(entry);
+        i
+    }
+
+    /// Entries of one type, in snapshot order.
+    pub fn of_type(&self, t: ResourceType) -> &[usize] {
+        self.by_type.get(&t).map_or(&[], Vec::as_slice)
+    }
+
+    fn lookup(&self, t: ResourceType, account: &str, region: &str, id: &str) -> Option<usize> {
+        self.by_id.get(&(t, (account, region, id))).copied()
+    }
+
+    fn route_table_of_subnet(&self, account: &str, region: &str, subnet: &str) -> Option<usize> {
+        if let Some(&i) = self.subnet_route_table.get(&(account, region, subnet)) {
+            return Some(i);
+        }
+        let vpc = self.lookup(ResourceType::Subnet, account, region, subnet)?;
+        let vpc_id = self.entries[vpc].view.get("vpc_id")?.as_str()?;
+        self.main_route_table.get(&(account, region, vpc_id)).copied()
+    }
+
+    /// The S3 managed prefix list ids of (account, region).
+    pub fn s3_prefix_lists(&self, account: &str, region: &str) -> Vec<String> {
+        self.s3_prefix_lists.get(&(account, region)).cloned().unwrap_or_default()
+    }
+
+    /// Follows `relation` from entry `from`. Returns the related entries and, for each target
+    /// (account, region) consulted, so callers can check for collection gaps.
+    pub fn related(&self, from: usize, relation: Relation) -> Related {
+        let e = &self.entries[from];
+        let region = e.region.unwrap_or("");
+        let field = |name: &str| e.view.get(name).and_then(Value::as_str);
+        let mut out = Related {
+            entries: Vec::new(),
+            consulted: vec![(e.account.to_string(), e.region.map(str::to_string))],
+        };
+        match relation {
+            Relation::Subnet => {
+                out.entries.extend(field("subnet_id").and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, s)));
+            }
+            Relation::SecurityGroups => {
+                if let Some(Value::Array(groups)) = e.view.get("security_groups") {
+                    out.entries.extend(groups.iter().filter_map(Value::as_str).filter_map(|g| self.lookup(ResourceType::SecurityGroup, e.account, region, g)));
+                }
+            }
+            Relation::RouteTable => {
+                let subnet = if e.resource_type == ResourceType::Subnet { Some(e.id) } else { field("subnet_id") };
+                out.entries.extend(subnet.and_then(|s| self.route_table_of_subnet(e.account, region, s)));
+            }
+            Relation::Vpc => {
+                let vpc = field("subnet_id")
+                    .and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, s))
+                    .and_then(|s| self.entries[s].view.get("vpc_id").and_then(Value::as_str))
+                    .and_then(|v| self.lookup(ResourceType::Vpc, e.account, region, v));
+                out.entries.extend(vpc);
+            }
+            Relation::ExecutionRole => {
+                if let Some(arn) = field("role_arn") {
+                    // The role may live in another account: consult that account's IAM.
+                    if let Some(account) = arn.splitn(6, ':').nth(4) {
+                        out.consulted = vec![(account.to_string(), None)];
+                    }
+                    out.entries.extend(self.roles_by_arn.get(arn).copied());
+                }
+            }
+            Relation::GatewayEndpoints => {
+                if let Some(rt) = field("subnet_id").and_then(|s| self.route_table_of_subnet(e.account, region, s)) {
+                    let rt_id = self.entries[rt].id;
+                    out.entries.extend(self.route_table_endpoints.get(&(e.account, region, rt_id)).into_iter().flatten().copied());
+                }
+            }
+            Relation::Notebooks => {
+                let region = if e.resource_type.is_regional() { region } else { "" };
+                out.entries.extend(self.notebooks_of.get(&(e.resource_type, (e.account, region, e.id))).into_iter().flatten().copied());
+                if e.resource_type == ResourceType::IamRole {
+                    // Notebooks of any account may use the role.
+                    out.consulted = Vec::new();
+                }
+            }
+            Relation::Bucket => {
+                let account = field("bucket_account").unwrap_or(e.account);
+                out.consulted = vec![(account.to_string(), None)];
+                if let Some(bucket) = field("bucket") {
+                    out.entries.extend(self.lookup(ResourceType::S3Bucket, account, "", bucket));
+                }
+            }
+            Relation::AccessPoints => {
+                out.entries.extend(self.bucket_access_points.get(&(e.account, e.id)).into_iter().flatten().copied());
+                out.consulted = vec![(e.account.to_string(), None)];
+            }
+        }
+        out
+    }
+}
+
+/// The result of following a relation.
+#[derive(Debug, Clone)]
+pub struct Related {
+    pub entries: Vec<usize>,
+    /// (account, region) whose population of the target type the answer depends on.
+    pub consulted: Vec<(String, Option<String>)>,
+}
