@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
@@ -27,8 +29,16 @@ fn main() {
         let _ = writeln!(code, "pub const {name}: &[(&str, &str)] = &[");
         for file in files {
             println!("cargo:rerun-if-changed={}", file.display());
-            let relative = file.strip_prefix(&root).unwrap_or(&file).to_string_lossy().replace('\\', "/");
-            let _ = writeln!(code, "    ({relative:?}, include_str!({:?})),", file.display().to_string());
+            let relative = file
+                .strip_prefix(&root)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let _ = writeln!(
+                code,
+                "    ({relative:?}, include_str!({:?})),",
+                file.display().to_string()
+            );
         }
         let _ = writeln!(code, "];");
     }

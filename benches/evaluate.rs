@@ -1,1 +1,143 @@
-fn main(){}
+//! Evaluation benchmark: the built-in rule pack over a generated estate.
+//!
+//! `cargo bench --bench evaluate -- [SIZE...]` where SIZE is the number of notebooks + security
+//! groups + VPC endpoints + access points (default 10000), spread over 100 accounts (half
+//! consumer, half data). Prints wall time of index + evaluation (best and median of 5 runs), time
+//! per resource, and peak resident memory (VmHWM) of the process. Single-threaded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use xscan::config::Config;
+use xscan::findings::Severity;
+use xscan::model::Snapshot;
+use xscan::rules::RulePack;
+use xscan::scan::{ScanInputs, run};
+
+const ACCOUNTS: usize = 100;
+
+/// Clones the compliant fixture's resources into `ACCOUNTS` accounts so that notebooks, SGs,
+/// endpoints and access points add up to `size`.
+fn estate(fixture: &str, size: usize) -> Snapshot {
+    let base: Value = serde_json::from_str(fixture).unwrap();
+    let consumer = &base["accounts"]["111111111111"];
+    let data = &base["accounts"]["222222222222"];
+    let region = "us-east-1";
+    let per_account = size / 4 / (ACCOUNTS / 2);
+    let mut accounts = serde_json::Map::new();
+    for a in 0..ACCOUNTS / 2 {
+        let id = format!("{:012}", 100_000_000_000u64 + a as u64);
+        let mut account = consumer.clone();
+        let text = serde_json::to_string(&account).unwrap().replace("111111111111", &id);
+        account = serde_json::from_str(&text).unwrap();
+        let r = &mut account["regions"][region];
+        let nb = r["sagemaker_notebooks"]["ml-notebook-1"].clone();
+        let sg = r["security_groups"]["sg-0c0ffee0000000a01"].clone();
+        let subnet = r["subnets"]["subnet-0c0ffee0000000a01"].clone();
+        let rtb = r["route_tables"]["rtb-0c0ffee0000000a01"].clone();
+        let vpce = r["vpc_endpoints"]["vpce-0c0ffee0000000a01"].clone();
+        for i in 0..per_account {
+            let (sg_id, subnet_id, rtb_id, vpce_id, name) = (
+                format!("sg-{i:017x}"),
+                format!("subnet-{i:017x}"),
+                format!("rtb-{i:017x}"),
+                format!("vpce-{i:017x}"),
+                format!("nb-{i}"),
+            );
+            let mut n = nb.clone();
+            n["name"] = json!(name);
+            n["arn"] = json!(format!("arn:aws:sagemaker:{region}:{id}:notebook-instance/{name}"));
+            n["subnet_id"] = json!(subnet_id);
+            n["security_groups"] = json!([sg_id]);
+            if i % 10 == 0 {
+                n["direct_internet_access"] = json!("Enabled");
+            }
+            r["sagemaker_notebooks"][&name] = n;
+            let mut g = sg.clone();
+            g["id"] = json!(sg_id);
+            r["security_groups"][&sg_id] = g;
+            let mut s = subnet.clone();
+            s["id"] = json!(subnet_id);
+            r["subnets"][&subnet_id] = s;
+            let mut t = rtb.clone();
+            t["id"] = json!(rtb_id);
+            t["subnet_ids"] = json!([subnet_id]);
+            r["route_tables"][&rtb_id] = t;
+            let mut e = vpce.clone();
+            e["id"] = json!(vpce_id);
+            e["route_table_ids"] = json!([rtb_id]);
+            r["vpc_endpoints"][&vpce_id] = e;
+        }
+        accounts.insert(id, account);
+    }
+    for a in 0..ACCOUNTS / 2 {
+        let id = format!("{:012}", 200_000_000_000u64 + a as u64);
+        let text = serde_json::to_string(data).unwrap().replace("222222222222", &id);
+        let mut account: Value = serde_json::from_str(&text).unwrap();
+        let r = &mut account["regions"][region];
+        let ap = r["s3_access_points"]["test-ap-1"].clone();
+        for i in 0..per_account {
+            let name = format!("ap-{i}");
+            let mut p = ap.clone();
+            p["name"] = json!(name);
+            p["arn"] = json!(format!("arn:aws:s3:{region}:{id}:accesspoint/{name}"));
+            r["s3_access_points"][&name] = p;
+        }
+        accounts.insert(id, account);
+    }
+    let mut snapshot = base.clone();
+    snapshot["accounts"] = Value::Object(accounts);
+    serde_json::from_value(snapshot).unwrap()
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() { vec![10_000] } else { sizes };
+    let pack = RulePack::embedded().unwrap();
+    let mut config = Config::from_yaml("fixture", pack.fixture_config.as_deref().unwrap()).unwrap();
+    config.accounts.clear();
+    println!("| size | accounts | resources | results | best | median | per resource | peak RSS |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for size in sizes {
+        let snapshot = estate(pack.fixture_snapshot.as_deref().unwrap(), size);
+        let mut times: Vec<Duration> = Vec::new();
+        let mut results = 0;
+        let mut resources = 0;
+        for _ in 0..5 {
+            let start = Instant::now();
+            let report = run(&ScanInputs {
+                snapshot: &snapshot,
+                snapshot_sha256: String::new(),
+                pack: &pack,
+                config: Some(&config),
+                config_sha256: None,
+                min_severity: Severity::Info,
+            });
+            times.push(start.elapsed());
+            results = report.results.len();
+            resources = report.scan.resource_counts.values().sum::<usize>();
+            std::hint::black_box(report);
+        }
+        times.sort();
+        let median = times[times.len() / 2];
+        println!(
+            "| {size} | {ACCOUNTS} | {resources} | {results} | {:.3} s | {:.3} s | {:.1} µs | {:.0} MiB |",
+            times[0].as_secs_f64(),
+            median.as_secs_f64(),
+            median.as_secs_f64() * 1e6 / resources as f64,
+            peak_rss_mib()
+        );
+    }
+}

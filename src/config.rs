@@ -12,9 +12,16 @@ use crate::model::{AccountRole, Snapshot};
 /// Errors loading the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}\nhelp: pass --config FILE, set XSCAN_CONFIG, or create ./xscan.yaml (see examples/xscan.yaml)")]
-    Read { path: String, source: std::io::Error },
-    #[error("{path}:{line}:{column}: {message}\nhelp: the configuration keys are documented in README.md#configuration")]
+    #[error(
+        "cannot read config {path}: {source}\nhelp: pass --config FILE, set XSCAN_CONFIG, or create ./xscan.yaml (see examples/xscan.yaml)"
+    )]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}:{line}:{column}: {message}\nhelp: the configuration keys are documented in README.md#configuration"
+    )]
     Invalid {
         path: String,
         line: usize,
@@ -171,11 +178,20 @@ impl Config {
         };
         for account in &self.accounts {
             if !crate::policy::principal::is_account_id(&account.id) {
-                return Err(invalid(&account.id, format!("account id `{}` is not 12 digits (quote ids in YAML)", account.id)));
+                return Err(invalid(
+                    &account.id,
+                    format!(
+                        "account id `{}` is not 12 digits (quote ids in YAML)",
+                        account.id
+                    ),
+                ));
             }
         }
         if !crate::policy::principal::is_account_id(&self.perimeter.data_account) {
-            return Err(invalid("data_account", "perimeter.data_account must be a 12-digit account id".into()));
+            return Err(invalid(
+                "data_account",
+                "perimeter.data_account must be a 12-digit account id".into(),
+            ));
         }
         if self.regions.is_empty() {
             return Err(invalid("regions", "at least one region is required".into()));
@@ -185,7 +201,10 @@ impl Config {
 
     /// The role of an account in the pattern, if it is in scope.
     pub fn account_role(&self, account: &str) -> Option<AccountRole> {
-        self.accounts.iter().find(|a| a.id == account).map(|a| a.role)
+        self.accounts
+            .iter()
+            .find(|a| a.id == account)
+            .map(|a| a.role)
     }
 
     /// Parameters rules read as `${perimeter.*}`. Execution roles default to those of the
@@ -212,9 +231,15 @@ impl Config {
             ("perimeter.dataset_buckets".into(), json!(p.dataset_buckets)),
             ("perimeter.access_points".into(), json!(p.access_points)),
             ("perimeter.execution_roles".into(), json!(execution_roles)),
-            ("perimeter.notebook_subnets".into(), json!(p.notebook_subnets)),
+            (
+                "perimeter.notebook_subnets".into(),
+                json!(p.notebook_subnets),
+            ),
             ("perimeter.allowed_actions".into(), json!(p.allowed_actions)),
-            ("perimeter.endpoint_exceptions".into(), json!(p.endpoint_exceptions)),
+            (
+                "perimeter.endpoint_exceptions".into(),
+                json!(p.endpoint_exceptions),
+            ),
             ("perimeter.trusted_service".into(), json!(p.trusted_service)),
         ])
     }

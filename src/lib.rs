@@ -4,8 +4,11 @@
 //! [`rules`] against the YAML rule pack, using the IAM semantics of [`policy`]; the
 //! [`findings`] are rendered by [`report`]. Everything after collection runs offline.
 
+pub mod cli;
 pub mod config;
 pub mod findings;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod rules;
+pub mod scan;

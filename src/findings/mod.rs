@@ -2,11 +2,15 @@
 //! [`Finding::new`], which demands a severity, one primary resource, a message and the evidence.
 //! Fingerprints are sha256 of rule id + resource identity, stable across runs.
 
+pub mod report;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::ResourceType;
+
+pub use report::{Outcome, Report, Summary};
 
 /// The verdict for one (rule, resource).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -79,7 +83,9 @@ impl std::str::FromStr for Severity {
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            other => Err(format!("unknown severity `{other}` (critical, high, medium, low, info)")),
+            other => Err(format!(
+                "unknown severity `{other}` (critical, high, medium, low, info)"
+            )),
         }
     }
 }

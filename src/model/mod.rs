@@ -22,16 +22,25 @@ pub const SNAPSHOT_SCHEMA_VERSION: &str = "xscan.snapshot/v1";
 /// Errors reading a snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("cannot read snapshot {path}: {source}\nhelp: check the path; `xscan collect` writes snapshots")]
-    Read { path: String, source: std::io::Error },
-    #[error("snapshot {path} is not valid at line {line} column {column}: {message}\nhelp: snapshots are JSON written by `xscan collect`; see docs/snapshot.md")]
+    #[error(
+        "cannot read snapshot {path}: {source}\nhelp: check the path; `xscan collect` writes snapshots"
+    )]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "snapshot {path} is not valid at line {line} column {column}: {message}\nhelp: snapshots are JSON written by `xscan collect`; see README.md#snapshots"
+    )]
     Parse {
         path: String,
         line: usize,
         column: usize,
         message: String,
     },
-    #[error("snapshot {path} has schema_version `{found}`, this xscan reads `{SNAPSHOT_SCHEMA_VERSION}`\nhelp: re-collect the snapshot with this version of xscan")]
+    #[error(
+        "snapshot {path} has schema_version `{found}`, this xscan reads `{SNAPSHOT_SCHEMA_VERSION}`\nhelp: re-collect the snapshot with this version of xscan"
+    )]
     Version { path: String, found: String },
 }
 
@@ -205,7 +214,12 @@ impl Snapshot {
     }
 
     /// The gaps that leave the population of `resource_type` unknown in (account, region).
-    pub fn population_gaps(&self, resource_type: ResourceType, account: &str, region: Option<&str>) -> Vec<&CollectionGap> {
+    pub fn population_gaps(
+        &self,
+        resource_type: ResourceType,
+        account: &str,
+        region: Option<&str>,
+    ) -> Vec<&CollectionGap> {
         self.metadata
             .collection_gaps
             .iter()

@@ -78,24 +78,68 @@ impl ResourceType {
     pub fn fields(self) -> &'static [&'static str] {
         match self {
             ResourceType::SagemakerNotebook => &[
-                "name", "arn", "status", "subnet_id", "security_groups", "direct_internet_access", "root_access",
-                "kms_key_id", "role_arn", "platform_identifier", "imds_version",
+                "name",
+                "arn",
+                "status",
+                "subnet_id",
+                "security_groups",
+                "direct_internet_access",
+                "root_access",
+                "kms_key_id",
+                "role_arn",
+                "platform_identifier",
+                "imds_version",
             ],
             ResourceType::Vpc => &["id", "cidr_block", "is_default"],
-            ResourceType::Subnet => &["id", "vpc_id", "cidr_block", "availability_zone", "map_public_ip_on_launch"],
+            ResourceType::Subnet => &[
+                "id",
+                "vpc_id",
+                "cidr_block",
+                "availability_zone",
+                "map_public_ip_on_launch",
+            ],
             ResourceType::RouteTable => &["id", "vpc_id", "main", "subnet_ids", "routes"],
             ResourceType::SecurityGroup => &["id", "name", "vpc_id", "ingress", "egress"],
-            ResourceType::VpcEndpoint => &["id", "vpc_id", "service_name", "endpoint_type", "state", "route_table_ids", "policy"],
+            ResourceType::VpcEndpoint => &[
+                "id",
+                "vpc_id",
+                "service_name",
+                "endpoint_type",
+                "state",
+                "route_table_ids",
+                "policy",
+            ],
             ResourceType::PrefixList => &["id", "name", "owner_id"],
             ResourceType::IamRole => &[
-                "name", "arn", "role_id", "trust_policy", "inline_policies", "attached_policies", "identity_policies",
+                "name",
+                "arn",
+                "role_id",
+                "trust_policy",
+                "inline_policies",
+                "attached_policies",
+                "identity_policies",
             ],
             ResourceType::S3Bucket => &[
-                "name", "arn", "region", "owner_account", "policy", "public_access_block", "encryption", "object_ownership",
-                "versioning", "policy_status_is_public",
+                "name",
+                "arn",
+                "region",
+                "owner_account",
+                "policy",
+                "public_access_block",
+                "encryption",
+                "object_ownership",
+                "versioning",
+                "policy_status_is_public",
             ],
             ResourceType::S3AccessPoint => &[
-                "name", "arn", "bucket", "bucket_account", "network_origin", "vpc_id", "public_access_block", "policy",
+                "name",
+                "arn",
+                "bucket",
+                "bucket_account",
+                "network_origin",
+                "vpc_id",
+                "public_access_block",
+                "policy",
                 "policy_status_is_public",
             ],
             ResourceType::S3AccountSettings => &["public_access_block"],
@@ -147,7 +191,9 @@ impl PolicyRecord {
             let decoded = if text.starts_with('{') {
                 text.to_string()
             } else {
-                percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+                percent_encoding::percent_decode_str(text)
+                    .decode_utf8_lossy()
+                    .into_owned()
             };
             serde_json::from_str(&decoded).ok()
         });
@@ -176,11 +222,19 @@ impl PolicyRecord {
 }
 
 /// Parses a policy record's JSON form (`{raw, document}`) as found in a snapshot view.
-pub fn parse_record(name: &str, document: Option<&Value>, raw: Option<&str>) -> Result<Arc<Policy>, PolicyError> {
+pub fn parse_record(
+    name: &str,
+    document: Option<&Value>,
+    raw: Option<&str>,
+) -> Result<Arc<Policy>, PolicyError> {
     match (document, raw) {
         (Some(doc), _) if !doc.is_null() => Policy::from_value(name, doc).map(Arc::new),
         (_, Some(raw)) => Policy::parse_text(name, raw).map(Arc::new),
-        _ => Err(PolicyError::new(name, None, "the record holds neither a document nor raw text")),
+        _ => Err(PolicyError::new(
+            name,
+            None,
+            "the record holds neither a document nor raw text",
+        )),
     }
 }
 

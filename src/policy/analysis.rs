@@ -3,7 +3,10 @@
 //! question is about what a request would get, on [`super::eval`].
 
 use super::condition::RequestContext;
-use super::document::{BaseOperator, ConditionClause, Effect, Policy, PolicyKind, PrincipalEntry, SetQualifier, Statement};
+use super::document::{
+    BaseOperator, ConditionClause, Effect, Policy, PolicyKind, PrincipalEntry, SetQualifier,
+    Statement,
+};
 use super::eval::{Decision, PolicySet, Request, evaluate};
 use super::principal::{RequestPrincipal, account_of_entry, is_account_id};
 use super::wildcard::Pattern;
@@ -33,7 +36,10 @@ impl Verdict {
 }
 
 fn allows(policy: &Policy) -> impl Iterator<Item = &Statement> {
-    policy.statements.iter().filter(|s| s.effect == Effect::Allow)
+    policy
+        .statements
+        .iter()
+        .filter(|s| s.effect == Effect::Allow)
 }
 
 /// A positive, non-IfExists comparison that pins `key` to the clause's values (a negated
@@ -64,7 +70,10 @@ fn is_fixed(clause: &ConditionClause, value: &str) -> bool {
 }
 
 fn describe_clause(clause: &ConditionClause) -> String {
-    format!("{} {} = {:?}", clause.operator.name, clause.key, clause.values)
+    format!(
+        "{} {} = {:?}",
+        clause.operator.name, clause.key, clause.values
+    )
 }
 
 /// Condition keys that make a wildcard grant non-public when pinned to fixed values (S3 User
@@ -100,11 +109,12 @@ fn restricts_by_s3_definition(clause: &ConditionClause, kind: PolicyKind) -> boo
     clause.values.iter().all(|v| {
         is_fixed(clause, v)
             && (key != "aws:sourceip"
-                || v.parse::<ipnet::IpNet>().map_or(v.parse::<std::net::IpAddr>().is_ok(), |net| match net {
-                    // Very wide ranges are public in all but name.
-                    ipnet::IpNet::V4(n) => n.prefix_len() >= 8,
-                    ipnet::IpNet::V6(n) => n.prefix_len() >= 32,
-                }))
+                || v.parse::<ipnet::IpNet>()
+                    .map_or(v.parse::<std::net::IpAddr>().is_ok(), |net| match net {
+                        // Very wide ranges are public in all but name.
+                        ipnet::IpNet::V4(n) => n.prefix_len() >= 8,
+                        ipnet::IpNet::V6(n) => n.prefix_len() >= 32,
+                    }))
     })
 }
 
@@ -143,9 +153,12 @@ pub fn not_public(policy: &Policy, kind: PolicyKind) -> Verdict {
                 restricting.join(", ")
             ));
         } else if block.negated {
-            failures.push(format!("{label}: Allow with NotPrincipal grants everyone not listed"));
+            failures.push(format!(
+                "{label}: Allow with NotPrincipal grants everyone not listed"
+            ));
         } else {
-            let unrestricting: Vec<String> = statement.conditions.iter().map(describe_clause).collect();
+            let unrestricting: Vec<String> =
+                statement.conditions.iter().map(describe_clause).collect();
             failures.push(if unrestricting.is_empty() {
                 format!("{label}: grants Principal \"*\" with no condition")
             } else {
@@ -176,7 +189,9 @@ pub fn grants_only_principals(policy: &Policy, expected: &[String], require_all:
             continue;
         };
         if block.negated {
-            failures.push(format!("{label}: Allow with NotPrincipal grants everyone not listed"));
+            failures.push(format!(
+                "{label}: Allow with NotPrincipal grants everyone not listed"
+            ));
             continue;
         }
         for entry in &block.entries {
@@ -191,7 +206,9 @@ pub fn grants_only_principals(policy: &Policy, expected: &[String], require_all:
                         .iter()
                         .filter(|c| {
                             pins_key(c, "aws:principalarn")
-                                && c.values.iter().all(|v| is_fixed(c, v) && expected.contains(v))
+                                && c.values
+                                    .iter()
+                                    .all(|v| is_fixed(c, v) && expected.contains(v))
                         })
                         .collect();
                     if pinned.is_empty() {
@@ -199,7 +216,10 @@ pub fn grants_only_principals(policy: &Policy, expected: &[String], require_all:
                     } else {
                         for clause in pinned {
                             granted.extend(clause.values.iter().cloned());
-                            passes.push(format!("{label}: Principal \"*\" pinned by {}", describe_clause(clause)));
+                            passes.push(format!(
+                                "{label}: Principal \"*\" pinned by {}",
+                                describe_clause(clause)
+                            ));
                         }
                     }
                 }
@@ -207,16 +227,24 @@ pub fn grants_only_principals(policy: &Policy, expected: &[String], require_all:
                     let what = if let Some(account) = account_of_entry(value) {
                         format!("the whole account {account}")
                     } else if !value.starts_with("arn:") {
-                        format!("`{value}`, a unique id (a deleted principal) or an unexpected value")
+                        format!(
+                            "`{value}`, a unique id (a deleted principal) or an unexpected value"
+                        )
                     } else {
                         format!("{value}, which is not an expected principal")
                     };
                     failures.push(format!("{label}: grants {what}"));
                 }
-                PrincipalEntry::Service(s) | PrincipalEntry::Federated(s) | PrincipalEntry::CanonicalUser(s) => {
-                    failures.push(format!("{label}: grants {s}, which is not an expected principal"));
+                PrincipalEntry::Service(s)
+                | PrincipalEntry::Federated(s)
+                | PrincipalEntry::CanonicalUser(s) => {
+                    failures.push(format!(
+                        "{label}: grants {s}, which is not an expected principal"
+                    ));
                 }
-                PrincipalEntry::Everyone => failures.push(format!("{label}: grants Principal \"*\" (everyone)")),
+                PrincipalEntry::Everyone => {
+                    failures.push(format!("{label}: grants Principal \"*\" (everyone)"))
+                }
             }
         }
     }
@@ -238,17 +266,28 @@ const RESOURCE_ACCOUNT_KEYS: &[&str] = &["aws:resourceaccount", "s3:resourceacco
 
 /// Is an S3 resource pattern within `account`: its access points, buckets known to be its own,
 /// or a configured exception (e.g. AWS-owned buckets)?
-fn s3_resource_within(resource: &str, account: &str, known_buckets: &[String], exceptions: &[String]) -> bool {
+fn s3_resource_within(
+    resource: &str,
+    account: &str,
+    known_buckets: &[String],
+    exceptions: &[String],
+) -> bool {
     let pattern = Pattern::glob(resource);
-    if exceptions.iter().any(|e| Pattern::glob(e).subsumes(&pattern)) {
+    if exceptions
+        .iter()
+        .any(|e| Pattern::glob(e).subsumes(&pattern))
+    {
         return true;
     }
     let parts: Vec<&str> = resource.splitn(6, ':').collect();
     match parts.as_slice() {
         ["arn", _, "s3", region, acct, rest] if *acct == account && !region.is_empty() => {
             let region_fixed = !region.contains(['*', '?']);
-            rest.strip_prefix("accesspoint/")
-                .is_some_and(|ap| region_fixed && !ap.is_empty() && !ap.split('/').next().unwrap_or("*").contains(['*', '?']))
+            rest.strip_prefix("accesspoint/").is_some_and(|ap| {
+                region_fixed
+                    && !ap.is_empty()
+                    && !ap.split('/').next().unwrap_or("*").contains(['*', '?'])
+            })
         }
         ["arn", _, "s3", "", "", rest] => {
             let bucket = rest.split('/').next().unwrap_or_default();
@@ -262,13 +301,25 @@ fn s3_resource_within(resource: &str, account: &str, known_buckets: &[String], e
 /// pinned by a positive `StringEquals` on `aws:ResourceAccount` / `s3:ResourceAccount` within
 /// the account, or names only that account's access points, its known buckets or exceptions —
 /// or when a Deny with `StringNotEquals` on those keys fences every request.
-pub fn restricted_to_account(policy: &Policy, account: &str, known_buckets: &[String], exceptions: &[String]) -> Verdict {
+pub fn restricted_to_account(
+    policy: &Policy,
+    account: &str,
+    known_buckets: &[String],
+    exceptions: &[String],
+) -> Verdict {
     let fence = policy.statements.iter().find(|s| {
         s.effect == Effect::Deny
-            && s.principal.as_ref().is_some_and(|b| !b.negated && b.entries.iter().any(is_wildcard_principal))
+            && s.principal
+                .as_ref()
+                .is_some_and(|b| !b.negated && b.entries.iter().any(is_wildcard_principal))
             && !s.action.negated
-            && s.action.items.iter().any(|a| a == "*" || a.eq_ignore_ascii_case("s3:*"))
-            && s.resource.as_ref().is_none_or(|r| !r.negated && r.items.iter().any(|i| i == "*"))
+            && s.action
+                .items
+                .iter()
+                .any(|a| a == "*" || a.eq_ignore_ascii_case("s3:*"))
+            && s.resource
+                .as_ref()
+                .is_none_or(|r| !r.negated && r.items.iter().any(|i| i == "*"))
             && s.conditions.len() == 1
             && s.conditions.iter().all(|c| {
                 RESOURCE_ACCOUNT_KEYS.contains(&c.key_lower.as_str())
@@ -299,7 +350,10 @@ pub fn restricted_to_account(policy: &Policy, account: &str, known_buckets: &[St
                 && c.values.iter().all(|v| v == account)
         });
         if let Some(clause) = pinned {
-            passes.push(format!("{label}: restricted by {}", describe_clause(clause)));
+            passes.push(format!(
+                "{label}: restricted by {}",
+                describe_clause(clause)
+            ));
             continue;
         }
         match &statement.resource {
@@ -310,7 +364,10 @@ pub fn restricted_to_account(policy: &Policy, account: &str, known_buckets: &[St
                     .filter(|item| !s3_resource_within(item, account, known_buckets, exceptions))
                     .collect();
                 if outside.is_empty() {
-                    passes.push(format!("{label}: resources {:?} belong to {account} or are allowed exceptions", r.items));
+                    passes.push(format!(
+                        "{label}: resources {:?} belong to {account} or are allowed exceptions",
+                        r.items
+                    ));
                 } else {
                     let loose: Vec<String> = statement
                         .conditions
@@ -321,15 +378,22 @@ pub fn restricted_to_account(policy: &Policy, account: &str, known_buckets: &[St
                     let note = if loose.is_empty() {
                         String::new()
                     } else {
-                        format!("; its condition {} does not restrict it to {account}", loose.join(", "))
+                        format!(
+                            "; its condition {} does not restrict it to {account}",
+                            loose.join(", ")
+                        )
                     };
                     failures.push(format!(
                         "{label}: allows resources not owned by {account}: {outside:?}{note}"
                     ));
                 }
             }
-            Some(_) => failures.push(format!("{label}: Allow with NotResource reaches resources of any account")),
-            None => failures.push(format!("{label}: Allow without Resource reaches resources of any account")),
+            Some(_) => failures.push(format!(
+                "{label}: Allow with NotResource reaches resources of any account"
+            )),
+            None => failures.push(format!(
+                "{label}: Allow without Resource reaches resources of any account"
+            )),
         }
     }
     if passes.is_empty() && failures.is_empty() {
@@ -343,15 +407,27 @@ pub fn restricted_to_account(policy: &Policy, account: &str, known_buckets: &[St
 pub fn not_full_access(policy: &Policy) -> Verdict {
     let full: Vec<String> = allows(policy)
         .filter(|s| {
-            s.principal.as_ref().is_none_or(|b| !b.negated && b.entries.iter().any(is_wildcard_principal))
+            s.principal
+                .as_ref()
+                .is_none_or(|b| !b.negated && b.entries.iter().any(is_wildcard_principal))
                 && !s.action.negated
                 && s.action.items.iter().any(|a| a == "*")
-                && s.resource.as_ref().is_none_or(|r| !r.negated && r.items.iter().any(|i| i == "*"))
+                && s.resource
+                    .as_ref()
+                    .is_none_or(|r| !r.negated && r.items.iter().any(|i| i == "*"))
                 && s.conditions.is_empty()
         })
-        .map(|s| format!("{}: allows every action on every resource to everyone, unconditionally", s.label()))
+        .map(|s| {
+            format!(
+                "{}: allows every action on every resource to everyone, unconditionally",
+                s.label()
+            )
+        })
         .collect();
-    Verdict::new(full, vec!["no statement allows everything unconditionally".into()])
+    Verdict::new(
+        full,
+        vec!["no statement allows everything unconditionally".into()],
+    )
 }
 
 /// Does a bucket policy delegate access control to the access points of `owner` and grant
@@ -368,7 +444,9 @@ pub fn delegates_to_access_points(policy: &Policy, owner: &str) -> Verdict {
                 && c.values.iter().all(|v| v == owner))
                 || (pins_key(c, "s3:dataaccesspointarn")
                     && c.values.iter().all(|v| {
-                        is_fixed(c, v) && v.splitn(6, ':').nth(4) == Some(owner) && v.contains(":accesspoint/")
+                        is_fixed(c, v)
+                            && v.split(':').nth(4) == Some(owner)
+                            && v.contains(":accesspoint/")
                     }))
         });
         match delegation {
@@ -379,7 +457,9 @@ pub fn delegates_to_access_points(policy: &Policy, owner: &str) -> Verdict {
         }
     }
     if passes.is_empty() && failures.is_empty() {
-        failures.push(format!("no statement delegates access control to {owner}'s access points"));
+        failures.push(format!(
+            "no statement delegates access control to {owner}'s access points"
+        ));
     }
     Verdict::new(failures, passes)
 }
@@ -436,21 +516,33 @@ pub fn denies_insecure_transport(policy: &Policy, bucket: &str, owner: &str) -> 
 
 /// Are all allowed actions within `allowed` (patterns, case-insensitive)?
 pub fn actions_within(policy: &Policy, allowed: &[String]) -> Verdict {
-    let allowed: Vec<Pattern> = allowed.iter().map(|a| Pattern::glob(&a.to_lowercase())).collect();
+    let allowed: Vec<Pattern> = allowed
+        .iter()
+        .map(|a| Pattern::glob(&a.to_lowercase()))
+        .collect();
     let mut failures = Vec::new();
     for statement in allows(policy) {
         if statement.action.negated {
-            failures.push(format!("{}: Allow with NotAction allows actions outside the allowed list", statement.label()));
+            failures.push(format!(
+                "{}: Allow with NotAction allows actions outside the allowed list",
+                statement.label()
+            ));
             continue;
         }
         for action in &statement.action.items {
             let pattern = Pattern::glob(&action.to_lowercase());
             if !allowed.iter().any(|a| a.subsumes(&pattern)) {
-                failures.push(format!("{}: allows `{action}`, which is not an allowed action", statement.label()));
+                failures.push(format!(
+                    "{}: allows `{action}`, which is not an allowed action",
+                    statement.label()
+                ));
             }
         }
     }
-    Verdict::new(failures, vec!["every allowed action is in the allowed list".into()])
+    Verdict::new(
+        failures,
+        vec!["every allowed action is in the allowed list".into()],
+    )
 }
 
 /// Are all resources of Allow statements within `allowed` (patterns, case-sensitive)?
@@ -462,14 +554,24 @@ pub fn resources_within(policy: &Policy, allowed: &[String]) -> Verdict {
             Some(r) if !r.negated => {
                 for item in &r.items {
                     if !allowed.iter().any(|a| a.subsumes(&Pattern::glob(item))) {
-                        failures.push(format!("{}: allows resource `{item}` outside {:?}", statement.label(), allowed_text(&allowed)));
+                        failures.push(format!(
+                            "{}: allows resource `{item}` outside {:?}",
+                            statement.label(),
+                            allowed_text(&allowed)
+                        ));
                     }
                 }
             }
-            _ => failures.push(format!("{}: Allow with NotResource or no Resource", statement.label())),
+            _ => failures.push(format!(
+                "{}: Allow with NotResource or no Resource",
+                statement.label()
+            )),
         }
     }
-    Verdict::new(failures, vec!["every resource is within the allowed resources".into()])
+    Verdict::new(
+        failures,
+        vec!["every resource is within the allowed resources".into()],
+    )
 }
 
 fn allowed_text(allowed: &[Pattern]) -> Vec<String> {
@@ -482,20 +584,25 @@ fn reaches_service(action: &str, service: &str) -> bool {
     if action.starts_with(&prefix) {
         return true;
     }
-    let literal_head: String = action.chars().take_while(|c| *c != '*' && *c != '?').collect();
+    let literal_head: String = action
+        .chars()
+        .take_while(|c| *c != '*' && *c != '?')
+        .collect();
     literal_head.len() < action.len() && prefix.starts_with(&literal_head)
 }
 
 fn statement_reaches_service(statement: &Statement, service: &str) -> bool {
     if statement.action.negated {
         // NotAction reaches the service unless it excludes all of it.
-        return !statement
-            .action
-            .items
-            .iter()
-            .any(|a| Pattern::glob(&a.to_lowercase()).subsumes(&Pattern::glob(&format!("{service}:*"))));
+        return !statement.action.items.iter().any(|a| {
+            Pattern::glob(&a.to_lowercase()).subsumes(&Pattern::glob(&format!("{service}:*")))
+        });
     }
-    statement.action.items.iter().any(|a| reaches_service(&a.to_lowercase(), service))
+    statement
+        .action
+        .items
+        .iter()
+        .any(|a| reaches_service(&a.to_lowercase(), service))
 }
 
 /// Do the policies reach S3 only through the given access points? Every Allow that can match
@@ -513,9 +620,9 @@ pub fn s3_only_via_access_points(policies: &[&Policy], access_points: &[String])
             let label = format!("{} {}", policy.name, statement.label());
             let pinned = statement.conditions.iter().find(|c| {
                 pins_key(c, "s3:dataaccesspointarn")
-                    && c.values
-                        .iter()
-                        .all(|v| is_fixed(c, v) && allowed.iter().any(|a| a.subsumes(&Pattern::literal(v))))
+                    && c.values.iter().all(|v| {
+                        is_fixed(c, v) && allowed.iter().any(|a| a.subsumes(&Pattern::literal(v)))
+                    })
             });
             if let Some(clause) = pinned {
                 passes.push(format!("{label}: pinned by {}", describe_clause(clause)));
@@ -534,7 +641,9 @@ pub fn s3_only_via_access_points(policies: &[&Policy], access_points: &[String])
                         failures.push(format!("{label}: reaches S3 resources other than the access points: {outside:?}"));
                     }
                 }
-                _ => failures.push(format!("{label}: reaches S3 with NotResource or no Resource")),
+                _ => failures.push(format!(
+                    "{label}: reaches S3 with NotResource or no Resource"
+                )),
             }
         }
     }
@@ -551,24 +660,39 @@ pub fn no_admin_wildcards(policies: &[&Policy]) -> Verdict {
         for statement in allows(policy) {
             let label = format!("{} {}", policy.name, statement.label());
             if statement.action.negated {
-                failures.push(format!("{label}: Allow with NotAction grants every action not listed"));
+                failures.push(format!(
+                    "{label}: Allow with NotAction grants every action not listed"
+                ));
                 continue;
             }
             for action in &statement.action.items {
-                if action == "*" || action.split_once(':').is_some_and(|(_, name)| name.chars().all(|c| c == '*')) {
-                    failures.push(format!("{label}: allows `{action}`, a service-wide or admin wildcard"));
+                if action == "*"
+                    || action
+                        .split_once(':')
+                        .is_some_and(|(_, name)| name.chars().all(|c| c == '*'))
+                {
+                    failures.push(format!(
+                        "{label}: allows `{action}`, a service-wide or admin wildcard"
+                    ));
                 }
             }
         }
     }
-    Verdict::new(failures, vec!["no admin or service-wide wildcard actions".into()])
+    Verdict::new(
+        failures,
+        vec!["no admin or service-wide wildcard actions".into()],
+    )
 }
 
 /// Does the trust policy let only `service` assume the role?
 pub fn trusts_only_service(policy: &Policy, service: &str) -> Verdict {
     let mut failures = Vec::new();
     let mut passes = Vec::new();
-    let assume_actions = ["sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml"];
+    let assume_actions = [
+        "sts:assumerole",
+        "sts:assumerolewithwebidentity",
+        "sts:assumerolewithsaml",
+    ];
     for statement in allows(policy) {
         let label = statement.label();
         let reaches = if statement.action.negated {
@@ -587,7 +711,9 @@ pub fn trusts_only_service(policy: &Policy, service: &str) -> Verdict {
             continue;
         };
         if block.negated {
-            failures.push(format!("{label}: NotPrincipal in a trust policy admits everyone not listed"));
+            failures.push(format!(
+                "{label}: NotPrincipal in a trust policy admits everyone not listed"
+            ));
             continue;
         }
         for entry in &block.entries {
@@ -595,11 +721,16 @@ pub fn trusts_only_service(policy: &Policy, service: &str) -> Verdict {
                 PrincipalEntry::Service(s) if s.eq_ignore_ascii_case(service) => {
                     passes.push(format!("{label}: trusts {s}"));
                 }
-                PrincipalEntry::Everyone => failures.push(format!("{label}: trusts everyone (Principal \"*\")")),
+                PrincipalEntry::Everyone => {
+                    failures.push(format!("{label}: trusts everyone (Principal \"*\")"))
+                }
                 PrincipalEntry::Aws(v) if is_account_id(v) || account_of_entry(v).is_some() => {
                     failures.push(format!("{label}: trusts the whole account {v}"))
                 }
-                PrincipalEntry::Aws(v) | PrincipalEntry::Service(v) | PrincipalEntry::Federated(v) | PrincipalEntry::CanonicalUser(v) => {
+                PrincipalEntry::Aws(v)
+                | PrincipalEntry::Service(v)
+                | PrincipalEntry::Federated(v)
+                | PrincipalEntry::CanonicalUser(v) => {
                     failures.push(format!("{label}: trusts {v}, not only {service}"))
                 }
             }
@@ -647,34 +778,46 @@ mod tests {
 
     #[test]
     fn principal_star_in_deny_is_not_a_grant() {
-        let policy = p(json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}));
+        let policy = p(
+            json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}),
+        );
         assert!(not_public(&policy, PolicyKind::Resource).passed);
     }
 
     // Peers accept StringLike "*" as a restriction; it restricts nothing.
     #[test]
     fn string_like_star_does_not_restrict() {
-        let policy = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
-            "Condition": {"StringLike": {"aws:SourceVpce": "*"}}}]}));
+        let policy = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
+            "Condition": {"StringLike": {"aws:SourceVpce": "*"}}}]}),
+        );
         assert!(!not_public(&policy, PolicyKind::Resource).passed);
-        let endpoint = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
-            "Condition": {"StringLike": {"aws:ResourceAccount": "*"}}}]}));
+        let endpoint = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
+            "Condition": {"StringLike": {"aws:ResourceAccount": "*"}}}]}),
+        );
         assert!(!restricted_to_account(&endpoint, B, &[], &[]).passed);
     }
 
     #[test]
     fn if_exists_does_not_restrict() {
-        let policy = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
-            "Condition": {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}}}]}));
+        let policy = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
+            "Condition": {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}}}]}),
+        );
         assert!(!not_public(&policy, PolicyKind::Resource).passed);
-        let endpoint = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
-            "Condition": {"StringEqualsIfExists": {"aws:ResourceAccount": B}}}]}));
+        let endpoint = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
+            "Condition": {"StringEqualsIfExists": {"aws:ResourceAccount": B}}}]}),
+        );
         assert!(!restricted_to_account(&endpoint, B, &[], &[]).passed);
     }
 
     #[test]
     fn not_principal_with_allow_is_public() {
-        let policy = p(json!({"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": ROLE}, "Action": "s3:GetObject", "Resource": "*"}]}));
+        let policy = p(
+            json!({"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": ROLE}, "Action": "s3:GetObject", "Resource": "*"}]}),
+        );
         assert!(!not_public(&policy, PolicyKind::Resource).passed);
         assert!(!grants_only_principals(&policy, &[ROLE.into()], false).passed);
     }
@@ -691,8 +834,10 @@ mod tests {
     // AWS PrivateLink guide and aws-samples/data-perimeter-policy-examples: both perimeter shapes.
     #[test]
     fn endpoint_perimeter_shapes() {
-        let positive = p(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
-            "Condition": {"StringEquals": {"aws:ResourceAccount": [B]}}}]}));
+        let positive = p(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceAccount": [B]}}}]}),
+        );
         assert!(restricted_to_account(&positive, B, &[], &[]).passed);
         assert!(!restricted_to_account(&positive, "333333333333", &[], &[]).passed);
         let fence = p(json!({"Version": "2012-10-17", "Statement": [
@@ -700,14 +845,28 @@ mod tests {
             {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
              "Condition": {"StringNotEquals": {"s3:ResourceAccount": B}}}]}));
         assert!(restricted_to_account(&fence, B, &[], &[]).passed);
-        let by_resource = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
-            "Resource": [AP, format!("{AP}/object/*"), "arn:aws:s3:::test-bucket-1", "arn:aws:s3:::test-bucket-1/*"]}]}));
+        let by_resource = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": [AP, format!("{AP}/object/*"), "arn:aws:s3:::test-bucket-1", "arn:aws:s3:::test-bucket-1/*"]}]}),
+        );
         assert!(restricted_to_account(&by_resource, B, &["test-bucket-1".into()], &[]).passed);
         assert!(!restricted_to_account(&by_resource, B, &[], &[]).passed);
-        let with_exception = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-            "Resource": ["arn:aws:s3:::jumpstart-cache-prod-us-east-1/*"]}]}));
-        assert!(restricted_to_account(&with_exception, B, &[], &["arn:aws:s3:::jumpstart-cache-prod-*/*".into()]).passed);
-        let wide = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}));
+        let with_exception = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": ["arn:aws:s3:::jumpstart-cache-prod-us-east-1/*"]}]}),
+        );
+        assert!(
+            restricted_to_account(
+                &with_exception,
+                B,
+                &[],
+                &["arn:aws:s3:::jumpstart-cache-prod-*/*".into()]
+            )
+            .passed
+        );
+        let wide = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}),
+        );
         assert!(!restricted_to_account(&wide, B, &[], &[]).passed);
         assert!(!not_full_access(&wide).passed);
         assert!(not_full_access(&positive).passed);
@@ -715,50 +874,88 @@ mod tests {
 
     #[test]
     fn access_point_grants_only_expected_roles() {
-        let good = p(json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": [ROLE]}, "Action": ["s3:GetObject"], "Resource": format!("{AP}/object/*")}]}));
+        let good = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": [ROLE]}, "Action": ["s3:GetObject"], "Resource": format!("{AP}/object/*")}]}),
+        );
         let expected = vec![ROLE.to_string()];
         assert!(grants_only_principals(&good, &expected, true).passed);
-        assert!(!grants_only_principals(&good, &[ROLE.into(), "arn:aws:iam::333333333333:role/Other".into()], true).passed);
-        for bad in [json!("*"), json!({"AWS": "*"}), json!({"AWS": "111111111111"}), json!({"AWS": "arn:aws:iam::111111111111:root"}),
-                    json!({"AWS": "arn:aws:iam::999999999999:role/Exec"}), json!({"AWS": "AROAEXAMPLE123"})] {
-            let policy = p(json!({"Statement": [{"Effect": "Allow", "Principal": bad, "Action": "s3:GetObject", "Resource": "*"}]}));
-            assert!(!grants_only_principals(&policy, &expected, false).passed, "{bad}");
+        assert!(
+            !grants_only_principals(
+                &good,
+                &[ROLE.into(), "arn:aws:iam::333333333333:role/Other".into()],
+                true
+            )
+            .passed
+        );
+        for bad in [
+            json!("*"),
+            json!({"AWS": "*"}),
+            json!({"AWS": "111111111111"}),
+            json!({"AWS": "arn:aws:iam::111111111111:root"}),
+            json!({"AWS": "arn:aws:iam::999999999999:role/Exec"}),
+            json!({"AWS": "AROAEXAMPLE123"}),
+        ] {
+            let policy = p(
+                json!({"Statement": [{"Effect": "Allow", "Principal": bad, "Action": "s3:GetObject", "Resource": "*"}]}),
+            );
+            assert!(
+                !grants_only_principals(&policy, &expected, false).passed,
+                "{bad}"
+            );
         }
-        let pinned = p(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
-            "Condition": {"ArnEquals": {"aws:PrincipalArn": ROLE}}}]}));
+        let pinned = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": ROLE}}}]}),
+        );
         assert!(grants_only_principals(&pinned, &expected, true).passed);
         assert!(actions_within(&good, &["s3:GetObject".into(), "s3:ListBucket".into()]).passed);
-        let mixed_case = p(json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "S3:getobject", "Resource": format!("{AP}/object/*")}]}));
+        let mixed_case = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "S3:getobject", "Resource": format!("{AP}/object/*")}]}),
+        );
         assert!(actions_within(&mixed_case, &["s3:GetObject".into()]).passed);
-        let wider = p(json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:Get*", "Resource": format!("{AP}/object/*")}]}));
+        let wider = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:Get*", "Resource": format!("{AP}/object/*")}]}),
+        );
         assert!(!actions_within(&wider, &["s3:GetObject".into()]).passed);
         assert!(resources_within(&good, &[AP.into(), format!("{AP}/object/*")]).passed);
     }
 
     #[test]
     fn role_policies() {
-        let inline = p(json!({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [AP, format!("{AP}/object/*")]},
-                                            {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}));
+        let inline = p(
+            json!({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [AP, format!("{AP}/object/*")]},
+                                            {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}),
+        );
         assert!(s3_only_via_access_points(&[&inline], &[AP.into()]).passed);
         assert!(no_admin_wildcards(&[&inline]).passed);
-        let direct = p(json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::test-bucket-1/*"}]}));
+        let direct = p(
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::test-bucket-1/*"}]}),
+        );
         assert!(!s3_only_via_access_points(&[&direct], &[AP.into()]).passed);
         let star = p(json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}));
         assert!(!s3_only_via_access_points(&[&star], &[AP.into()]).passed);
         assert!(!no_admin_wildcards(&[&star]).passed);
-        let service_wide = p(json!({"Statement": {"Effect": "Allow", "Action": "S3:*", "Resource": AP}}));
+        let service_wide =
+            p(json!({"Statement": {"Effect": "Allow", "Action": "S3:*", "Resource": AP}}));
         assert!(!no_admin_wildcards(&[&service_wide]).passed);
-        let not_action = p(json!({"Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}}));
+        let not_action =
+            p(json!({"Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}}));
         assert!(!s3_only_via_access_points(&[&not_action], &[AP.into()]).passed);
     }
 
     #[test]
     fn trust_policy() {
-        let good = p(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}));
+        let good = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        );
         assert!(trusts_only_service(&good, "sagemaker.amazonaws.com").passed);
-        let extra = p(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com"], "AWS": "arn:aws:iam::333333333333:root"}, "Action": "sts:AssumeRole"}]}));
+        let extra = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com"], "AWS": "arn:aws:iam::333333333333:root"}, "Action": "sts:AssumeRole"}]}),
+        );
         assert!(!trusts_only_service(&extra, "sagemaker.amazonaws.com").passed);
-        let other = p(json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}));
+        let other = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        );
         assert!(!trusts_only_service(&other, "sagemaker.amazonaws.com").passed);
     }
 }

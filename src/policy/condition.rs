@@ -58,7 +58,10 @@ impl RequestContext {
 
     /// Adds a value to a key (repeat for multivalued keys).
     pub fn add(&mut self, key: &str, value: &str) {
-        self.values.entry(key.to_lowercase()).or_default().push(value.to_string());
+        self.values
+            .entry(key.to_lowercase())
+            .or_default()
+            .push(value.to_string());
     }
 
     /// Sets a key unless the caller already gave it.
@@ -75,12 +78,17 @@ impl RequestContext {
 
     /// Whether the key is multivalued by AWS's definition (or was given more than once).
     pub fn is_multivalued(&self, key_lower: &str) -> bool {
-        MULTIVALUED_KEYS.contains(&key_lower) || self.values.get(key_lower).is_some_and(|v| v.len() > 1)
+        MULTIVALUED_KEYS.contains(&key_lower)
+            || self.values.get(key_lower).is_some_and(|v| v.len() > 1)
     }
 
     /// All keys and values, sorted (for explanations).
     pub fn entries(&self) -> Vec<(String, Vec<String>)> {
-        let mut all: Vec<_> = self.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut all: Vec<_> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         all.sort();
         all
     }
@@ -88,7 +96,12 @@ impl RequestContext {
 
 /// Expands policy variables in `text`. Under 2008-10-17 the text is taken as written.
 /// Returns `None` when a variable has no value and no default: the element then matches nothing.
-pub fn expand(text: &str, context: &RequestContext, version: PolicyVersion, wildcards: bool) -> Option<Pattern> {
+pub fn expand(
+    text: &str,
+    context: &RequestContext,
+    version: PolicyVersion,
+    wildcards: bool,
+) -> Option<Pattern> {
     let mut pattern = Pattern::default();
     let push_text = |pattern: &mut Pattern, s: &str| {
         if wildcards {
@@ -131,7 +144,11 @@ pub fn expand(text: &str, context: &RequestContext, version: PolicyVersion, wild
 }
 
 /// Evaluates one condition clause against the request context.
-pub fn evaluate_clause(clause: &ConditionClause, context: &RequestContext, version: PolicyVersion) -> Truth {
+pub fn evaluate_clause(
+    clause: &ConditionClause,
+    context: &RequestContext,
+    version: PolicyVersion,
+) -> Truth {
     let operator = &clause.operator;
     if let BaseOperator::Unknown(name) = &operator.base {
         return Truth::Unknown(format!("unsupported condition operator `{name}`"));
@@ -200,7 +217,9 @@ fn value_matches(
         StringLike | StringNotLike => {
             expand(policy_value, context, version, true).is_some_and(|p| p.matches(value))
         }
-        NumericEquals | NumericNotEquals => numeric(value, policy_value)?.is_some_and(|(a, b)| a == b),
+        NumericEquals | NumericNotEquals => {
+            numeric(value, policy_value)?.is_some_and(|(a, b)| a == b)
+        }
         NumericLessThan => numeric(value, policy_value)?.is_some_and(|(a, b)| a < b),
         NumericLessThanEquals => numeric(value, policy_value)?.is_some_and(|(a, b)| a <= b),
         NumericGreaterThan => numeric(value, policy_value)?.is_some_and(|(a, b)| a > b),
@@ -215,7 +234,9 @@ fn value_matches(
         IpAddress | NotIpAddress => ip_in(value, policy_value)?,
         // ArnEquals and ArnLike behave alike: each of the six parts is matched on its own.
         ArnEquals | ArnLike | ArnNotEquals | ArnNotLike => {
-            let Some(pattern) = expand(policy_value, context, version, false).map(|p| p.to_string()) else {
+            let Some(pattern) =
+                expand(policy_value, context, version, false).map(|p| p.to_string())
+            else {
                 return Ok(false);
             };
             arn_like(&pattern, value)
@@ -241,11 +262,17 @@ fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return date.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc());
     }
-    text.parse::<i64>().ok().and_then(|secs| DateTime::from_timestamp(secs, 0))
+    text.parse::<i64>()
+        .ok()
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
 }
 
-fn dates(value: &str, policy_value: &str) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, String> {
-    let policy = parse_date(policy_value).ok_or_else(|| format!("`{policy_value}` is not a date"))?;
+/// A request value and a policy value, both as instants.
+type DatePair = (DateTime<Utc>, DateTime<Utc>);
+
+fn dates(value: &str, policy_value: &str) -> Result<Option<DatePair>, String> {
+    let policy =
+        parse_date(policy_value).ok_or_else(|| format!("`{policy_value}` is not a date"))?;
     Ok(parse_date(value).map(|v| (v, policy)))
 }
 
@@ -258,7 +285,10 @@ fn ip_in(value: &str, policy_value: &str) -> Result<bool, String> {
             .map(IpNet::from)
             .map_err(|_| format!("`{policy_value}` is not an IP address or CIDR block"))?,
     };
-    Ok(value.trim().parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip)))
+    Ok(value
+        .trim()
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| net.contains(&ip)))
 }
 
 /// ArnLike: the six colon-separated parts are matched separately (case-sensitive), so a `*` in
@@ -307,30 +337,76 @@ mod tests {
     #[test]
     fn missing_key_rules() {
         let empty = RequestContext::default();
-        assert_eq!(eval("StringEquals", "aws:SourceVpce", &["vpce-1"], &empty), Truth::False);
-        assert_eq!(eval("StringNotEquals", "aws:SourceVpce", &["vpce-1"], &empty), Truth::True);
-        assert_eq!(eval("StringEqualsIfExists", "aws:SourceVpce", &["vpce-1"], &empty), Truth::True);
-        assert_eq!(eval("ForAllValues:StringEquals", "aws:TagKeys", &["a"], &empty), Truth::True);
-        assert_eq!(eval("ForAnyValue:StringEquals", "aws:TagKeys", &["a"], &empty), Truth::False);
-        assert_eq!(eval("Null", "aws:TokenIssueTime", &["true"], &empty), Truth::True);
-        assert_eq!(eval("Null", "aws:TokenIssueTime", &["false"], &empty), Truth::False);
+        assert_eq!(
+            eval("StringEquals", "aws:SourceVpce", &["vpce-1"], &empty),
+            Truth::False
+        );
+        assert_eq!(
+            eval("StringNotEquals", "aws:SourceVpce", &["vpce-1"], &empty),
+            Truth::True
+        );
+        assert_eq!(
+            eval(
+                "StringEqualsIfExists",
+                "aws:SourceVpce",
+                &["vpce-1"],
+                &empty
+            ),
+            Truth::True
+        );
+        assert_eq!(
+            eval("ForAllValues:StringEquals", "aws:TagKeys", &["a"], &empty),
+            Truth::True
+        );
+        assert_eq!(
+            eval("ForAnyValue:StringEquals", "aws:TagKeys", &["a"], &empty),
+            Truth::False
+        );
+        assert_eq!(
+            eval("Null", "aws:TokenIssueTime", &["true"], &empty),
+            Truth::True
+        );
+        assert_eq!(
+            eval("Null", "aws:TokenIssueTime", &["false"], &empty),
+            Truth::False
+        );
     }
 
     #[test]
     fn condition_key_names_are_case_insensitive_values_are_not() {
         let c = ctx(&[("AWS:ResourceAccount", "222222222222")]);
-        assert_eq!(eval("StringEquals", "aws:resourceaccount", &["222222222222"], &c), Truth::True);
+        assert_eq!(
+            eval("StringEquals", "aws:resourceaccount", &["222222222222"], &c),
+            Truth::True
+        );
         let c = ctx(&[("aws:PrincipalTag/team", "Data")]);
-        assert_eq!(eval("StringEquals", "aws:PrincipalTag/team", &["data"], &c), Truth::False);
-        assert_eq!(eval("StringEqualsIgnoreCase", "aws:PrincipalTag/team", &["data"], &c), Truth::True);
+        assert_eq!(
+            eval("StringEquals", "aws:PrincipalTag/team", &["data"], &c),
+            Truth::False
+        );
+        assert_eq!(
+            eval(
+                "StringEqualsIgnoreCase",
+                "aws:PrincipalTag/team",
+                &["data"],
+                &c
+            ),
+            Truth::True
+        );
     }
 
     // "Condition operators: StringEquals": a `*` is literal; only ...Like operators glob.
     #[test]
     fn star_is_literal_in_string_equals() {
         let c = ctx(&[("aws:ResourceAccount", "222222222222")]);
-        assert_eq!(eval("StringEquals", "aws:ResourceAccount", &["*"], &c), Truth::False);
-        assert_eq!(eval("StringLike", "aws:ResourceAccount", &["*"], &c), Truth::True);
+        assert_eq!(
+            eval("StringEquals", "aws:ResourceAccount", &["*"], &c),
+            Truth::False
+        );
+        assert_eq!(
+            eval("StringLike", "aws:ResourceAccount", &["*"], &c),
+            Truth::True
+        );
     }
 
     // Negated operators with several values must match none of them.
@@ -338,12 +414,22 @@ mod tests {
     fn negated_operator_over_several_values() {
         let c = ctx(&[("aws:ResourceAccount", "333333333333")]);
         assert_eq!(
-            eval("StringNotEquals", "aws:ResourceAccount", &["222222222222", "333333333333"], &c),
+            eval(
+                "StringNotEquals",
+                "aws:ResourceAccount",
+                &["222222222222", "333333333333"],
+                &c
+            ),
             Truth::False
         );
         let c = ctx(&[("aws:ResourceAccount", "444444444444")]);
         assert_eq!(
-            eval("StringNotEquals", "aws:ResourceAccount", &["222222222222", "333333333333"], &c),
+            eval(
+                "StringNotEquals",
+                "aws:ResourceAccount",
+                &["222222222222", "333333333333"],
+                &c
+            ),
             Truth::True
         );
     }
@@ -352,22 +438,70 @@ mod tests {
     #[test]
     fn set_qualifiers() {
         let c = ctx(&[("aws:TagKeys", "env"), ("aws:TagKeys", "team")]);
-        assert_eq!(eval("ForAllValues:StringEquals", "aws:TagKeys", &["env", "team", "x"], &c), Truth::True);
-        assert_eq!(eval("ForAllValues:StringEquals", "aws:TagKeys", &["env"], &c), Truth::False);
-        assert_eq!(eval("ForAnyValue:StringEquals", "aws:TagKeys", &["team"], &c), Truth::True);
-        assert_eq!(eval("ForAnyValue:StringNotEquals", "aws:TagKeys", &["team"], &c), Truth::True);
-        assert_eq!(eval("ForAllValues:StringNotEquals", "aws:TagKeys", &["team"], &c), Truth::False);
+        assert_eq!(
+            eval(
+                "ForAllValues:StringEquals",
+                "aws:TagKeys",
+                &["env", "team", "x"],
+                &c
+            ),
+            Truth::True
+        );
+        assert_eq!(
+            eval("ForAllValues:StringEquals", "aws:TagKeys", &["env"], &c),
+            Truth::False
+        );
+        assert_eq!(
+            eval("ForAnyValue:StringEquals", "aws:TagKeys", &["team"], &c),
+            Truth::True
+        );
+        assert_eq!(
+            eval("ForAnyValue:StringNotEquals", "aws:TagKeys", &["team"], &c),
+            Truth::True
+        );
+        assert_eq!(
+            eval("ForAllValues:StringNotEquals", "aws:TagKeys", &["team"], &c),
+            Truth::False
+        );
     }
 
     #[test]
     fn arn_like_matches_each_part_separately() {
-        assert!(arn_like("arn:aws:iam::*:role/x", "arn:aws:iam::111111111111:role/x"));
-        assert!(!arn_like("arn:aws:iam::*", "arn:aws:iam::111111111111:role/x"));
-        assert!(arn_like("arn:aws:s3:*:222222222222:accesspoint/*", "arn:aws:s3:us-east-1:222222222222:accesspoint/ap/object/k"));
-        assert!(!arn_like("arn:aws:s3:*:222222222222:accesspoint/*", "arn:aws:s3:us-east-1:333333333333:accesspoint/ap"));
+        assert!(arn_like(
+            "arn:aws:iam::*:role/x",
+            "arn:aws:iam::111111111111:role/x"
+        ));
+        assert!(!arn_like(
+            "arn:aws:iam::*",
+            "arn:aws:iam::111111111111:role/x"
+        ));
+        assert!(arn_like(
+            "arn:aws:s3:*:222222222222:accesspoint/*",
+            "arn:aws:s3:us-east-1:222222222222:accesspoint/ap/object/k"
+        ));
+        assert!(!arn_like(
+            "arn:aws:s3:*:222222222222:accesspoint/*",
+            "arn:aws:s3:us-east-1:333333333333:accesspoint/ap"
+        ));
         let c = ctx(&[("aws:PrincipalArn", "arn:aws:iam::111111111111:role/Exec")]);
-        assert_eq!(eval("ArnEquals", "aws:PrincipalArn", &["arn:aws:iam::111111111111:role/*"], &c), Truth::True);
-        assert_eq!(eval("ArnNotLike", "aws:PrincipalArn", &["arn:aws:iam::111111111111:role/*"], &c), Truth::False);
+        assert_eq!(
+            eval(
+                "ArnEquals",
+                "aws:PrincipalArn",
+                &["arn:aws:iam::111111111111:role/*"],
+                &c
+            ),
+            Truth::True
+        );
+        assert_eq!(
+            eval(
+                "ArnNotLike",
+                "aws:PrincipalArn",
+                &["arn:aws:iam::111111111111:role/*"],
+                &c
+            ),
+            Truth::False
+        );
     }
 
     #[test]
@@ -378,29 +512,74 @@ mod tests {
             ("aws:SecureTransport", "false"),
             ("aws:SourceIp", "203.0.113.7"),
         ]);
-        assert_eq!(eval("NumericLessThanEquals", "s3:max-keys", &["10"], &c), Truth::True);
-        assert_eq!(eval("NumericGreaterThan", "s3:max-keys", &["10"], &c), Truth::False);
-        assert_eq!(eval("DateGreaterThan", "aws:CurrentTime", &["2026-01-01"], &c), Truth::True);
-        assert_eq!(eval("DateLessThan", "aws:CurrentTime", &["1700000000"], &c), Truth::False);
-        assert_eq!(eval("Bool", "aws:SecureTransport", &["false"], &c), Truth::True);
-        assert_eq!(eval("Bool", "aws:SecureTransport", &["FALSE"], &c), Truth::True);
-        assert_eq!(eval("IpAddress", "aws:SourceIp", &["203.0.113.0/24"], &c), Truth::True);
-        assert_eq!(eval("NotIpAddress", "aws:SourceIp", &["203.0.113.0/24"], &c), Truth::False);
-        assert_eq!(eval("IpAddress", "aws:SourceIp", &["203.0.113.7"], &c), Truth::True);
-        assert!(matches!(eval("NumericEquals", "s3:max-keys", &["ten"], &c), Truth::Unknown(_)));
-        assert!(matches!(eval("StringSorta", "s3:max-keys", &["1"], &c), Truth::Unknown(_)));
+        assert_eq!(
+            eval("NumericLessThanEquals", "s3:max-keys", &["10"], &c),
+            Truth::True
+        );
+        assert_eq!(
+            eval("NumericGreaterThan", "s3:max-keys", &["10"], &c),
+            Truth::False
+        );
+        assert_eq!(
+            eval("DateGreaterThan", "aws:CurrentTime", &["2026-01-01"], &c),
+            Truth::True
+        );
+        assert_eq!(
+            eval("DateLessThan", "aws:CurrentTime", &["1700000000"], &c),
+            Truth::False
+        );
+        assert_eq!(
+            eval("Bool", "aws:SecureTransport", &["false"], &c),
+            Truth::True
+        );
+        assert_eq!(
+            eval("Bool", "aws:SecureTransport", &["FALSE"], &c),
+            Truth::True
+        );
+        assert_eq!(
+            eval("IpAddress", "aws:SourceIp", &["203.0.113.0/24"], &c),
+            Truth::True
+        );
+        assert_eq!(
+            eval("NotIpAddress", "aws:SourceIp", &["203.0.113.0/24"], &c),
+            Truth::False
+        );
+        assert_eq!(
+            eval("IpAddress", "aws:SourceIp", &["203.0.113.7"], &c),
+            Truth::True
+        );
+        assert!(matches!(
+            eval("NumericEquals", "s3:max-keys", &["ten"], &c),
+            Truth::Unknown(_)
+        ));
+        assert!(matches!(
+            eval("StringSorta", "s3:max-keys", &["1"], &c),
+            Truth::Unknown(_)
+        ));
     }
 
     // IAM User Guide, "Policy variables": ${aws:username}, defaults and the ${*} escapes.
     #[test]
     fn policy_variables() {
         let c = ctx(&[("aws:username", "alice")]);
-        let p = expand("arn:aws:s3:::b/home/${aws:username}/*", &c, PolicyVersion::V2012, true).unwrap();
+        let p = expand(
+            "arn:aws:s3:::b/home/${aws:username}/*",
+            &c,
+            PolicyVersion::V2012,
+            true,
+        )
+        .unwrap();
         assert!(p.matches("arn:aws:s3:::b/home/alice/x"));
         assert!(!p.matches("arn:aws:s3:::b/home/bob/x"));
         let p = expand("a${*}b", &c, PolicyVersion::V2012, true).unwrap();
         assert!(p.matches("a*b") && !p.matches("axb"));
-        let p = expand("${aws:PrincipalTag/team, 'none'}", &c, PolicyVersion::V2012, false).unwrap();
+        let p = expand(
+            "${aws:PrincipalTag/team, 'none'}",
+            &c,
+            PolicyVersion::V2012,
+            false,
+        )
+        .unwrap();
         assert_eq!(p.as_literal().unwrap(), "none");
         assert!(expand("${aws:userid}", &c, PolicyVersion::V2012, false).is_none());
         // Under 2008-10-17 variables are literal text.

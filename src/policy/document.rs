@@ -262,7 +262,13 @@ impl Policy {
             // RFC 3986 percent-decoding; `+` stays a `+` (IAM does not encode spaces as `+`).
             decoded = percent_encoding::percent_decode_str(trimmed)
                 .decode_utf8()
-                .map_err(|e| PolicyError::new(name, None, format!("not valid UTF-8 after URL-decoding: {e}")))?
+                .map_err(|e| {
+                    PolicyError::new(
+                        name,
+                        None,
+                        format!("not valid UTF-8 after URL-decoding: {e}"),
+                    )
+                })?
                 .into_owned();
             decoded.trim()
         };
@@ -289,7 +295,9 @@ impl Policy {
                             return Err(PolicyError::new(
                                 name,
                                 None,
-                                format!("Version must be \"2012-10-17\" or \"2008-10-17\", found {v}"),
+                                format!(
+                                    "Version must be \"2012-10-17\" or \"2008-10-17\", found {v}"
+                                ),
                             ));
                         }
                     }
@@ -297,12 +305,16 @@ impl Policy {
                 "Id" => id = Some(string_of(name, None, "Id", v)?),
                 "Statement" => statements_value = Some(v),
                 other => {
-                    return Err(PolicyError::new(name, None, format!("unknown top-level element `{other}`")));
+                    return Err(PolicyError::new(
+                        name,
+                        None,
+                        format!("unknown top-level element `{other}`"),
+                    ));
                 }
             }
         }
-        let statements_value =
-            statements_value.ok_or_else(|| PolicyError::new(name, None, "the Statement element is missing"))?;
+        let statements_value = statements_value
+            .ok_or_else(|| PolicyError::new(name, None, "the Statement element is missing"))?;
         let raw_statements: Vec<&Value> = match statements_value {
             Value::Array(items) => items.iter().collect(),
             object @ Value::Object(_) => vec![object],
@@ -335,14 +347,28 @@ impl Policy {
     }
 }
 
-fn string_of(doc: &str, statement: Option<usize>, element: &str, v: &Value) -> Result<String, PolicyError> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| PolicyError::new(doc, statement, format!("{element} must be a string, found {v}")))
+fn string_of(
+    doc: &str,
+    statement: Option<usize>,
+    element: &str,
+    v: &Value,
+) -> Result<String, PolicyError> {
+    v.as_str().map(str::to_string).ok_or_else(|| {
+        PolicyError::new(
+            doc,
+            statement,
+            format!("{element} must be a string, found {v}"),
+        )
+    })
 }
 
 /// A string or a non-empty array of strings.
-fn string_list(doc: &str, statement: usize, element: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
+fn string_list(
+    doc: &str,
+    statement: usize,
+    element: &str,
+    v: &Value,
+) -> Result<Vec<String>, PolicyError> {
     let list: Vec<String> = match v {
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items
@@ -358,13 +384,22 @@ fn string_list(doc: &str, statement: usize, element: &str, v: &Value) -> Result<
         }
     };
     if list.is_empty() {
-        return Err(PolicyError::new(doc, Some(statement), format!("{element} must not be empty")));
+        return Err(PolicyError::new(
+            doc,
+            Some(statement),
+            format!("{element} must not be empty"),
+        ));
     }
     Ok(list)
 }
 
 /// Condition values may be strings, numbers or booleans (`"Bool": {"aws:SecureTransport": false}`).
-fn condition_values(doc: &str, statement: usize, key: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
+fn condition_values(
+    doc: &str,
+    statement: usize,
+    key: &str,
+    v: &Value,
+) -> Result<Vec<String>, PolicyError> {
     let scalar = |item: &Value| match item {
         Value::String(s) => Ok(s.clone()),
         Value::Bool(b) => Ok(b.to_string()),
@@ -372,7 +407,9 @@ fn condition_values(doc: &str, statement: usize, key: &str, v: &Value) -> Result
         other => Err(PolicyError::new(
             doc,
             Some(statement),
-            format!("condition key `{key}` has a value that is not a string, number or boolean: {other}"),
+            format!(
+                "condition key `{key}` has a value that is not a string, number or boolean: {other}"
+            ),
         )),
     };
     let values = match v {
@@ -380,12 +417,21 @@ fn condition_values(doc: &str, statement: usize, key: &str, v: &Value) -> Result
         other => vec![scalar(other)?],
     };
     if values.is_empty() {
-        return Err(PolicyError::new(doc, Some(statement), format!("condition key `{key}` has no values")));
+        return Err(PolicyError::new(
+            doc,
+            Some(statement),
+            format!("condition key `{key}` has no values"),
+        ));
     }
     Ok(values)
 }
 
-fn parse_statement(doc: &str, index: usize, raw: &Value, warnings: &mut Vec<String>) -> Result<Statement, PolicyError> {
+fn parse_statement(
+    doc: &str,
+    index: usize,
+    raw: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<Statement, PolicyError> {
     let object: &Map<String, Value> = raw
         .as_object()
         .ok_or_else(|| PolicyError::new(doc, Some(index), "a statement must be a JSON object"))?;
@@ -413,7 +459,11 @@ fn parse_statement(doc: &str, index: usize, raw: &Value, warnings: &mut Vec<Stri
             }
             "Principal" | "NotPrincipal" => {
                 if principal.is_some() {
-                    return Err(PolicyError::new(doc, Some(index), "Principal and NotPrincipal cannot both be present"));
+                    return Err(PolicyError::new(
+                        doc,
+                        Some(index),
+                        "Principal and NotPrincipal cannot both be present",
+                    ));
                 }
                 principal = Some(PrincipalBlock {
                     negated: key == "NotPrincipal",
@@ -422,7 +472,11 @@ fn parse_statement(doc: &str, index: usize, raw: &Value, warnings: &mut Vec<Stri
             }
             "Action" | "NotAction" => {
                 if action.is_some() {
-                    return Err(PolicyError::new(doc, Some(index), "Action and NotAction cannot both be present"));
+                    return Err(PolicyError::new(
+                        doc,
+                        Some(index),
+                        "Action and NotAction cannot both be present",
+                    ));
                 }
                 let items = string_list(doc, index, key, v)?;
                 for item in &items {
@@ -439,7 +493,11 @@ fn parse_statement(doc: &str, index: usize, raw: &Value, warnings: &mut Vec<Stri
             }
             "Resource" | "NotResource" => {
                 if resource.is_some() {
-                    return Err(PolicyError::new(doc, Some(index), "Resource and NotResource cannot both be present"));
+                    return Err(PolicyError::new(
+                        doc,
+                        Some(index),
+                        "Resource and NotResource cannot both be present",
+                    ));
                 }
                 resource = Some(NameList {
                     negated: key == "NotResource",
@@ -448,16 +506,28 @@ fn parse_statement(doc: &str, index: usize, raw: &Value, warnings: &mut Vec<Stri
             }
             "Condition" => conditions = parse_conditions(doc, index, v)?,
             other => {
-                return Err(PolicyError::new(doc, Some(index), format!("unknown statement element `{other}`")));
+                return Err(PolicyError::new(
+                    doc,
+                    Some(index),
+                    format!("unknown statement element `{other}`"),
+                ));
             }
         }
     }
-    let effect = effect.ok_or_else(|| PolicyError::new(doc, Some(index), "the Effect element is missing"))?;
-    let action =
-        action.ok_or_else(|| PolicyError::new(doc, Some(index), "the statement has neither Action nor NotAction"))?;
+    let effect = effect
+        .ok_or_else(|| PolicyError::new(doc, Some(index), "the Effect element is missing"))?;
+    let action = action.ok_or_else(|| {
+        PolicyError::new(
+            doc,
+            Some(index),
+            "the statement has neither Action nor NotAction",
+        )
+    })?;
     for clause in &conditions {
         if let BaseOperator::Unknown(op) = &clause.operator.base {
-            warnings.push(format!("{doc}: statement {index}: unknown condition operator `{op}`"));
+            warnings.push(format!(
+                "{doc}: statement {index}: unknown condition operator `{op}`"
+            ));
         }
     }
     Ok(Statement {
@@ -471,7 +541,12 @@ fn parse_statement(doc: &str, index: usize, raw: &Value, warnings: &mut Vec<Stri
     })
 }
 
-fn parse_principal(doc: &str, index: usize, element: &str, v: &Value) -> Result<Vec<PrincipalEntry>, PolicyError> {
+fn parse_principal(
+    doc: &str,
+    index: usize,
+    element: &str,
+    v: &Value,
+) -> Result<Vec<PrincipalEntry>, PolicyError> {
     match v {
         Value::String(s) if s == "*" => Ok(vec![PrincipalEntry::Everyone]),
         Value::Object(map) => {
@@ -495,7 +570,11 @@ fn parse_principal(doc: &str, index: usize, element: &str, v: &Value) -> Result<
                 }
             }
             if entries.is_empty() {
-                return Err(PolicyError::new(doc, Some(index), format!("{element} must not be empty")));
+                return Err(PolicyError::new(
+                    doc,
+                    Some(index),
+                    format!("{element} must not be empty"),
+                ));
             }
             Ok(entries)
         }
@@ -507,7 +586,11 @@ fn parse_principal(doc: &str, index: usize, element: &str, v: &Value) -> Result<
     }
 }
 
-fn parse_conditions(doc: &str, index: usize, v: &Value) -> Result<Vec<ConditionClause>, PolicyError> {
+fn parse_conditions(
+    doc: &str,
+    index: usize,
+    v: &Value,
+) -> Result<Vec<ConditionClause>, PolicyError> {
     let operators = v
         .as_object()
         .ok_or_else(|| PolicyError::new(doc, Some(index), "Condition must be an object"))?;

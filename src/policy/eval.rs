@@ -35,7 +35,7 @@ impl Request {
     pub fn resource_owner(&self) -> Option<String> {
         self.resource_account.clone().or_else(|| {
             self.resource
-                .splitn(6, ':')
+                .split(':')
                 .nth(4)
                 .filter(|a| !a.is_empty())
                 .map(str::to_string)
@@ -45,7 +45,10 @@ impl Request {
     /// The caller's context plus the keys AWS derives from the request.
     fn effective_context(&self) -> RequestContext {
         let mut context = self.context.clone();
-        if let RequestPrincipal::Aws { account, identity, .. } = &self.principal {
+        if let RequestPrincipal::Aws {
+            account, identity, ..
+        } = &self.principal
+        {
             context.set_default("aws:PrincipalAccount", account);
             if let Some(arn) = self.principal.principal_arn() {
                 context.set_default("aws:PrincipalArn", &arn);
@@ -153,7 +156,11 @@ fn statement_outcome(
                 .entries
                 .iter()
                 .any(|e| entry_matches(e, &request.principal, kind, true) != PrincipalMatch::No);
-            if named { PrincipalMatch::No } else { PrincipalMatch::Direct }
+            if named {
+                PrincipalMatch::No
+            } else {
+                PrincipalMatch::Direct
+            }
         }
         (_, Some(block)) => block
             .entries
@@ -161,7 +168,9 @@ fn statement_outcome(
             .map(|e| entry_matches(e, &request.principal, kind, false))
             .fold(PrincipalMatch::No, |best, m| match (best, m) {
                 (PrincipalMatch::Direct, _) | (_, PrincipalMatch::Direct) => PrincipalMatch::Direct,
-                (PrincipalMatch::Account, _) | (_, PrincipalMatch::Account) => PrincipalMatch::Account,
+                (PrincipalMatch::Account, _) | (_, PrincipalMatch::Account) => {
+                    PrincipalMatch::Account
+                }
                 _ => PrincipalMatch::No,
             }),
     };
@@ -173,17 +182,17 @@ fn statement_outcome(
         return no;
     }
     let action = request.action.to_lowercase();
-    let action_named = statement
-        .action
-        .items
-        .iter()
-        .any(|pattern| super::wildcard::Pattern::glob(&pattern.to_lowercase()).matches(&action));
+    let action_named =
+        statement.action.items.iter().any(|pattern| {
+            super::wildcard::Pattern::glob(&pattern.to_lowercase()).matches(&action)
+        });
     if action_named == statement.action.negated {
         return no;
     }
     if let Some(resource) = &statement.resource {
         let named = resource.items.iter().any(|item| {
-            expand(item, context, policy.version, true).is_some_and(|p| p.matches(&request.resource))
+            expand(item, context, policy.version, true)
+                .is_some_and(|p| p.matches(&request.resource))
         });
         if named == resource.negated {
             return no;
@@ -192,7 +201,9 @@ fn statement_outcome(
     let applies = statement
         .conditions
         .iter()
-        .fold(Truth::True, |acc, clause| acc.and(evaluate_clause(clause, context, policy.version)));
+        .fold(Truth::True, |acc, clause| {
+            acc.and(evaluate_clause(clause, context, policy.version))
+        });
     StatementOutcome { applies, principal }
 }
 
@@ -218,7 +229,12 @@ fn statement_ref(policy: &Policy, statement: &Statement, outcome: String) -> Sta
     }
 }
 
-fn evaluate_policy(policy: &Policy, kind: PolicyKind, request: &Request, context: &RequestContext) -> PolicyVerdict {
+fn evaluate_policy(
+    policy: &Policy,
+    kind: PolicyKind,
+    request: &Request,
+    context: &RequestContext,
+) -> PolicyVerdict {
     let mut verdict = PolicyVerdict {
         deny: Truth::False,
         allow: Truth::False,
@@ -239,15 +255,18 @@ fn evaluate_policy(policy: &Policy, kind: PolicyKind, request: &Request, context
                     Effect::Deny => verdict.denies.push(r),
                 }
             }
-            Truth::Unknown(reason) => verdict
-                .unknown
-                .push(statement_ref(policy, statement, format!("indeterminate: {reason}"))),
+            Truth::Unknown(reason) => verdict.unknown.push(statement_ref(
+                policy,
+                statement,
+                format!("indeterminate: {reason}"),
+            )),
         }
         match statement.effect {
             Effect::Deny => verdict.deny = any_truth([verdict.deny.clone(), truth].into_iter()),
             Effect::Allow => {
                 if outcome.principal == PrincipalMatch::Direct {
-                    verdict.allow_direct = any_truth([verdict.allow_direct.clone(), truth.clone()].into_iter());
+                    verdict.allow_direct =
+                        any_truth([verdict.allow_direct.clone(), truth.clone()].into_iter());
                 }
                 verdict.allow = any_truth([verdict.allow.clone(), truth].into_iter());
             }
@@ -279,12 +298,20 @@ pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
     if let Some((p, _)) = policies.resource {
         warnings.extend(p.warnings.iter().cloned());
     }
-    if matches!(request.principal, RequestPrincipal::Anonymous | RequestPrincipal::Service { .. })
-        && !policies.identity.is_empty()
+    if matches!(
+        request.principal,
+        RequestPrincipal::Anonymous | RequestPrincipal::Service { .. }
+    ) && !policies.identity.is_empty()
     {
-        warnings.push("identity policies were given for a principal that has none; they are ignored".into());
+        warnings.push(
+            "identity policies were given for a principal that has none; they are ignored".into(),
+        );
     }
-    let all: Vec<&PolicyVerdict> = identity.iter().chain(resource.iter()).chain(endpoint.iter()).collect();
+    let all: Vec<&PolicyVerdict> = identity
+        .iter()
+        .chain(resource.iter())
+        .chain(endpoint.iter())
+        .collect();
     let unknown: Vec<StatementRef> = all.iter().flat_map(|v| v.unknown.iter().cloned()).collect();
 
     let deny = any_truth(all.iter().map(|v| v.deny.clone()));
@@ -309,7 +336,9 @@ pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
             _ => Truth::False,
         },
         resource.as_ref().map_or(Truth::False, |v| v.allow.clone()),
-        resource.as_ref().map_or(Truth::False, |v| v.allow_direct.clone()),
+        resource
+            .as_ref()
+            .map_or(Truth::False, |v| v.allow_direct.clone()),
     );
     let same_account = match (request.principal.account(), owner.as_deref()) {
         (Some(p), Some(o)) => p == o,
@@ -334,7 +363,11 @@ pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
         .iter()
         .fold(Truth::True, |acc, v| acc.and(v.allow.clone()));
     let allowed = grant.clone().and(endpoint_allow.clone());
-    let allow_statements = || all.iter().flat_map(|v| v.allows.iter().cloned()).collect::<Vec<_>>();
+    let allow_statements = || {
+        all.iter()
+            .flat_map(|v| v.allows.iter().cloned())
+            .collect::<Vec<_>>()
+    };
     match (allowed, deny) {
         (Truth::True, Truth::False) => Evaluation {
             decision: Decision::Allowed,
@@ -377,11 +410,16 @@ mod tests {
     }
 
     fn request(principal: &str, action: &str, resource: &str) -> Request {
-        Request::new(RequestPrincipal::parse(principal).unwrap(), action, resource)
+        Request::new(
+            RequestPrincipal::parse(principal).unwrap(),
+            action,
+            resource,
+        )
     }
 
     const ROLE: &str = "arn:aws:iam::111111111111:role/Exec";
-    const AP_OBJECT: &str = "arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1/object/data.csv";
+    const AP_OBJECT: &str =
+        "arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1/object/data.csv";
 
     // IAM User Guide, "Policy evaluation logic": explicit deny overrides allow.
     #[test]
@@ -407,7 +445,10 @@ mod tests {
     // IAM User Guide, "Cross-account policy evaluation logic": both sides must allow.
     #[test]
     fn cross_account_needs_both_sides() {
-        let identity = policy("id", json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}));
+        let identity = policy(
+            "id",
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}),
+        );
         let ap = policy(
             "ap",
             json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1/object/*"}]}),
@@ -423,9 +464,16 @@ mod tests {
             resource: Some((&ap, PolicyKind::AccessPoint)),
             ..Default::default()
         };
-        assert_eq!(evaluate(&r, &resource_only).decision, Decision::ImplicitlyDenied);
+        assert_eq!(
+            evaluate(&r, &resource_only).decision,
+            Decision::ImplicitlyDenied
+        );
         // A session of the role is covered by the role ARN.
-        let session = request("arn:aws:sts::111111111111:assumed-role/Exec/nb", "s3:GetObject", AP_OBJECT);
+        let session = request(
+            "arn:aws:sts::111111111111:assumed-role/Exec/nb",
+            "s3:GetObject",
+            AP_OBJECT,
+        );
         assert_eq!(evaluate(&session, &both).decision, Decision::Allowed);
     }
 
@@ -441,20 +489,30 @@ mod tests {
             "bucket",
             json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}),
         );
-        let mut r = request("arn:aws:iam::222222222222:role/R", "s3:GetObject", "arn:aws:s3:::b/k");
+        let mut r = request(
+            "arn:aws:iam::222222222222:role/R",
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+        );
         r.resource_account = Some("222222222222".into());
         let set = |p| PolicySet {
             resource: Some((p, PolicyKind::Resource)),
             ..Default::default()
         };
         assert_eq!(evaluate(&r, &set(&by_role)).decision, Decision::Allowed);
-        assert_eq!(evaluate(&r, &set(&by_account)).decision, Decision::ImplicitlyDenied);
+        assert_eq!(
+            evaluate(&r, &set(&by_account)).decision,
+            Decision::ImplicitlyDenied
+        );
     }
 
     // AWS PrivateLink guide: the endpoint policy only narrows; without an Allow there, denied.
     #[test]
     fn endpoint_policy_must_allow() {
-        let identity = policy("id", json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}));
+        let identity = policy(
+            "id",
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}),
+        );
         let endpoint = policy(
             "vpce",
             json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
@@ -465,7 +523,11 @@ mod tests {
             endpoint: vec![&endpoint],
             ..Default::default()
         };
-        let mut r = request("arn:aws:iam::111111111111:role/Exec", "s3:GetObject", "arn:aws:s3:::other/k");
+        let mut r = request(
+            "arn:aws:iam::111111111111:role/Exec",
+            "s3:GetObject",
+            "arn:aws:s3:::other/k",
+        );
         r.resource_account = Some("111111111111".into());
         assert_eq!(evaluate(&r, &set).decision, Decision::ImplicitlyDenied);
         r.resource = "arn:aws:s3:::mine/k".into();
@@ -535,9 +597,16 @@ mod tests {
             identity: vec![&identity],
             ..Default::default()
         };
-        assert_eq!(evaluate(&request(ROLE, "s3:GetObject", "arn:aws:s3:::b/k"), &set).decision, Decision::Allowed);
         assert_eq!(
-            evaluate(&request(ROLE, "s3:GetObject", "arn:aws:s3:::secret/k"), &set).decision,
+            evaluate(&request(ROLE, "s3:GetObject", "arn:aws:s3:::b/k"), &set).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate(
+                &request(ROLE, "s3:GetObject", "arn:aws:s3:::secret/k"),
+                &set
+            )
+            .decision,
             Decision::ImplicitlyDenied
         );
         assert_eq!(

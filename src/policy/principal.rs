@@ -8,10 +8,17 @@ use super::document::{PolicyKind, PrincipalEntry};
 #[serde(rename_all = "snake_case")]
 pub enum AwsIdentity {
     Root,
-    User { name: String },
-    Role { name: String },
+    User {
+        name: String,
+    },
+    Role {
+        name: String,
+    },
     /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
-    AssumedRole { role_name: String, session: String },
+    AssumedRole {
+        role_name: String,
+        session: String,
+    },
 }
 
 /// The caller of a request.
@@ -48,7 +55,9 @@ impl RequestPrincipal {
             });
         }
         if !text.starts_with("arn:") && text.contains('.') && !text.contains(':') {
-            return Ok(Self::Service { name: text.to_string() });
+            return Ok(Self::Service {
+                name: text.to_string(),
+            });
         }
         let invalid = |why: &str| {
             PolicyError::input(format!(
@@ -74,10 +83,18 @@ impl RequestPrincipal {
                         role_name: role.to_string(),
                         session: session.to_string(),
                     },
-                    _ => return Err(invalid("an assumed-role ARN needs a role name and a session name")),
+                    _ => {
+                        return Err(invalid(
+                            "an assumed-role ARN needs a role name and a session name",
+                        ));
+                    }
                 }
             }
-            _ => return Err(invalid("only IAM users, roles, roots and STS assumed-role sessions are principals")),
+            _ => {
+                return Err(invalid(
+                    "only IAM users, roles, roots and STS assumed-role sessions are principals",
+                ));
+            }
         };
         Ok(Self::Aws {
             arn: text.to_string(),
@@ -150,15 +167,34 @@ pub enum PrincipalMatch {
 
 /// Does `entry` name `principal`? `exact` is set for NotPrincipal, where a role does not
 /// cover its sessions (IAM User Guide, "NotPrincipal").
-pub fn entry_matches(entry: &PrincipalEntry, principal: &RequestPrincipal, kind: PolicyKind, exact: bool) -> PrincipalMatch {
-    let direct = |b: bool| if b { PrincipalMatch::Direct } else { PrincipalMatch::No };
+pub fn entry_matches(
+    entry: &PrincipalEntry,
+    principal: &RequestPrincipal,
+    kind: PolicyKind,
+    exact: bool,
+) -> PrincipalMatch {
+    let direct = |b: bool| {
+        if b {
+            PrincipalMatch::Direct
+        } else {
+            PrincipalMatch::No
+        }
+    };
     match (entry, principal) {
         (PrincipalEntry::Everyone, _) => PrincipalMatch::Direct,
         (PrincipalEntry::Aws(value), _) if value == "*" => PrincipalMatch::Direct,
         (PrincipalEntry::Service(name), RequestPrincipal::Service { name: caller }) => {
             direct(name.eq_ignore_ascii_case(caller))
         }
-        (PrincipalEntry::Aws(value), RequestPrincipal::Aws { arn, account, identity, .. }) => {
+        (
+            PrincipalEntry::Aws(value),
+            RequestPrincipal::Aws {
+                arn,
+                account,
+                identity,
+                ..
+            },
+        ) => {
             if let Some(entry_account) = account_of_entry(value) {
                 if entry_account != account {
                     return PrincipalMatch::No;
@@ -199,35 +235,62 @@ mod tests {
 
     #[test]
     fn parses_principal_forms() {
-        assert_eq!(RequestPrincipal::parse("anonymous").unwrap(), RequestPrincipal::Anonymous);
+        assert_eq!(
+            RequestPrincipal::parse("anonymous").unwrap(),
+            RequestPrincipal::Anonymous
+        );
         assert!(matches!(
             RequestPrincipal::parse("sagemaker.amazonaws.com").unwrap(),
             RequestPrincipal::Service { .. }
         ));
-        let session = RequestPrincipal::parse("arn:aws:sts::111111111111:assumed-role/Exec/SageMaker").unwrap();
+        let session =
+            RequestPrincipal::parse("arn:aws:sts::111111111111:assumed-role/Exec/SageMaker")
+                .unwrap();
         assert_eq!(session.account(), Some("111111111111"));
-        assert_eq!(session.principal_arn().unwrap(), "arn:aws:iam::111111111111:role/Exec");
+        assert_eq!(
+            session.principal_arn().unwrap(),
+            "arn:aws:iam::111111111111:role/Exec"
+        );
         assert!(RequestPrincipal::parse("arn:aws:s3:::bucket").is_err());
         assert!(RequestPrincipal::parse("bob").is_err());
     }
 
     #[test]
     fn role_covers_its_sessions_except_for_not_principal() {
-        let session = RequestPrincipal::parse("arn:aws:sts::111111111111:assumed-role/Exec/s1").unwrap();
+        let session =
+            RequestPrincipal::parse("arn:aws:sts::111111111111:assumed-role/Exec/s1").unwrap();
         let role = PrincipalEntry::Aws("arn:aws:iam::111111111111:role/team/Exec".into());
-        assert_eq!(entry_matches(&role, &session, PolicyKind::Resource, false), PrincipalMatch::Direct);
-        assert_eq!(entry_matches(&role, &session, PolicyKind::Resource, true), PrincipalMatch::No);
+        assert_eq!(
+            entry_matches(&role, &session, PolicyKind::Resource, false),
+            PrincipalMatch::Direct
+        );
+        assert_eq!(
+            entry_matches(&role, &session, PolicyKind::Resource, true),
+            PrincipalMatch::No
+        );
     }
 
     #[test]
     fn account_principal_means_root_only_in_endpoint_policies() {
         let role = RequestPrincipal::parse("arn:aws:iam::111111111111:role/Exec").unwrap();
         let account = PrincipalEntry::Aws("111111111111".into());
-        assert_eq!(entry_matches(&account, &role, PolicyKind::Resource, false), PrincipalMatch::Account);
-        assert_eq!(entry_matches(&account, &role, PolicyKind::Endpoint, false), PrincipalMatch::No);
+        assert_eq!(
+            entry_matches(&account, &role, PolicyKind::Resource, false),
+            PrincipalMatch::Account
+        );
+        assert_eq!(
+            entry_matches(&account, &role, PolicyKind::Endpoint, false),
+            PrincipalMatch::No
+        );
         let root = RequestPrincipal::parse("111111111111").unwrap();
-        assert_eq!(entry_matches(&account, &root, PolicyKind::Endpoint, false), PrincipalMatch::Direct);
+        assert_eq!(
+            entry_matches(&account, &root, PolicyKind::Endpoint, false),
+            PrincipalMatch::Direct
+        );
         let unique_id = PrincipalEntry::Aws("AROAEXAMPLEID".into());
-        assert_eq!(entry_matches(&unique_id, &role, PolicyKind::Resource, false), PrincipalMatch::No);
+        assert_eq!(
+            entry_matches(&unique_id, &role, PolicyKind::Resource, false),
+            PrincipalMatch::No
+        );
     }
 }

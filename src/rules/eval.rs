@@ -14,7 +14,9 @@ use crate::policy::{Policy, PolicyError, PolicyKind, analysis};
 
 use super::LoadedRule;
 use super::index::{Entry, SnapshotIndex};
-use super::spec::{AnalysisCall, AnalysisName, Condition, EachTest, FieldTest, Quantifier, RelatedTest, WhenAbsent};
+use super::spec::{
+    AnalysisCall, AnalysisName, Condition, EachTest, FieldTest, Quantifier, RelatedTest, WhenAbsent,
+};
 
 /// The three outcomes of a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,9 @@ struct Scope<'v> {
     top_level: bool,
 }
 
+/// A region (None: account-wide) and why its population is unknown.
+type RegionGap = (Option<String>, String);
+
 /// Evaluates rules over one snapshot.
 pub struct Evaluator<'a> {
     snapshot: &'a Snapshot,
@@ -66,9 +71,14 @@ pub struct Evaluator<'a> {
 impl<'a> Evaluator<'a> {
     /// Builds the index. `accounts` are the accounts in scope with their roles (from the
     /// config); one missing from the snapshot makes every rule that applies to it `error`.
-    pub fn new(snapshot: &'a Snapshot, parameters: BTreeMap<String, Value>, accounts: Vec<(String, AccountRole)>) -> Self {
+    pub fn new(
+        snapshot: &'a Snapshot,
+        parameters: BTreeMap<String, Value>,
+        accounts: Vec<(String, AccountRole)>,
+    ) -> Self {
         let roles = accounts.clone();
-        let role_of = move |account: &str| roles.iter().find(|(id, _)| id == account).map(|(_, r)| *r);
+        let role_of =
+            move |account: &str| roles.iter().find(|(id, _)| id == account).map(|(_, r)| *r);
         Self {
             snapshot,
             index: SnapshotIndex::build(snapshot, &role_of),
@@ -98,17 +108,44 @@ impl<'a> Evaluator<'a> {
         let spec = &rule.spec;
         let mut findings = Vec::new();
         let finding = |status, resource, message: String, evidence| {
-            Finding::new(&spec.id, &spec.title, spec.severity, status, resource, message, evidence)
+            Finding::new(
+                &spec.id,
+                &spec.title,
+                spec.severity,
+                status,
+                resource,
+                message,
+                evidence,
+            )
         };
+        let missing = self.missing_parameters(rule);
         for &i in self.index.of_type(spec.resource_type) {
             let entry = &self.index.entries[i];
-            let verdict = self.evaluate_resource(rule, i);
-            findings.push(finding(verdict.0, resource_ref(entry), verdict.1, verdict.2));
+            let verdict = if missing.is_empty() {
+                self.evaluate_resource(rule, i)
+            } else {
+                (
+                    Status::Error,
+                    format!(
+                        "not evaluated: the rule needs {} from the configuration",
+                        missing.join(", ")
+                    ),
+                    Vec::new(),
+                )
+            };
+            findings.push(finding(
+                verdict.0,
+                resource_ref(entry),
+                verdict.1,
+                verdict.2,
+            ));
         }
         // Populations that could not be listed, and configured accounts never collected.
         for (account, gap_regions) in self.unknown_populations(spec.resource_type) {
             let role = self.role_of(&account);
-            if !spec.applies_to.as_ref().is_none_or(|a| a.account_roles.is_empty() || role.is_some_and(|r| a.account_roles.contains(&r))) {
+            if !spec.applies_to.as_ref().is_none_or(|a| {
+                a.account_roles.is_empty() || role.is_some_and(|r| a.account_roles.contains(&r))
+            }) {
                 continue;
             }
             for (region, reason) in gap_regions {
@@ -139,20 +176,46 @@ impl<'a> Evaluator<'a> {
         findings
     }
 
+    /// `${perimeter.*}` parameters the rule reads that the configuration does not provide.
+    fn missing_parameters(&self, rule: &LoadedRule) -> Vec<String> {
+        let text =
+            serde_json::to_string(&(&rule.spec.check, &rule.spec.applies_to)).unwrap_or_default();
+        let mut missing: Vec<String> = text
+            .split("${")
+            .skip(1)
+            .filter_map(|rest| {
+                rest.split_once('}')
+                    .map(|(name, _)| name.trim().to_string())
+            })
+            .filter(|name| name.starts_with("perimeter.") && !self.parameters.contains_key(name))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
     fn role_of(&self, account: &str) -> Option<AccountRole> {
         self.snapshot
             .accounts
             .get(account)
             .and_then(|a| a.role)
-            .or_else(|| self.configured_accounts.iter().find(|(id, _)| id == account).map(|(_, r)| *r))
+            .or_else(|| {
+                self.configured_accounts
+                    .iter()
+                    .find(|(id, _)| id == account)
+                    .map(|(_, r)| *r)
+            })
     }
 
     /// (account, [(region, reason)]) whose population of `t` is unknown.
-    fn unknown_populations(&self, t: ResourceType) -> Vec<(String, Vec<(Option<String>, String)>)> {
-        let mut out: Vec<(String, Vec<(Option<String>, String)>)> = Vec::new();
+    fn unknown_populations(&self, t: ResourceType) -> Vec<(String, Vec<RegionGap>)> {
+        let mut out: Vec<(String, Vec<RegionGap>)> = Vec::new();
         for (account, _) in &self.configured_accounts {
             if !self.snapshot.accounts.contains_key(account) {
-                out.push((account.clone(), vec![(None, "the account was not collected".into())]));
+                out.push((
+                    account.clone(),
+                    vec![(None, "the account was not collected".into())],
+                ));
             }
         }
         for gap in &self.snapshot.metadata.collection_gaps {
@@ -176,8 +239,14 @@ impl<'a> Evaluator<'a> {
             top_level: true,
         };
         if let Some(applies) = &rule.spec.applies_to {
-            if !applies.account_roles.is_empty() && !entry.account_role.is_some_and(|r| applies.account_roles.contains(&r)) {
-                let role = entry.account_role.map_or("not in scope", AccountRole::as_str);
+            if !applies.account_roles.is_empty()
+                && !entry
+                    .account_role
+                    .is_some_and(|r| applies.account_roles.contains(&r))
+            {
+                let role = entry
+                    .account_role
+                    .map_or("not in scope", AccountRole::as_str);
                 return (
                     Status::Skipped,
                     format!("not applicable: account {} is {role}", entry.account),
@@ -190,8 +259,20 @@ impl<'a> Evaluator<'a> {
             if let Some(when) = &applies.when {
                 let v = self.condition(when, scope);
                 match v.outcome {
-                    Outcome::Fail => return (Status::Skipped, format!("not applicable: {}", v.message), v.evidence),
-                    Outcome::Error => return (Status::Error, format!("not evaluated: {}", v.message), v.evidence),
+                    Outcome::Fail => {
+                        return (
+                            Status::Skipped,
+                            format!("not applicable: {}", v.message),
+                            v.evidence,
+                        );
+                    }
+                    Outcome::Error => {
+                        return (
+                            Status::Error,
+                            format!("not evaluated: {}", v.message),
+                            v.evidence,
+                        );
+                    }
                     Outcome::Pass => {}
                 }
             }
@@ -213,11 +294,13 @@ impl<'a> Evaluator<'a> {
     fn condition(&self, condition: &Condition, scope: Scope<'_>) -> Verdict {
         match condition {
             Condition::All(items) => {
-                let verdicts: Vec<Verdict> = items.iter().map(|c| self.condition(c, scope)).collect();
+                let verdicts: Vec<Verdict> =
+                    items.iter().map(|c| self.condition(c, scope)).collect();
                 combine_all(verdicts)
             }
             Condition::Any(items) => {
-                let verdicts: Vec<Verdict> = items.iter().map(|c| self.condition(c, scope)).collect();
+                let verdicts: Vec<Verdict> =
+                    items.iter().map(|c| self.condition(c, scope)).collect();
                 combine_any(verdicts)
             }
             Condition::Not(inner) => {
@@ -254,8 +337,15 @@ impl<'a> Evaluator<'a> {
         }
         if scope.top_level {
             let first = path.split('.').next().unwrap_or(path);
-            if let Some(error) = self.entry(scope).collection_errors.and_then(|e| e.get(first)) {
-                return Err(format!("{}{first} could not be collected: {error}", scope.prefix));
+            if let Some(error) = self
+                .entry(scope)
+                .collection_errors
+                .and_then(|e| e.get(first))
+            {
+                return Err(format!(
+                    "{}{first} could not be collected: {error}",
+                    scope.prefix
+                ));
             }
         }
         let mut value = scope.value;
@@ -277,7 +367,9 @@ impl<'a> Evaluator<'a> {
                 let mut out = Vec::new();
                 for item in items {
                     match self.resolve(item, scope) {
-                        Value::Array(inner) if matches!(item, Value::String(s) if s.starts_with("${")) => out.extend(inner),
+                        Value::Array(inner) if matches!(item, Value::String(s) if s.starts_with("${")) => {
+                            out.extend(inner)
+                        }
                         other => out.push(other),
                     }
                 }
@@ -294,7 +386,10 @@ impl<'a> Evaluator<'a> {
             "resource.region" => json!(entry.region),
             "resource.id" => json!(entry.id),
             "resource.arn" => json!(entry.arn),
-            "region.s3_prefix_lists" => json!(self.index.s3_prefix_lists(entry.account, entry.region.unwrap_or(""))),
+            "region.s3_prefix_lists" => json!(
+                self.index
+                    .s3_prefix_lists(entry.account, entry.region.unwrap_or(""))
+            ),
             other => self.parameters.get(other).cloned().unwrap_or(Value::Null),
         }
     }
@@ -308,7 +403,9 @@ impl<'a> Evaluator<'a> {
         let mut out = String::new();
         let mut rest = s;
         while let Some(start) = rest.find("${") {
-            let Some(len) = rest[start..].find('}') else { break };
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
             out.push_str(&rest[..start]);
             match self.parameter(rest[start + 2..start + len].trim(), scope) {
                 Value::String(v) => out.push_str(&v),
@@ -333,27 +430,48 @@ impl<'a> Evaluator<'a> {
         let shown = render(observed);
         let (ok, expectation) = if let Some(expected) = &test.equals {
             let expected = self.resolve(expected, scope);
-            (observed == &expected, format!("expected {}", render(&expected)))
+            (
+                observed == &expected,
+                format!("expected {}", render(&expected)),
+            )
         } else if let Some(unexpected) = &test.not_equals {
             let unexpected = self.resolve(unexpected, scope);
-            (observed != &unexpected, format!("must not be {}", render(&unexpected)))
+            (
+                observed != &unexpected,
+                format!("must not be {}", render(&unexpected)),
+            )
         } else if let Some(set) = &test.one_of {
             let set = self.resolve(set, scope);
             let items = set.as_array().cloned().unwrap_or_else(|| vec![set.clone()]);
-            (items.contains(observed), format!("expected one of {}", render(&set)))
+            (
+                items.contains(observed),
+                format!("expected one of {}", render(&set)),
+            )
         } else if let Some(set) = &test.not_one_of {
             let set = self.resolve(set, scope);
             let items = set.as_array().cloned().unwrap_or_else(|| vec![set.clone()]);
-            (!items.contains(observed), format!("must not be one of {}", render(&set)))
+            (
+                !items.contains(observed),
+                format!("must not be one of {}", render(&set)),
+            )
         } else if let Some(glob) = &test.matches {
             let glob = match self.resolve_str(glob, scope) {
                 Value::String(g) => g,
                 other => other.to_string(),
             };
-            let ok = observed.as_str().is_some_and(|s| crate::policy::wildcard::glob_match(&glob, s));
+            let ok = observed
+                .as_str()
+                .is_some_and(|s| crate::policy::wildcard::glob_match(&glob, s));
             (ok, format!("expected to match `{glob}`"))
         } else if let Some(present) = test.present {
-            (observed.is_null() != present, if present { "expected to be set".into() } else { "expected to be unset".into() })
+            (
+                observed.is_null() != present,
+                if present {
+                    "expected to be set".into()
+                } else {
+                    "expected to be unset".into()
+                },
+            )
         } else if let Some(empty) = test.empty {
             let is_empty = match observed {
                 Value::Null => true,
@@ -362,7 +480,14 @@ impl<'a> Evaluator<'a> {
                 Value::Object(o) => o.is_empty(),
                 _ => false,
             };
-            (is_empty == empty, if empty { "expected to be empty".into() } else { "expected not to be empty".into() })
+            (
+                is_empty == empty,
+                if empty {
+                    "expected to be empty".into()
+                } else {
+                    "expected not to be empty".into()
+                },
+            )
         } else if let Some(item) = &test.contains {
             let item = self.resolve(item, scope);
             let ok = observed.as_array().is_some_and(|a| match &item {
@@ -371,29 +496,51 @@ impl<'a> Evaluator<'a> {
             });
             (ok, format!("expected to contain {}", render(&item)))
         } else {
-            return Verdict::new(Outcome::Error, format!("{path}: the test has no operator"), evidence);
+            return Verdict::new(
+                Outcome::Error,
+                format!("{path}: the test has no operator"),
+                evidence,
+            );
         };
         if ok {
             Verdict::new(Outcome::Pass, format!("{path} is {shown}"), evidence)
         } else {
-            Verdict::new(Outcome::Fail, format!("{path} is {shown}, {expectation}"), evidence)
+            Verdict::new(
+                Outcome::Fail,
+                format!("{path} is {shown}, {expectation}"),
+                evidence,
+            )
         }
     }
 
     fn each(&self, test: &EachTest, scope: Scope<'_>) -> Verdict {
         let list = match self.read(scope, &test.path) {
             Ok(Value::Array(items)) => items,
-            Ok(Value::Null) => return quantify(test.quantifier, false, Vec::new(), &format!("{}{}", scope.prefix, test.path)),
+            Ok(Value::Null) => {
+                return quantify(
+                    test.quantifier,
+                    false,
+                    Vec::new(),
+                    &format!("{}{}", scope.prefix, test.path),
+                );
+            }
             Ok(other) => {
                 return Verdict::new(
                     Outcome::Error,
-                    format!("{}{} is not a list: {}", scope.prefix, test.path, render(other)),
+                    format!(
+                        "{}{} is not a list: {}",
+                        scope.prefix,
+                        test.path,
+                        render(other)
+                    ),
                     Vec::new(),
                 );
             }
             Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
         };
-        let prefixes: Vec<String> = (0..list.len()).map(|i| format!("{}{}[{i}].", scope.prefix, test.path)).collect();
+        let prefixes: Vec<String> = (0..list.len())
+            .map(|i| format!("{}{}[{i}].", scope.prefix, test.path))
+            .collect();
         let verdicts = list
             .iter()
             .zip(&prefixes)
@@ -409,32 +556,56 @@ impl<'a> Evaluator<'a> {
                 )
             })
             .collect();
-        quantify(test.quantifier, false, verdicts, &format!("{}{}", scope.prefix, test.path))
+        quantify(
+            test.quantifier,
+            false,
+            verdicts,
+            &format!("{}{}", scope.prefix, test.path),
+        )
     }
 
     fn related(&self, test: &RelatedTest, scope: Scope<'_>) -> Verdict {
         let Some(target) = test.relation.target(self.entry(scope).resource_type) else {
-            return Verdict::new(Outcome::Error, format!("relation {} does not apply here", test.relation.as_str()), Vec::new());
+            return Verdict::new(
+                Outcome::Error,
+                format!("relation {} does not apply here", test.relation.as_str()),
+                Vec::new(),
+            );
         };
         let related = self.index.related(scope.entry, test.relation);
         let label = format!("{}{}", scope.prefix, test.relation.as_str());
         // An empty answer from a population that could not be listed is unknown, not empty.
         if related.entries.is_empty() {
             for (account, region) in &related.consulted {
-                let gaps = self.snapshot.population_gaps(target, account, region.as_deref());
+                let gaps = self
+                    .snapshot
+                    .population_gaps(target, account, region.as_deref());
                 if let Some(gap) = gaps.first() {
                     return Verdict::new(
                         Outcome::Error,
-                        format!("{label}: the {target} resources of {account} could not be listed ({}:{}: {})", gap.service, gap.api_call, gap.error),
+                        format!(
+                            "{label}: the {target} resources of {account} could not be listed ({}:{}: {})",
+                            gap.service, gap.api_call, gap.error
+                        ),
                         Vec::new(),
                     );
                 }
-                if !self.snapshot.accounts.contains_key(account) && self.configured_accounts.iter().any(|(a, _)| a == account) {
-                    return Verdict::new(Outcome::Error, format!("{label}: account {account} was not collected"), Vec::new());
+                if !self.snapshot.accounts.contains_key(account)
+                    && self.configured_accounts.iter().any(|(a, _)| a == account)
+                {
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!("{label}: account {account} was not collected"),
+                        Vec::new(),
+                    );
                 }
             }
         }
-        let ids: Vec<&str> = related.entries.iter().map(|&i| self.index.entries[i].id).collect();
+        let ids: Vec<&str> = related
+            .entries
+            .iter()
+            .map(|&i| self.index.entries[i].id)
+            .collect();
         let mut evidence = vec![Evidence {
             path: label.clone(),
             value: json!(ids),
@@ -470,13 +641,19 @@ impl<'a> Evaluator<'a> {
     fn strings(&self, value: Option<&Value>, scope: Scope<'_>) -> Vec<String> {
         match value.map(|v| self.resolve(v, scope)) {
             Some(Value::String(s)) => vec![s],
-            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         }
     }
 
     fn string(&self, value: Option<&Value>, scope: Scope<'_>) -> String {
-        self.strings(value, scope).into_iter().next().unwrap_or_default()
+        self.strings(value, scope)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
     }
 
     /// The parsed policy in a record view (`{raw, document}`), cached by address.
@@ -485,7 +662,11 @@ impl<'a> Evaluator<'a> {
         if let Some(cached) = self.policy_cache.borrow().get(&key) {
             return cached.clone();
         }
-        let parsed = parse_record(name, record.get("document"), record.get("raw").and_then(Value::as_str));
+        let parsed = parse_record(
+            name,
+            record.get("document"),
+            record.get("raw").and_then(Value::as_str),
+        );
         self.policy_cache.borrow_mut().insert(key, parsed.clone());
         parsed
     }
@@ -504,7 +685,10 @@ impl<'a> Evaluator<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| {
-                    let name = r.get("name").and_then(Value::as_str).map_or_else(|| format!("{i}"), str::to_string);
+                    let name = r
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("{i}"), str::to_string);
                     (format!("{} {path} {name}", entry.id), r)
                 })
                 .collect(),
@@ -513,7 +697,12 @@ impl<'a> Evaluator<'a> {
         let mut evidence = vec![Evidence {
             path: path.clone(),
             value: match field {
-                Value::Array(items) => Value::Array(items.iter().map(|r| r.get("document").cloned().unwrap_or(Value::Null)).collect()),
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|r| r.get("document").cloned().unwrap_or(Value::Null))
+                        .collect(),
+                ),
                 Value::Null => Value::Null,
                 record => record.get("document").cloned().unwrap_or(Value::Null),
             },
@@ -521,7 +710,9 @@ impl<'a> Evaluator<'a> {
         let mut missing = Vec::new();
         let mut policies = Vec::new();
         for (name, record) in &records {
-            if record.get("document").is_none_or(Value::is_null) && record.get("raw").is_none_or(Value::is_null) {
+            if record.get("document").is_none_or(Value::is_null)
+                && record.get("raw").is_none_or(Value::is_null)
+            {
                 missing.push(name.clone());
                 continue;
             }
@@ -529,17 +720,31 @@ impl<'a> Evaluator<'a> {
                 Ok(p) => policies.push(p),
                 Err(e) => {
                     let first = e.to_string().lines().next().unwrap_or_default().to_string();
-                    return Verdict::new(Outcome::Error, format!("invalid policy document: {first}"), evidence);
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!("invalid policy document: {first}"),
+                        evidence,
+                    );
                 }
             }
         }
         if !missing.is_empty() {
-            return Verdict::new(Outcome::Error, format!("policy documents not collected: {}", missing.join(", ")), evidence);
+            return Verdict::new(
+                Outcome::Error,
+                format!("policy documents not collected: {}", missing.join(", ")),
+                evidence,
+            );
         }
         if policies.is_empty() {
             return match call.when_absent {
-                WhenAbsent::Pass => Verdict::new(Outcome::Pass, format!("{path}: no policy (nothing is granted)"), evidence),
-                WhenAbsent::Fail => Verdict::new(Outcome::Fail, format!("{path}: no policy is set"), evidence),
+                WhenAbsent::Pass => Verdict::new(
+                    Outcome::Pass,
+                    format!("{path}: no policy (nothing is granted)"),
+                    evidence,
+                ),
+                WhenAbsent::Fail => {
+                    Verdict::new(Outcome::Fail, format!("{path}: no policy is set"), evidence)
+                }
             };
         }
         let refs: Vec<&Policy> = policies.iter().map(Arc::as_ref).collect();
@@ -552,14 +757,21 @@ impl<'a> Evaluator<'a> {
         let per_policy = |f: &dyn Fn(&Policy) -> analysis::Verdict| -> analysis::Verdict {
             let verdicts: Vec<analysis::Verdict> = refs.iter().map(|p| f(p)).collect();
             let passed = verdicts.iter().all(|v| v.passed);
-            let reasons = verdicts.into_iter().filter(|v| v.passed == passed).flat_map(|v| v.reasons).collect();
+            let reasons = verdicts
+                .into_iter()
+                .filter(|v| v.passed == passed)
+                .flat_map(|v| v.reasons)
+                .collect();
             analysis::Verdict { passed, reasons }
         };
         let result = match call.name {
             AnalysisName::NotPublic => per_policy(&|p| analysis::not_public(p, kind)),
             AnalysisName::GrantsOnlyPrincipals => {
                 let principals = self.strings(call.principals.as_ref(), scope);
-                evidence.push(Evidence { path: "expected principals".into(), value: json!(principals) });
+                evidence.push(Evidence {
+                    path: "expected principals".into(),
+                    value: json!(principals),
+                });
                 per_policy(&|p| analysis::grants_only_principals(p, &principals, call.require_all))
             }
             AnalysisName::RestrictedToAccount => {
@@ -568,7 +780,9 @@ impl<'a> Evaluator<'a> {
                 per_policy(&|p| analysis::restricted_to_account(p, &account, &buckets, &exceptions))
             }
             AnalysisName::NotFullAccess => per_policy(&analysis::not_full_access),
-            AnalysisName::DelegatesToAccessPoints => per_policy(&|p| analysis::delegates_to_access_points(p, &account)),
+            AnalysisName::DelegatesToAccessPoints => {
+                per_policy(&|p| analysis::delegates_to_access_points(p, &account))
+            }
             AnalysisName::DeniesInsecureTransport => {
                 let bucket = self.string(call.bucket.as_ref(), scope);
                 per_policy(&|p| analysis::denies_insecure_transport(p, &bucket, &account))
@@ -596,7 +810,15 @@ impl<'a> Evaluator<'a> {
             value: json!(result.reasons),
         });
         let message = format!("{path}: {}", result.reasons.join("; "));
-        Verdict::new(if result.passed { Outcome::Pass } else { Outcome::Fail }, message, evidence)
+        Verdict::new(
+            if result.passed {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            },
+            message,
+            evidence,
+        )
     }
 }
 
@@ -655,13 +877,24 @@ fn combine_any(verdicts: Vec<Verdict>) -> Verdict {
         messages.push(v.message);
     }
     let message = format!("none holds: {}", messages.join("; "));
-    Verdict::new(if error { Outcome::Error } else { Outcome::Fail }, message, evidence)
+    Verdict::new(
+        if error { Outcome::Error } else { Outcome::Fail },
+        message,
+        evidence,
+    )
 }
 
-fn quantify(quantifier: Quantifier, non_empty: bool, verdicts: Vec<Verdict>, label: &str) -> Verdict {
+fn quantify(
+    quantifier: Quantifier,
+    non_empty: bool,
+    verdicts: Vec<Verdict>,
+    label: &str,
+) -> Verdict {
     if verdicts.is_empty() {
         return match (quantifier, non_empty) {
-            (Quantifier::Any, _) | (_, true) => Verdict::new(Outcome::Fail, format!("{label}: none found"), Vec::new()),
+            (Quantifier::Any, _) | (_, true) => {
+                Verdict::new(Outcome::Fail, format!("{label}: none found"), Vec::new())
+            }
             _ => Verdict::new(Outcome::Pass, format!("{label}: none"), Vec::new()),
         };
     }
@@ -672,7 +905,11 @@ fn quantify(quantifier: Quantifier, non_empty: bool, verdicts: Vec<Verdict>, lab
             let flipped = verdicts
                 .into_iter()
                 .map(|v| match v.outcome {
-                    Outcome::Pass => Verdict::new(Outcome::Fail, format!("must not hold: {}", v.message), v.evidence),
+                    Outcome::Pass => Verdict::new(
+                        Outcome::Fail,
+                        format!("must not hold: {}", v.message),
+                        v.evidence,
+                    ),
                     Outcome::Fail => Verdict::new(Outcome::Pass, v.message, v.evidence),
                     Outcome::Error => v,
                 })

@@ -50,7 +50,12 @@ pub struct SnapshotIndex<'a> {
     s3_prefix_lists: HashMap<(&'a str, &'a str), Vec<String>>,
 }
 
-fn view_of<T: Serialize>(resource: &T, account: &str, region: Option<&str>, role: Option<AccountRole>) -> Value {
+fn view_of<T: Serialize>(
+    resource: &T,
+    account: &str,
+    region: Option<&str>,
+    role: Option<AccountRole>,
+) -> Value {
     let mut view = serde_json::to_value(resource).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut view {
         map.insert("account".into(), json!(account));
@@ -135,46 +140,120 @@ impl<'a> SnapshotIndex<'a> {
                         collection_errors: errors,
                     })
                 };
-                let arn = |service: &str, kind: &str, id: &str| format!("arn:aws:{service}:{region}:{account}:{kind}/{id}");
+                let arn = |service: &str, kind: &str, id: &str| {
+                    format!("arn:aws:{service}:{region}:{account}:{kind}/{id}")
+                };
                 for (id, n) in &r.sagemaker_notebooks {
-                    push(&mut index, ResourceType::SagemakerNotebook, id, n.arn.clone(), view_of(n, account, reg, role), Some(&n.collection_errors));
+                    push(
+                        &mut index,
+                        ResourceType::SagemakerNotebook,
+                        id,
+                        n.arn.clone(),
+                        view_of(n, account, reg, role),
+                        Some(&n.collection_errors),
+                    );
                 }
                 for (id, v) in &r.vpcs {
-                    push(&mut index, ResourceType::Vpc, id, arn("ec2", "vpc", id), view_of(v, account, reg, role), None);
+                    push(
+                        &mut index,
+                        ResourceType::Vpc,
+                        id,
+                        arn("ec2", "vpc", id),
+                        view_of(v, account, reg, role),
+                        None,
+                    );
                 }
                 for (id, s) in &r.subnets {
-                    push(&mut index, ResourceType::Subnet, id, arn("ec2", "subnet", id), view_of(s, account, reg, role), None);
+                    push(
+                        &mut index,
+                        ResourceType::Subnet,
+                        id,
+                        arn("ec2", "subnet", id),
+                        view_of(s, account, reg, role),
+                        None,
+                    );
                 }
                 for (id, t) in &r.route_tables {
-                    let i = push(&mut index, ResourceType::RouteTable, id, arn("ec2", "route-table", id), view_of(t, account, reg, role), None);
+                    let i = push(
+                        &mut index,
+                        ResourceType::RouteTable,
+                        id,
+                        arn("ec2", "route-table", id),
+                        view_of(t, account, reg, role),
+                        None,
+                    );
                     for subnet in &t.subnet_ids {
-                        index.subnet_route_table.insert((account, region, subnet), i);
+                        index
+                            .subnet_route_table
+                            .insert((account, region, subnet), i);
                     }
                     if t.main {
-                        index.main_route_table.insert((account, region, &t.vpc_id), i);
+                        index
+                            .main_route_table
+                            .insert((account, region, &t.vpc_id), i);
                     }
                 }
                 for (id, g) in &r.security_groups {
-                    push(&mut index, ResourceType::SecurityGroup, id, arn("ec2", "security-group", id), view_of(g, account, reg, role), None);
+                    push(
+                        &mut index,
+                        ResourceType::SecurityGroup,
+                        id,
+                        arn("ec2", "security-group", id),
+                        view_of(g, account, reg, role),
+                        None,
+                    );
                 }
                 for (id, e) in &r.vpc_endpoints {
-                    let i = push(&mut index, ResourceType::VpcEndpoint, id, arn("ec2", "vpc-endpoint", id), view_of(e, account, reg, role), Some(&e.collection_errors));
+                    let i = push(
+                        &mut index,
+                        ResourceType::VpcEndpoint,
+                        id,
+                        arn("ec2", "vpc-endpoint", id),
+                        view_of(e, account, reg, role),
+                        Some(&e.collection_errors),
+                    );
                     if e.endpoint_type == "Gateway" {
                         for rt in &e.route_table_ids {
-                            index.route_table_endpoints.entry((account, region, rt)).or_default().push(i);
+                            index
+                                .route_table_endpoints
+                                .entry((account, region, rt))
+                                .or_default()
+                                .push(i);
                         }
                     }
                 }
                 for (id, p) in &r.prefix_lists {
-                    push(&mut index, ResourceType::PrefixList, id, arn("ec2", "prefix-list", id), view_of(p, account, reg, role), None);
+                    push(
+                        &mut index,
+                        ResourceType::PrefixList,
+                        id,
+                        arn("ec2", "prefix-list", id),
+                        view_of(p, account, reg, role),
+                        None,
+                    );
                     if p.name == format!("com.amazonaws.{region}.s3") {
-                        index.s3_prefix_lists.entry((account, region)).or_default().push(id.clone());
+                        index
+                            .s3_prefix_lists
+                            .entry((account, region))
+                            .or_default()
+                            .push(id.clone());
                     }
                 }
                 for (id, ap) in &r.s3_access_points {
-                    let i = push(&mut index, ResourceType::S3AccessPoint, id, ap.arn.clone(), view_of(ap, account, reg, role), Some(&ap.collection_errors));
+                    let i = push(
+                        &mut index,
+                        ResourceType::S3AccessPoint,
+                        id,
+                        ap.arn.clone(),
+                        view_of(ap, account, reg, role),
+                        Some(&ap.collection_errors),
+                    );
                     let bucket_account = ap.bucket_account.as_deref().unwrap_or(account);
-                    index.bucket_access_points.entry((bucket_account, &ap.bucket)).or_default().push(i);
+                    index
+                        .bucket_access_points
+                        .entry((bucket_account, &ap.bucket))
+                        .or_default()
+                        .push(i);
                 }
             }
         }
@@ -182,28 +261,51 @@ impl<'a> SnapshotIndex<'a> {
         for (account, a) in &snapshot.accounts {
             for (region, r) in &a.regions {
                 for (id, n) in &r.sagemaker_notebooks {
-                    let Some(&i) = index.by_id.get(&(ResourceType::SagemakerNotebook, (account.as_str(), region.as_str(), id.as_str()))) else {
+                    let Some(&i) = index.by_id.get(&(
+                        ResourceType::SagemakerNotebook,
+                        (account.as_str(), region.as_str(), id.as_str()),
+                    )) else {
                         continue;
                     };
                     let key = |id: &'a str| (account.as_str(), region.as_str(), id);
                     for sg in &n.security_groups {
-                        index.notebooks_of.entry((ResourceType::SecurityGroup, key(sg))).or_default().push(i);
+                        index
+                            .notebooks_of
+                            .entry((ResourceType::SecurityGroup, key(sg)))
+                            .or_default()
+                            .push(i);
                     }
                     if let Some(subnet) = &n.subnet_id {
-                        index.notebooks_of.entry((ResourceType::Subnet, key(subnet))).or_default().push(i);
+                        index
+                            .notebooks_of
+                            .entry((ResourceType::Subnet, key(subnet)))
+                            .or_default()
+                            .push(i);
                         if let Some(rt) = index.route_table_of_subnet(account, region, subnet) {
                             let rt_id = index.entries[rt].id;
-                            index.notebooks_of.entry((ResourceType::RouteTable, key(rt_id))).or_default().push(i);
+                            index
+                                .notebooks_of
+                                .entry((ResourceType::RouteTable, key(rt_id)))
+                                .or_default()
+                                .push(i);
                         }
                         if let Some(vpc) = r.subnets.get(subnet).map(|s| s.vpc_id.as_str()) {
                             for (endpoint_id, e) in &r.vpc_endpoints {
                                 if e.vpc_id == vpc {
-                                    index.notebooks_of.entry((ResourceType::VpcEndpoint, key(endpoint_id))).or_default().push(i);
+                                    index
+                                        .notebooks_of
+                                        .entry((ResourceType::VpcEndpoint, key(endpoint_id)))
+                                        .or_default()
+                                        .push(i);
                                 }
                             }
                         }
                     }
-                    if let Some(role) = n.role_arn.as_deref().and_then(|arn| index.roles_by_arn.get(arn).copied()) {
+                    if let Some(role) = n
+                        .role_arn
+                        .as_deref()
+                        .and_then(|arn| index.roles_by_arn.get(arn).copied())
+                    {
                         let e = &index.entries[role];
                         let k = (ResourceType::IamRole, (e.account, "", e.id));
                         index.notebooks_of.entry(k).or_default().push(i);
@@ -218,7 +320,18 @@ impl<'a> SnapshotIndex<'a> {
         let i = self.entries.len();
         self.by_type.entry(entry.resource_type).or_default().push(i);
         self.by_id.insert(
-            (entry.resource_type, (entry.account, if entry.resource_type.is_regional() { entry.region.unwrap_or("") } else { "" }, entry.id)),
+            (
+                entry.resource_type,
+                (
+                    entry.account,
+                    if entry.resource_type.is_regional() {
+                        entry.region.unwrap_or("")
+                    } else {
+                        ""
+                    },
+                    entry.id,
+                ),
+            ),
             i,
         );
         self.entries.push(entry);
@@ -240,12 +353,17 @@ impl<'a> SnapshotIndex<'a> {
         }
         let vpc = self.lookup(ResourceType::Subnet, account, region, subnet)?;
         let vpc_id = self.entries[vpc].view.get("vpc_id")?.as_str()?;
-        self.main_route_table.get(&(account, region, vpc_id)).copied()
+        self.main_route_table
+            .get(&(account, region, vpc_id))
+            .copied()
     }
 
     /// The S3 managed prefix list ids of (account, region).
     pub fn s3_prefix_lists(&self, account: &str, region: &str) -> Vec<String> {
-        self.s3_prefix_lists.get(&(account, region)).cloned().unwrap_or_default()
+        self.s3_prefix_lists
+            .get(&(account, region))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Follows `relation` from entry `from`. Returns the related entries and, for each target
@@ -260,16 +378,27 @@ impl<'a> SnapshotIndex<'a> {
         };
         match relation {
             Relation::Subnet => {
-                out.entries.extend(field("subnet_id").and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, s)));
+                out.entries.extend(
+                    field("subnet_id")
+                        .and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, s)),
+                );
             }
             Relation::SecurityGroups => {
                 if let Some(Value::Array(groups)) = e.view.get("security_groups") {
-                    out.entries.extend(groups.iter().filter_map(Value::as_str).filter_map(|g| self.lookup(ResourceType::SecurityGroup, e.account, region, g)));
+                    out.entries
+                        .extend(groups.iter().filter_map(Value::as_str).filter_map(|g| {
+                            self.lookup(ResourceType::SecurityGroup, e.account, region, g)
+                        }));
                 }
             }
             Relation::RouteTable => {
-                let subnet = if e.resource_type == ResourceType::Subnet { Some(e.id) } else { field("subnet_id") };
-                out.entries.extend(subnet.and_then(|s| self.route_table_of_subnet(e.account, region, s)));
+                let subnet = if e.resource_type == ResourceType::Subnet {
+                    Some(e.id)
+                } else {
+                    field("subnet_id")
+                };
+                out.entries
+                    .extend(subnet.and_then(|s| self.route_table_of_subnet(e.account, region, s)));
             }
             Relation::Vpc => {
                 let vpc = field("subnet_id")
@@ -281,21 +410,39 @@ impl<'a> SnapshotIndex<'a> {
             Relation::ExecutionRole => {
                 if let Some(arn) = field("role_arn") {
                     // The role may live in another account: consult that account's IAM.
-                    if let Some(account) = arn.splitn(6, ':').nth(4) {
+                    if let Some(account) = arn.split(':').nth(4) {
                         out.consulted = vec![(account.to_string(), None)];
                     }
                     out.entries.extend(self.roles_by_arn.get(arn).copied());
                 }
             }
             Relation::GatewayEndpoints => {
-                if let Some(rt) = field("subnet_id").and_then(|s| self.route_table_of_subnet(e.account, region, s)) {
+                if let Some(rt) = field("subnet_id")
+                    .and_then(|s| self.route_table_of_subnet(e.account, region, s))
+                {
                     let rt_id = self.entries[rt].id;
-                    out.entries.extend(self.route_table_endpoints.get(&(e.account, region, rt_id)).into_iter().flatten().copied());
+                    out.entries.extend(
+                        self.route_table_endpoints
+                            .get(&(e.account, region, rt_id))
+                            .into_iter()
+                            .flatten()
+                            .copied(),
+                    );
                 }
             }
             Relation::Notebooks => {
-                let region = if e.resource_type.is_regional() { region } else { "" };
-                out.entries.extend(self.notebooks_of.get(&(e.resource_type, (e.account, region, e.id))).into_iter().flatten().copied());
+                let region = if e.resource_type.is_regional() {
+                    region
+                } else {
+                    ""
+                };
+                out.entries.extend(
+                    self.notebooks_of
+                        .get(&(e.resource_type, (e.account, region, e.id)))
+                        .into_iter()
+                        .flatten()
+                        .copied(),
+                );
                 if e.resource_type == ResourceType::IamRole {
                     // Notebooks of any account may use the role.
                     out.consulted = Vec::new();
@@ -305,11 +452,18 @@ impl<'a> SnapshotIndex<'a> {
                 let account = field("bucket_account").unwrap_or(e.account);
                 out.consulted = vec![(account.to_string(), None)];
                 if let Some(bucket) = field("bucket") {
-                    out.entries.extend(self.lookup(ResourceType::S3Bucket, account, "", bucket));
+                    out.entries
+                        .extend(self.lookup(ResourceType::S3Bucket, account, "", bucket));
                 }
             }
             Relation::AccessPoints => {
-                out.entries.extend(self.bucket_access_points.get(&(e.account, e.id)).into_iter().flatten().copied());
+                out.entries.extend(
+                    self.bucket_access_points
+                        .get(&(e.account, e.id))
+                        .into_iter()
+                        .flatten()
+                        .copied(),
+                );
                 out.consulted = vec![(e.account.to_string(), None)];
             }
         }

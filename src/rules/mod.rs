@@ -45,7 +45,7 @@ impl std::fmt::Display for RuleErrors {
         }
         write!(
             f,
-            "{} error(s) in the rule pack\nhelp: the rule format is documented in docs/writing-rules.md; `xscan rules explain ID` shows a working rule",
+            "{} error(s) in the rule pack\nhelp: the rule format is documented in README.md#writing-rules; `xscan rules explain ID` shows a working rule",
             self.0.len()
         )
     }
@@ -168,7 +168,10 @@ impl RulePack {
                     file: rule.path.clone(),
                     line,
                     column,
-                    message: format!("duplicate rule id `{}` (already defined in {first})", rule.spec.id),
+                    message: format!(
+                        "duplicate rule id `{}` (already defined in {first})",
+                        rule.spec.id
+                    ),
                 });
             } else {
                 seen.insert(rule.spec.id.clone(), rule.path.clone());
@@ -189,19 +192,27 @@ impl RulePack {
 
     /// A rule by id (case-insensitive).
     pub fn get(&self, id: &str) -> Option<&LoadedRule> {
-        self.rules.iter().find(|r| r.spec.id.eq_ignore_ascii_case(id))
+        self.rules
+            .iter()
+            .find(|r| r.spec.id.eq_ignore_ascii_case(id))
     }
 
     /// sha256 over the sorted (path, sha256) list: one number for the whole pack.
     pub fn digest(&self) -> String {
-        let mut lines: Vec<String> = self.rules.iter().map(|r| format!("{} {}", r.sha256, r.path)).collect();
+        let mut lines: Vec<String> = self
+            .rules
+            .iter()
+            .map(|r| format!("{} {}", r.sha256, r.path))
+            .collect();
         lines.sort();
         sha256_hex(lines.join("\n").as_bytes())
     }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -239,18 +250,35 @@ fn validate(rule: &Rule, path: &str, text: &str, errors: &mut Vec<RuleError>) {
     };
     let id_ok = rule.id.starts_with("XS-")
         && rule.id.len() <= 32
-        && rule.id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+        && rule
+            .id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
     if !id_ok {
-        error("id:", format!("rule id `{}` must look like XS-AREA-NNN (upper case, digits, dashes)", rule.id));
+        error(
+            "id:",
+            format!(
+                "rule id `{}` must look like XS-AREA-NNN (upper case, digits, dashes)",
+                rule.id
+            ),
+        );
     }
-    for (name, value) in [("title", &rule.title), ("description", &rule.description), ("rationale", &rule.rationale), ("remediation", &rule.remediation)] {
+    for (name, value) in [
+        ("title", &rule.title),
+        ("description", &rule.description),
+        ("rationale", &rule.rationale),
+        ("remediation", &rule.remediation),
+    ] {
         if value.trim().is_empty() {
             error(&format!("{name}:"), format!("`{name}` must not be empty"));
         }
     }
     for reference in &rule.references {
         if !reference.starts_with("https://") {
-            error(reference, format!("reference `{reference}` must be an https:// URL"));
+            error(
+                reference,
+                format!("reference `{reference}` must be an https:// URL"),
+            );
         }
     }
     if let Some(applies) = &rule.applies_to
@@ -260,17 +288,29 @@ fn validate(rule: &Rule, path: &str, text: &str, errors: &mut Vec<RuleError>) {
     }
     validate_condition(&rule.check, rule.resource_type, false, &mut error);
     if rule.tests.is_empty() {
-        error("id:", format!("rule {} has no test cases (add `tests:`)", rule.id));
+        error(
+            "id:",
+            format!("rule {} has no test cases (add `tests:`)", rule.id),
+        );
     }
 }
 
-fn validate_condition(condition: &Condition, resource_type: ResourceType, in_list: bool, error: &mut dyn FnMut(&str, String)) {
+fn validate_condition(
+    condition: &Condition,
+    resource_type: ResourceType,
+    in_list: bool,
+    error: &mut dyn FnMut(&str, String),
+) {
     use spec::Condition as C;
     let check_path = |path: &str, error: &mut dyn FnMut(&str, String)| {
         let first = path.split('.').next().unwrap_or(path);
         let common = ["account", "region", "account_role"];
         let parameter = path.starts_with("${perimeter.") && path.ends_with('}');
-        if !in_list && !parameter && !resource_type.fields().contains(&first) && !common.contains(&first) {
+        if !in_list
+            && !parameter
+            && !resource_type.fields().contains(&first)
+            && !common.contains(&first)
+        {
             error(
                 &format!("path: {path}"),
                 format!(
@@ -315,7 +355,10 @@ fn validate_condition(condition: &Condition, resource_type: ResourceType, in_lis
             }
             None => error(
                 &format!("relation: {}", test.relation.as_str()),
-                format!("relation `{}` does not apply to resource type {resource_type}", test.relation.as_str()),
+                format!(
+                    "relation `{}` does not apply to resource type {resource_type}",
+                    test.relation.as_str()
+                ),
             ),
         },
         C::Analysis(call) => {
@@ -324,7 +367,10 @@ fn validate_condition(condition: &Condition, resource_type: ResourceType, in_lis
                 if !call.has_arg(arg) {
                     error(
                         &format!("name: {}", call.name.as_str()),
-                        format!("analysis `{}` needs the argument `{arg}`", call.name.as_str()),
+                        format!(
+                            "analysis `{}` needs the argument `{arg}`",
+                            call.name.as_str()
+                        ),
                     );
                 }
             }
@@ -332,7 +378,10 @@ fn validate_condition(condition: &Condition, resource_type: ResourceType, in_lis
                 && kind != "resource"
                 && kind != "access_point"
             {
-                error(&format!("kind: {kind}"), format!("analysis kind `{kind}` must be `resource` or `access_point`"));
+                error(
+                    &format!("kind: {kind}"),
+                    format!("analysis kind `{kind}` must be `resource` or `access_point`"),
+                );
             }
         }
     }

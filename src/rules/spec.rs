@@ -96,10 +96,10 @@ pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
-    Field(FieldTest),
+    Field(Box<FieldTest>),
     Each(EachTest),
     Related(RelatedTest),
-    Analysis(AnalysisCall),
+    Analysis(Box<AnalysisCall>),
 }
 
 /// A test of one field. Exactly one operator is given.
@@ -291,9 +291,13 @@ impl AnalysisName {
     /// The arguments each analysis requires.
     pub fn required_args(self) -> &'static [&'static str] {
         match self {
-            AnalysisName::NotPublic | AnalysisName::NotFullAccess | AnalysisName::NoAdminWildcards => &[],
+            AnalysisName::NotPublic
+            | AnalysisName::NotFullAccess
+            | AnalysisName::NoAdminWildcards => &[],
             AnalysisName::GrantsOnlyPrincipals => &["principals"],
-            AnalysisName::RestrictedToAccount | AnalysisName::DelegatesToAccessPoints => &["account"],
+            AnalysisName::RestrictedToAccount | AnalysisName::DelegatesToAccessPoints => {
+                &["account"]
+            }
             AnalysisName::DeniesInsecureTransport => &["bucket", "account"],
             AnalysisName::ActionsWithin => &["actions"],
             AnalysisName::ResourcesWithin => &["resources"],

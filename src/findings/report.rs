@@ -1,0 +1,189 @@
+//! The finished report of a scan: the frozen `xscan.report/v1` JSON format (schema in
+//! `schemas/report-v1.schema.json`), and the input of every renderer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Finding, Severity, Status};
+
+/// The report format version.
+pub const REPORT_SCHEMA_VERSION: &str = "xscan.report/v1";
+
+/// A whole scan report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema_version: String,
+    /// sha256 prefix over the snapshot, rule pack and config digests: the same inputs give the
+    /// same id.
+    pub report_id: String,
+    pub tool: ToolInfo,
+    pub scan: ScanInfo,
+    pub method: MethodInfo,
+    pub rules: Vec<RuleInfo>,
+    pub summary: Summary,
+    pub results: Vec<Finding>,
+}
+
+/// The program that produced the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    pub information_uri: String,
+}
+
+/// What was scanned, when and as whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanInfo {
+    pub scope: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub regions: Vec<String>,
+    pub accounts: Vec<AccountInfo>,
+    /// Resources evaluated, by type (the completeness of the population).
+    pub resource_counts: BTreeMap<String, usize>,
+    /// What could not be collected.
+    pub collection_gaps: Vec<crate::model::CollectionGap>,
+}
+
+/// One account in scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The identity xscan used there (sts:GetCallerIdentity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_arn: Option<String>,
+    pub collected: bool,
+}
+
+/// How the results were obtained: enough to reproduce them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodInfo {
+    pub rule_pack_source: String,
+    pub rule_pack_sha256: String,
+    pub rule_files: Vec<RuleFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
+    pub snapshot_sha256: String,
+    pub min_severity: Severity,
+}
+
+/// One rule file and its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub rule_id: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// A rule's documentation, as reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub resource_type: String,
+    pub description: String,
+    pub rationale: String,
+    pub remediation: String,
+    pub references: Vec<String>,
+    /// `framework:control` tags.
+    pub frameworks: Vec<String>,
+}
+
+/// Counts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub total: usize,
+    pub by_status: BTreeMap<Status, usize>,
+    /// severity -> status -> count.
+    pub by_severity: BTreeMap<Severity, BTreeMap<Status, usize>>,
+    /// rule id -> status -> count.
+    pub by_rule: BTreeMap<String, BTreeMap<Status, usize>>,
+    /// True when errors prevented evaluating part of the scope.
+    pub incomplete: bool,
+}
+
+impl Summary {
+    /// Counts the results.
+    pub fn of(results: &[Finding]) -> Self {
+        let mut summary = Summary {
+            total: results.len(),
+            ..Default::default()
+        };
+        for status in [
+            Status::Pass,
+            Status::Fail,
+            Status::Error,
+            Status::Skipped,
+            Status::Waived,
+        ] {
+            summary.by_status.insert(status, 0);
+        }
+        for f in results {
+            *summary.by_status.entry(f.status).or_default() += 1;
+            *summary
+                .by_severity
+                .entry(f.severity)
+                .or_default()
+                .entry(f.status)
+                .or_default() += 1;
+            *summary
+                .by_rule
+                .entry(f.rule_id.clone())
+                .or_default()
+                .entry(f.status)
+                .or_default() += 1;
+        }
+        summary.incomplete = summary.by_status.get(&Status::Error).copied().unwrap_or(0) > 0;
+        summary
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// The process exit codes (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: no failing result at or above the threshold.
+    Clean = 0,
+    /// 1: failing results.
+    Failures = 1,
+    /// 3: errors prevented evaluating part of the scope (takes precedence over failures: the
+    /// result set is incomplete).
+    Incomplete = 3,
+}
+
+impl Report {
+    /// What the scan means for the exit code.
+    pub fn outcome(&self) -> Outcome {
+        if self.summary.incomplete {
+            Outcome::Incomplete
+        } else if self.summary.count(Status::Fail) > 0 {
+            Outcome::Failures
+        } else {
+            Outcome::Clean
+        }
+    }
+
+    /// The rule documentation by id.
+    pub fn rule(&self, id: &str) -> Option<&RuleInfo> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}

@@ -1,0 +1,14 @@
+//! Renderers: each takes a finished [`Report`](crate::findings::Report) and only renders it —
+//! no evaluation happens here. One file per format.
+
+pub mod json;
+pub mod table;
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A terminal table of failures and errors, with a summary.
+    Table,
+    /// The frozen `xscan.report/v1` JSON document.
+    Json,
+}

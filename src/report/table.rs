@@ -1,0 +1,125 @@
+//! `--format table`: a summary, then one row per failing or unevaluated result, then the
+//! collection gaps. Colour only when the caller says the output is a terminal.
+
+use tabled::settings::object::Columns;
+use tabled::settings::{Modify, Style, Width};
+use tabled::{Table, Tabled};
+
+use crate::findings::{Report, Status};
+
+#[derive(Tabled)]
+struct Row {
+    #[tabled(rename = "STATUS")]
+    status: String,
+    #[tabled(rename = "SEVERITY")]
+    severity: String,
+    #[tabled(rename = "RULE")]
+    rule: String,
+    #[tabled(rename = "RESOURCE")]
+    resource: String,
+    #[tabled(rename = "WHY")]
+    message: String,
+}
+
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn status_cell(status: Status, color: bool) -> String {
+    let code = match status {
+        Status::Fail => "1;31",
+        Status::Error => "1;33",
+        Status::Pass => "32",
+        Status::Waived => "36",
+        Status::Skipped => "2",
+    };
+    paint(&status.as_str().to_uppercase(), code, color)
+}
+
+/// Shortens long messages for the terminal; JSON and HTML carry them whole.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Renders the report for a terminal.
+pub fn render(report: &Report, color: bool) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "xscan {} — scope {} — {} account(s), {} region(s), {} rule(s), {} result(s)\n",
+        report.tool.version,
+        report.scan.scope,
+        report.scan.accounts.len(),
+        report.scan.regions.len(),
+        report.rules.len(),
+        s.total
+    ));
+    out.push_str(&format!(
+        "{} {}  {} {}  {} {}  {} {}  {} {}\n",
+        paint("pass", "32", color),
+        s.count(Status::Pass),
+        paint("fail", "1;31", color),
+        s.count(Status::Fail),
+        paint("error", "1;33", color),
+        s.count(Status::Error),
+        paint("skipped", "2", color),
+        s.count(Status::Skipped),
+        paint("waived", "36", color),
+        s.count(Status::Waived),
+    ));
+    let rows: Vec<Row> = report
+        .results
+        .iter()
+        .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+        .map(|f| Row {
+            status: status_cell(f.status, color),
+            severity: f.severity.to_string(),
+            rule: f.rule_id.clone(),
+            resource: format!(
+                "{}\n{} {}",
+                f.resource.arn,
+                f.resource.resource_type,
+                f.resource.region.as_deref().unwrap_or("global")
+            ),
+            message: shorten(&f.message, 300),
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("\nNo failing or unevaluated results.\n");
+    } else {
+        let mut table = Table::new(rows);
+        table
+            .with(Style::sharp())
+            .with(Modify::new(Columns::one(3)).with(Width::wrap(60)))
+            .with(Modify::new(Columns::one(4)).with(Width::wrap(72)));
+        out.push('\n');
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+    if !report.scan.collection_gaps.is_empty() {
+        out.push_str(&format!(
+            "\n{} — these parts of the scope were not evaluated:\n",
+            paint("Scan incomplete", "1;33", color)
+        ));
+        for gap in &report.scan.collection_gaps {
+            out.push_str(&format!(
+                "  - account {} {} {}:{}: {}\n",
+                gap.account,
+                gap.region.as_deref().unwrap_or("global"),
+                gap.service,
+                gap.api_call,
+                gap.error
+            ));
+        }
+    }
+    out
+}

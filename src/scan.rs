@@ -1,0 +1,164 @@
+//! One scan, offline: snapshot + rule pack + config -> [`Report`]. Pure; the CLI and the
+//! collector call it.
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+use crate::findings::report::{AccountInfo, MethodInfo, RuleFile, RuleInfo, ScanInfo, ToolInfo};
+use crate::findings::{Report, Severity, Summary, sha256_hex};
+use crate::model::{AccountRole, Snapshot};
+use crate::rules::{Evaluator, RulePack};
+
+/// Where xscan documents itself.
+pub const INFORMATION_URI: &str = "https://github.com/xscan/xscan";
+
+/// The inputs of a scan with their digests.
+pub struct ScanInputs<'a> {
+    pub snapshot: &'a Snapshot,
+    /// sha256 of the snapshot as read (or as written, for a live scan).
+    pub snapshot_sha256: String,
+    pub pack: &'a RulePack,
+    pub config: Option<&'a Config>,
+    pub config_sha256: Option<String>,
+    pub min_severity: Severity,
+}
+
+/// Evaluates and assembles the report. `generated_at` is not part of the report so that the
+/// same inputs render the same bytes.
+pub fn run(inputs: &ScanInputs<'_>) -> Report {
+    let snapshot = inputs.snapshot;
+    let accounts: Vec<(String, AccountRole)> = match inputs.config {
+        Some(c) => c.accounts.iter().map(|a| (a.id.clone(), a.role)).collect(),
+        None => snapshot
+            .accounts
+            .iter()
+            .filter_map(|(id, a)| a.role.map(|r| (id.clone(), r)))
+            .collect(),
+    };
+    let parameters = match inputs.config {
+        Some(c) => c.parameters(snapshot),
+        None => BTreeMap::new(),
+    };
+    let rules: Vec<_> = inputs
+        .pack
+        .rules
+        .iter()
+        .filter(|r| r.spec.severity >= inputs.min_severity)
+        .cloned()
+        .collect();
+    let evaluator = Evaluator::new(snapshot, parameters, accounts.clone());
+    let results = evaluator.evaluate_all(&rules);
+
+    let mut resource_counts: BTreeMap<String, usize> = BTreeMap::new();
+    for account in snapshot.accounts.values() {
+        let mut add = |t: &str, n: usize| *resource_counts.entry(t.to_string()).or_default() += n;
+        add("iam_role", account.iam_roles.len());
+        add("s3_bucket", account.s3_buckets.len());
+        add(
+            "s3_account_settings",
+            usize::from(account.s3_account_settings.is_some()),
+        );
+        for r in account.regions.values() {
+            add("sagemaker_notebook", r.sagemaker_notebooks.len());
+            add("vpc", r.vpcs.len());
+            add("subnet", r.subnets.len());
+            add("route_table", r.route_tables.len());
+            add("security_group", r.security_groups.len());
+            add("vpc_endpoint", r.vpc_endpoints.len());
+            add("prefix_list", r.prefix_lists.len());
+            add("s3_access_point", r.s3_access_points.len());
+        }
+    }
+    let mut account_ids: Vec<String> = accounts.iter().map(|(id, _)| id.clone()).collect();
+    account_ids.extend(snapshot.accounts.keys().cloned());
+    account_ids.sort();
+    account_ids.dedup();
+    let account_infos = account_ids
+        .iter()
+        .map(|id| {
+            let collected = snapshot.accounts.get(id);
+            let configured = inputs
+                .config
+                .and_then(|c| c.accounts.iter().find(|a| &a.id == id));
+            AccountInfo {
+                id: id.clone(),
+                name: collected
+                    .and_then(|a| a.name.clone())
+                    .or_else(|| configured.and_then(|a| a.name.clone())),
+                role: collected
+                    .and_then(|a| a.role)
+                    .or(configured.map(|a| a.role))
+                    .map(|r| r.as_str().to_string()),
+                caller_arn: snapshot
+                    .metadata
+                    .caller_identities
+                    .get(id)
+                    .map(|c| c.arn.clone()),
+                collected: collected.is_some(),
+            }
+        })
+        .collect();
+    let scope = inputs
+        .config
+        .map(|c| c.scope.clone())
+        .or_else(|| snapshot.metadata.scope.clone())
+        .unwrap_or_else(|| "default".into());
+    let digest_input = format!(
+        "{}\n{}\n{}\n{}",
+        inputs.snapshot_sha256,
+        inputs.pack.digest(),
+        inputs.config_sha256.as_deref().unwrap_or(""),
+        inputs.min_severity
+    );
+    Report {
+        schema_version: crate::findings::report::REPORT_SCHEMA_VERSION.into(),
+        report_id: sha256_hex(digest_input.as_bytes())[..16].to_string(),
+        tool: ToolInfo {
+            name: "xscan".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            information_uri: INFORMATION_URI.into(),
+        },
+        scan: ScanInfo {
+            scope,
+            started_at: snapshot.metadata.started_at,
+            finished_at: snapshot.metadata.finished_at,
+            regions: snapshot.metadata.regions.clone(),
+            accounts: account_infos,
+            resource_counts,
+            collection_gaps: snapshot.metadata.collection_gaps.clone(),
+        },
+        method: MethodInfo {
+            rule_pack_source: inputs.pack.source.clone(),
+            rule_pack_sha256: inputs.pack.digest(),
+            rule_files: rules
+                .iter()
+                .map(|r| RuleFile {
+                    rule_id: r.spec.id.clone(),
+                    path: r.path.clone(),
+                    sha256: r.sha256.clone(),
+                })
+                .collect(),
+            config_sha256: inputs.config_sha256.clone(),
+            snapshot_sha256: inputs.snapshot_sha256.clone(),
+            min_severity: inputs.min_severity,
+        },
+        rules: rules.iter().map(|r| rule_info(&r.spec)).collect(),
+        summary: Summary::of(&results),
+        results,
+    }
+}
+
+/// A rule's documentation for reports.
+pub fn rule_info(rule: &crate::rules::Rule) -> RuleInfo {
+    RuleInfo {
+        id: rule.id.clone(),
+        title: rule.title.clone(),
+        severity: rule.severity,
+        resource_type: rule.resource_type.as_str().into(),
+        description: rule.description.trim().to_string(),
+        rationale: rule.rationale.trim().to_string(),
+        remediation: rule.remediation.trim().to_string(),
+        references: rule.references.clone(),
+        frameworks: rule.frameworks.tags(),
+    }
+}

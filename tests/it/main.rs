@@ -1,0 +1,8 @@
+//! The one integration-test binary: the rule pack, rule loading errors, the CLI end to end, and
+//! the JSON report schema.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod common;
+mod loading;
+mod rule_pack;

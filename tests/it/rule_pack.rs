@@ -1,0 +1,117 @@
+//! The rule pack: every rule's test cases pass, every rule has a passing and a failing case,
+//! and the list of ids is frozen (ids are never renamed or reused).
+
+use xscan::findings::Status;
+use xscan::rules::{RulePack, testing};
+
+use crate::common::root;
+
+fn pack() -> RulePack {
+    RulePack::load_dir(&root().join("rules")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn every_rule_test_case_passes() {
+    let outcomes = testing::run_pack(&pack()).unwrap();
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.passed())
+        .map(|o| format!("{} / {}: {}", o.rule_id, o.case, o.problems.join(" | ")))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failing case(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(outcomes.len() >= 90, "only {} cases", outcomes.len());
+}
+
+#[test]
+fn every_rule_has_a_passing_and_a_failing_case() {
+    for rule in &pack().rules {
+        let pass = rule.spec.tests.iter().any(|t| !t.expect.pass.is_empty());
+        let fail = rule.spec.tests.iter().any(|t| !t.expect.fail.is_empty());
+        assert!(
+            pass && fail,
+            "{} needs a pass case and a fail case",
+            rule.spec.id
+        );
+    }
+}
+
+#[test]
+fn embedded_pack_is_the_repository_pack() {
+    let embedded = RulePack::embedded().unwrap();
+    let on_disk = pack();
+    let ids = |p: &RulePack| {
+        p.rules
+            .iter()
+            .map(|r| (r.spec.id.clone(), r.sha256.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&embedded), ids(&on_disk));
+}
+
+/// Rule ids are stable: renaming or dropping one breaks users' waivers and alert history.
+#[test]
+fn rule_ids_are_frozen() {
+    let ids: Vec<String> = pack().rules.iter().map(|r| r.spec.id.clone()).collect();
+    let expected = [
+        "XS-IAM-001",
+        "XS-IAM-002",
+        "XS-IAM-003",
+        "XS-NET-001",
+        "XS-NET-002",
+        "XS-NET-003",
+        "XS-NET-004",
+        "XS-NET-005",
+        "XS-NET-006",
+        "XS-NET-007",
+        "XS-S3-001",
+        "XS-S3-002",
+        "XS-S3-003",
+        "XS-S3-004",
+        "XS-S3-005",
+        "XS-S3-006",
+        "XS-S3-007",
+        "XS-S3AP-001",
+        "XS-S3AP-002",
+        "XS-S3AP-003",
+        "XS-S3AP-004",
+        "XS-S3AP-005",
+        "XS-SM-001",
+        "XS-SM-002",
+        "XS-SM-003",
+        "XS-SM-004",
+        "XS-SM-005",
+    ];
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn compliant_fixture_has_no_failures_or_errors() {
+    let pack = pack();
+    let snapshot =
+        xscan::model::Snapshot::from_json("fixture", pack.fixture_snapshot.as_deref().unwrap())
+            .unwrap();
+    let config =
+        xscan::config::Config::from_yaml("fixture", pack.fixture_config.as_deref().unwrap())
+            .unwrap();
+    let report = xscan::scan::run(&xscan::scan::ScanInputs {
+        snapshot: &snapshot,
+        snapshot_sha256: "0".repeat(64),
+        pack: &pack,
+        config: Some(&config),
+        config_sha256: None,
+        min_severity: xscan::findings::Severity::Info,
+    });
+    let bad: Vec<_> = report
+        .results
+        .iter()
+        .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+        .map(|f| format!("{} {}: {}", f.rule_id, f.resource.id, f.message))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(report.summary.count(Status::Pass), 27);
+}
