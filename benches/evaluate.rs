@@ -29,7 +29,9 @@ fn estate(fixture: &str, size: usize) -> Snapshot {
     for a in 0..ACCOUNTS / 2 {
         let id = format!("{:012}", 100_000_000_000u64 + a as u64);
         let mut account = consumer.clone();
-        let text = serde_json::to_string(&account).unwrap().replace("111111111111", &id);
+        let text = serde_json::to_string(&account)
+            .unwrap()
+            .replace("111111111111", &id);
         account = serde_json::from_str(&text).unwrap();
         let r = &mut account["regions"][region];
         let nb = r["sagemaker_notebooks"]["ml-notebook-1"].clone();
@@ -47,7 +49,9 @@ fn estate(fixture: &str, size: usize) -> Snapshot {
             );
             let mut n = nb.clone();
             n["name"] = json!(name);
-            n["arn"] = json!(format!("arn:aws:sagemaker:{region}:{id}:notebook-instance/{name}"));
+            n["arn"] = json!(format!(
+                "arn:aws:sagemaker:{region}:{id}:notebook-instance/{name}"
+            ));
             n["subnet_id"] = json!(subnet_id);
             n["security_groups"] = json!([sg_id]);
             if i % 10 == 0 {
@@ -73,7 +77,9 @@ fn estate(fixture: &str, size: usize) -> Snapshot {
     }
     for a in 0..ACCOUNTS / 2 {
         let id = format!("{:012}", 200_000_000_000u64 + a as u64);
-        let text = serde_json::to_string(data).unwrap().replace("222222222222", &id);
+        let text = serde_json::to_string(data)
+            .unwrap()
+            .replace("222222222222", &id);
         let mut account: Value = serde_json::from_str(&text).unwrap();
         let r = &mut account["regions"][region];
         let ap = r["s3_access_points"]["test-ap-1"].clone();
@@ -94,8 +100,16 @@ fn estate(fixture: &str, size: usize) -> Snapshot {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -104,7 +118,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![10_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![10_000]
+    } else {
+        sizes
+    };
     let pack = RulePack::embedded().unwrap();
     let mut config = Config::from_yaml("fixture", pack.fixture_config.as_deref().unwrap()).unwrap();
     config.accounts.clear();

@@ -114,6 +114,16 @@ pub struct PolicyEvalArgs {
     /// Read the resource policy as an access point policy.
     #[arg(long)]
     pub access_point: bool,
+    /// For a request through an access point: the policy of the bucket behind it (with
+    /// --bucket); the access point policy is --resource-policy.
+    #[arg(long, value_name = "FILE", requires = "bucket")]
+    pub bucket_policy: Option<PathBuf>,
+    /// The bucket behind the access point.
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// The bucket's owner [default: the access point's account].
+    #[arg(long, value_name = "ACCOUNT")]
+    pub bucket_account: Option<String>,
     /// A VPC endpoint policy on the request's path (repeatable).
     #[arg(long = "endpoint-policy", value_name = "FILE")]
     pub endpoint_policies: Vec<PathBuf>,
@@ -456,7 +466,34 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
         resource: resource.as_ref().map(|p| (p, kind)),
         endpoint: endpoint.iter().collect(),
     };
-    let evaluation = policy::evaluate(&request, &set);
+    let bucket_policy = args.bucket_policy.as_deref().map(read_policy).transpose()?;
+    let evaluation = match (&bucket_policy, &args.bucket) {
+        (Some(bucket_policy), Some(bucket)) => {
+            if !args.resource.contains(":accesspoint/") {
+                return Err(CliError::Usage(
+                    "--bucket-policy needs --resource to be an access point ARN (or an object under it)\nhelp: e.g. arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1/object/key".into(),
+                ));
+            }
+            let ap_account = args
+                .resource
+                .split(':')
+                .nth(4)
+                .unwrap_or_default()
+                .to_string();
+            policy::evaluate_via_access_point(
+                &request,
+                &policy::AccessPointLayers {
+                    identity: set.identity.clone(),
+                    endpoint: set.endpoint.clone(),
+                    access_point: resource.as_ref(),
+                    bucket_policy: Some(bucket_policy),
+                    bucket: bucket.clone(),
+                    bucket_account: args.bucket_account.clone().unwrap_or(ap_account),
+                },
+            )
+        }
+        _ => policy::evaluate(&request, &set),
+    };
     let text = match args.format {
         EvalFormat::Json => format!(
             "{}\n",

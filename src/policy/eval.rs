@@ -400,6 +400,126 @@ pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
     }
 }
 
+/// The layers of an S3 request made through an access point: the identity policies and the
+/// endpoint policies on the path, the access point policy, and the bucket policy behind it.
+#[derive(Debug, Clone, Default)]
+pub struct AccessPointLayers<'a> {
+    pub identity: Vec<&'a Policy>,
+    pub endpoint: Vec<&'a Policy>,
+    pub access_point: Option<&'a Policy>,
+    pub bucket_policy: Option<&'a Policy>,
+    pub bucket: String,
+    pub bucket_account: String,
+}
+
+/// Evaluates an S3 request whose resource is an access point ARN (or an object under it), as
+/// the S3 User Guide documents: the access point policy and the bucket policy must both allow
+/// (the bucket usually by delegating to the owner's access points), every endpoint policy must
+/// allow both the access point and the bucket resource, and an explicit Deny anywhere wins.
+pub fn evaluate_via_access_point(request: &Request, layers: &AccessPointLayers<'_>) -> Evaluation {
+    let (access_point_arn, object_key) = match request.resource.split_once("/object/") {
+        Some((ap, key)) => (ap.to_string(), Some(key.to_string())),
+        None => (request.resource.clone(), None),
+    };
+    let ap_account = access_point_arn
+        .split(':')
+        .nth(4)
+        .unwrap_or_default()
+        .to_string();
+    let mut base = request.clone();
+    base.context
+        .set_default("s3:DataAccessPointArn", &access_point_arn);
+    base.context
+        .set_default("s3:DataAccessPointAccount", &ap_account);
+    base.resource_account = Some(ap_account);
+    let ap_layer = evaluate(
+        &base,
+        &PolicySet {
+            identity: layers.identity.clone(),
+            resource: layers.access_point.map(|p| (p, PolicyKind::AccessPoint)),
+            endpoint: layers.endpoint.clone(),
+        },
+    );
+    // The bucket side: the identity was checked against the access point; what remains is
+    // whether the bucket policy lets the request through (and no Deny stops it).
+    let identity_checked = Policy {
+        name: "(identity, checked at the access point)".into(),
+        version: super::document::PolicyVersion::V2012,
+        id: None,
+        statements: vec![Statement {
+            index: 0,
+            sid: None,
+            effect: Effect::Allow,
+            principal: None,
+            action: super::document::NameList {
+                negated: false,
+                items: vec!["*".into()],
+            },
+            resource: None,
+            conditions: Vec::new(),
+        }],
+        warnings: Vec::new(),
+    };
+    let mut bucket_request = base.clone();
+    bucket_request.resource = match &object_key {
+        Some(key) => format!("arn:aws:s3:::{}/{key}", layers.bucket),
+        None => format!("arn:aws:s3:::{}", layers.bucket),
+    };
+    bucket_request.resource_account = Some(layers.bucket_account.clone());
+    bucket_request
+        .context
+        .set("s3:ResourceAccount", vec![layers.bucket_account.clone()]);
+    bucket_request
+        .context
+        .set("aws:ResourceAccount", vec![layers.bucket_account.clone()]);
+    let bucket_layer = evaluate(
+        &bucket_request,
+        &PolicySet {
+            identity: vec![&identity_checked],
+            resource: layers.bucket_policy.map(|p| (p, PolicyKind::Resource)),
+            endpoint: layers.endpoint.clone(),
+        },
+    );
+    let mut warnings = ap_layer.warnings.clone();
+    warnings.extend(bucket_layer.warnings.iter().cloned());
+    warnings.dedup();
+    let both = |a: &Evaluation, b: &Evaluation| {
+        let mut all = a.statements.clone();
+        all.extend(b.statements.iter().cloned());
+        all
+    };
+    use Decision::*;
+    let (decision, reason, statements) = match (ap_layer.decision, bucket_layer.decision) {
+        (ExplicitlyDenied, _) | (_, ExplicitlyDenied) => (
+            ExplicitlyDenied,
+            format!("access point: {}; bucket: {}", ap_layer.reason, bucket_layer.reason),
+            [&ap_layer, &bucket_layer]
+                .iter()
+                .filter(|e| e.decision == ExplicitlyDenied)
+                .flat_map(|e| e.statements.iter().cloned())
+                .collect(),
+        ),
+        (Allowed, Allowed) => (
+            Allowed,
+            "the access point policy and the bucket policy both allow, as does every endpoint policy".into(),
+            both(&ap_layer, &bucket_layer),
+        ),
+        (ImplicitlyDenied, _) => (ImplicitlyDenied, format!("access point layer: {}", ap_layer.reason), Vec::new()),
+        (_, ImplicitlyDenied) => (ImplicitlyDenied, format!("bucket layer: {}", bucket_layer.reason), Vec::new()),
+        _ => (
+            Indeterminate,
+            "a statement that decides the outcome could not be evaluated".into(),
+            both(&ap_layer, &bucket_layer),
+        ),
+    };
+    Evaluation {
+        decision,
+        reason,
+        statements,
+        warnings,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,6 +705,66 @@ mod tests {
         let e = evaluate(&r, &set);
         assert_eq!(e.decision, Decision::Indeterminate);
         assert_eq!(e.statements.len(), 1);
+    }
+
+    // S3 User Guide, "Configuring IAM policies for using access points": delegation from the
+    // bucket, the access point grant, and the endpoint policy must allow both resources.
+    #[test]
+    fn access_point_layers_combine() {
+        let ap = "arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1";
+        let identity = policy(
+            "id",
+            json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("{ap}/object/*")}]}),
+        );
+        let ap_policy = policy(
+            "ap",
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:GetObject", "Resource": format!("{ap}/object/*")}]}),
+        );
+        let delegation = policy(
+            "bucket",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "*",
+            "Resource": ["arn:aws:s3:::test-bucket-1", "arn:aws:s3:::test-bucket-1/*"], "Condition": {"StringEquals": {"s3:DataAccessPointAccount": "222222222222"}}}]}),
+        );
+        let no_delegation = policy(
+            "bucket",
+            json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "*"}]}),
+        );
+        let ap_only_endpoint = policy(
+            "vpce",
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": format!("{ap}/object/*")}]}),
+        );
+        let both_endpoint = policy(
+            "vpce",
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": [format!("{ap}/object/*"), "arn:aws:s3:::test-bucket-1/*".to_string()]}]}),
+        );
+        let request = request(
+            "arn:aws:sts::111111111111:assumed-role/Exec/nb",
+            "s3:GetObject",
+            AP_OBJECT,
+        );
+        let layers = |bucket, endpoint| AccessPointLayers {
+            identity: vec![&identity],
+            endpoint,
+            access_point: Some(&ap_policy),
+            bucket_policy: Some(bucket),
+            bucket: "test-bucket-1".into(),
+            bucket_account: "222222222222".into(),
+        };
+        assert_eq!(
+            evaluate_via_access_point(&request, &layers(&delegation, vec![&both_endpoint]))
+                .decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate_via_access_point(&request, &layers(&delegation, vec![])).decision,
+            Decision::Allowed
+        );
+        let e = evaluate_via_access_point(&request, &layers(&delegation, vec![&ap_only_endpoint]));
+        assert_eq!(e.decision, Decision::ImplicitlyDenied);
+        assert!(e.reason.starts_with("bucket layer"), "{}", e.reason);
+        let e = evaluate_via_access_point(&request, &layers(&no_delegation, vec![]));
+        assert_eq!(e.decision, Decision::ImplicitlyDenied);
     }
 
     #[test]

@@ -11,7 +11,10 @@ pub mod wildcard;
 
 pub use condition::{RequestContext, Truth};
 pub use document::{Effect, Policy, PolicyKind, PolicyVersion, PrincipalEntry, Statement};
-pub use eval::{Decision, Evaluation, PolicySet, Request, StatementRef, evaluate};
+pub use eval::{
+    AccessPointLayers, Decision, Evaluation, PolicySet, Request, StatementRef, evaluate,
+    evaluate_via_access_point,
+};
 pub use principal::RequestPrincipal;
 
 /// An invalid policy document or evaluation input.
