@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::collect::{CollectError, CollectOptions};
 use crate::config::{Config, ConfigError};
 use crate::findings::{Severity, sha256_hex};
 use crate::model::{ModelError, Snapshot};
@@ -25,12 +26,26 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub scan: ScanArgs,
+    /// Log to stderr: -v for progress of each account, -vv for every API call.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Evaluate the rule pack over a snapshot and report.
+    /// Collect the accounts (or read --snapshot), evaluate the rule pack and report.
     Scan(ScanArgs),
+    /// Collect the live configuration of every account into a snapshot (read-only).
+    Collect(CollectArgs),
+    /// Print the IAM policy xscan needs: exactly the read-only actions the collector calls.
+    Permissions {
+        /// Print instead the policy of the starting identity (sts:AssumeRole on the audit roles
+        /// of --config).
+        #[arg(long)]
+        starting_identity: bool,
+        #[arg(long, value_name = "FILE", env = "XSCAN_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// List, explain and test the rules.
     Rules {
         #[command(subcommand)]
@@ -66,6 +81,28 @@ pub struct ScanArgs {
     /// Exit 0 even when there are failures or errors (the report still shows them).
     #[arg(long)]
     pub exit_zero: bool,
+    /// Send AWS calls to this endpoint (an emulator or private endpoint); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Also write the collected snapshot here (evidence to keep and re-evaluate offline).
+    #[arg(long, value_name = "FILE")]
+    pub save_snapshot: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CollectArgs {
+    /// Configuration file [default: $XSCAN_CONFIG, else ./xscan.yaml].
+    #[arg(long, value_name = "FILE", env = "XSCAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where to write the snapshot [default: standard output].
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Send AWS calls to this endpoint (an emulator or private endpoint); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Concurrent API calls (overrides collection.concurrency).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +211,8 @@ pub enum CliError {
     },
     #[error("{failed} rule test case(s) failed")]
     RuleTestsFailed { failed: usize },
+    #[error(transparent)]
+    Collect(#[from] CollectError),
 }
 
 impl CliError {
@@ -221,9 +260,15 @@ fn config_path(given: Option<&Path>) -> Option<PathBuf> {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
+    let verbose = cli.verbose;
     match cli.command {
-        None => scan_command(&cli.scan),
-        Some(Command::Scan(args)) => scan_command(&args),
+        None => scan_command(&cli.scan, verbose),
+        Some(Command::Scan(args)) => scan_command(&args, verbose),
+        Some(Command::Collect(args)) => collect_command(&args, verbose),
+        Some(Command::Permissions {
+            starting_identity,
+            config,
+        }) => permissions_command(starting_identity, config.as_deref()),
         Some(Command::Rules { command }) => rules_command(command),
         Some(Command::Policy {
             command: PolicyCommand::Eval(args),
@@ -231,35 +276,137 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
     }
 }
 
-fn scan_command(args: &ScanArgs) -> Result<i32, CliError> {
+/// Reads the config (given or ./xscan.yaml) with its sha256.
+fn read_config(given: Option<&Path>) -> Result<Option<(Config, String)>, CliError> {
+    let Some(path) = config_path(given) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Some((
+        Config::from_yaml(&path.display().to_string(), &text)?,
+        sha256_hex(text.as_bytes()),
+    )))
+}
+
+/// Collects live, with a progress spinner on a terminal.
+fn collect_live(
+    config: &Config,
+    endpoint_url: Option<String>,
+    concurrency: Option<usize>,
+    verbose: u8,
+) -> Result<Snapshot, CliError> {
+    let progress = (verbose == 0 && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar.set_message(format!("collecting {} account(s)", config.accounts.len()));
+        bar
+    });
+    let on_call = progress
+        .clone()
+        .map(|bar| -> std::sync::Arc<dyn Fn(u64) + Send + Sync> {
+            std::sync::Arc::new(move |n| bar.set_message(format!("collecting: {n} API calls")))
+        });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CollectError::Runtime(e.to_string()))?;
+    let options = CollectOptions {
+        endpoint_url,
+        concurrency,
+        on_call,
+    };
+    let result = runtime.block_on(crate::collect::collect(config, &options));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+fn collect_command(args: &CollectArgs, verbose: u8) -> Result<i32, CliError> {
+    let Some((config, _)) = read_config(args.config.as_deref())? else {
+        return Err(CliError::Usage(
+            "collection needs a configuration\nhelp: pass --config FILE, set XSCAN_CONFIG, or create ./xscan.yaml (see examples/xscan.yaml)".into(),
+        ));
+    };
+    let snapshot = collect_live(
+        &config,
+        args.endpoint_url.clone(),
+        args.concurrency,
+        verbose,
+    )?;
+    let mut text = snapshot.to_json();
+    text.push('\n');
+    emit(args.output.as_deref(), &text)?;
+    // A snapshot with gaps is still written; the exit code says it is incomplete.
+    Ok(if snapshot.metadata.collection_gaps.is_empty() {
+        0
+    } else {
+        3
+    })
+}
+
+fn permissions_command(starting_identity: bool, config: Option<&Path>) -> Result<i32, CliError> {
+    let policy = if starting_identity {
+        let roles: Vec<String> = match read_config(config)? {
+            Some((c, _)) => c
+                .accounts
+                .iter()
+                .filter_map(|a| a.assume_role.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        crate::collect::permissions::starting_identity_policy(&roles)
+    } else {
+        crate::collect::permissions::audit_role_policy()
+    };
+    emit(
+        None,
+        &format!(
+            "{}\n",
+            serde_json::to_string_pretty(&policy).unwrap_or_default()
+        ),
+    )?;
+    Ok(0)
+}
+
+fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     let pack = load_pack(args.rules.as_deref())?;
-    let config_file = config_path(args.config.as_deref());
-    let (config, config_sha256) = match &config_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let (config, config_sha256) = match read_config(args.config.as_deref())? {
+        Some((c, sha)) => (Some(c), Some(sha)),
+        None => (None, None),
+    };
+    let (snapshot, snapshot_text) = match (&args.snapshot, &config) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
                 path: path.display().to_string(),
                 source,
             })?;
             (
-                Some(Config::from_yaml(&path.display().to_string(), &text)?),
-                Some(sha256_hex(text.as_bytes())),
+                Snapshot::from_json(&path.display().to_string(), &text)?,
+                text,
             )
         }
-        None => (None, None),
+        (None, Some(config)) => {
+            let snapshot = collect_live(config, args.endpoint_url.clone(), None, verbose)?;
+            let mut text = snapshot.to_json();
+            text.push('\n');
+            if let Some(path) = &args.save_snapshot {
+                emit(Some(path), &text)?;
+            }
+            (snapshot, text)
+        }
+        (None, None) => {
+            return Err(CliError::Usage(
+                "nothing to scan: no --snapshot and no configuration to collect with\nhelp: pass --config FILE (or create ./xscan.yaml) to collect live, or --snapshot FILE (try examples/estate.snapshot.json)".into(),
+            ));
+        }
     };
-    let Some(snapshot_path) = &args.snapshot else {
-        return Err(CliError::Usage(
-            "no snapshot given and live collection is not available in this build\nhelp: pass --snapshot FILE (try examples/estate.snapshot.json)".into(),
-        ));
-    };
-    let text = std::fs::read_to_string(snapshot_path).map_err(|source| ModelError::Read {
-        path: snapshot_path.display().to_string(),
-        source,
-    })?;
-    let snapshot = Snapshot::from_json(&snapshot_path.display().to_string(), &text)?;
     let report = scan::run(&ScanInputs {
         snapshot: &snapshot,
-        snapshot_sha256: sha256_hex(text.as_bytes()),
+        snapshot_sha256: sha256_hex(snapshot_text.as_bytes()),
         pack: &pack,
         config: config.as_ref(),
         config_sha256,

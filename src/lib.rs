@@ -5,6 +5,7 @@
 //! [`findings`] are rendered by [`report`]. Everything after collection runs offline.
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod findings;
 pub mod model;

@@ -7,6 +7,18 @@ use clap::Parser;
 
 fn main() {
     let cli = xscan::cli::Cli::parse();
+    // Silent unless asked: cron runs must not produce noise.
+    let filter = match cli.verbose {
+        0 => "off",
+        1 => "xscan=info",
+        2 => "xscan=debug",
+        _ => "xscan=trace,aws_config=debug,aws_smithy_runtime=debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let code = match xscan::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

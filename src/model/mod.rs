@@ -71,6 +71,10 @@ pub struct ScanMetadata {
     /// Everything that could not be collected.
     #[serde(default)]
     pub collection_gaps: Vec<CollectionGap>,
+    /// API calls made, by IAM action (`ec2:DescribeVpcs`): what the scanner did, for auditors
+    /// and for the least-privilege check.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_calls: BTreeMap<String, u64>,
 }
 
 /// The identity xscan used in one account.
@@ -177,6 +181,7 @@ impl Snapshot {
                 regions,
                 caller_identities: BTreeMap::new(),
                 collection_gaps: Vec::new(),
+                api_calls: BTreeMap::new(),
             },
             accounts: BTreeMap::new(),
         }

@@ -207,24 +207,45 @@ impl<'a> Evaluator<'a> {
             })
     }
 
-    /// (account, [(region, reason)]) whose population of `t` is unknown.
+    /// (account, [(region, reason)]) whose population of `t` is unknown; one entry per
+    /// (account, region), reasons joined.
     fn unknown_populations(&self, t: ResourceType) -> Vec<(String, Vec<RegionGap>)> {
         let mut out: Vec<(String, Vec<RegionGap>)> = Vec::new();
-        for (account, _) in &self.configured_accounts {
-            if !self.snapshot.accounts.contains_key(account) {
-                out.push((
-                    account.clone(),
-                    vec![(None, "the account was not collected".into())],
-                ));
+        let mut add = |account: &str, region: Option<String>, reason: String| {
+            let index = match out.iter().position(|(a, _)| a == account) {
+                Some(i) => i,
+                None => {
+                    out.push((account.to_string(), Vec::new()));
+                    out.len() - 1
+                }
+            };
+            let regions = &mut out[index].1;
+            match regions.iter_mut().find(|(r, _)| *r == region) {
+                Some((_, existing)) => {
+                    existing.push_str("; ");
+                    existing.push_str(&reason);
+                }
+                None => regions.push((region, reason)),
             }
-        }
+        };
         for gap in &self.snapshot.metadata.collection_gaps {
             if gap.resource_types.contains(&t) {
-                let reason = format!("{}:{} failed: {}", gap.service, gap.api_call, gap.error);
-                match out.iter_mut().find(|(a, _)| *a == gap.account) {
-                    Some((_, list)) => list.push((gap.region.clone(), reason)),
-                    None => out.push((gap.account.clone(), vec![(gap.region.clone(), reason)])),
-                }
+                add(
+                    &gap.account,
+                    gap.region.clone(),
+                    format!("{}:{} failed: {}", gap.service, gap.api_call, gap.error),
+                );
+            }
+        }
+        for (account, _) in &self.configured_accounts {
+            let explained = self
+                .snapshot
+                .metadata
+                .collection_gaps
+                .iter()
+                .any(|g| &g.account == account && g.resource_types.contains(&t));
+            if !self.snapshot.accounts.contains_key(account) && !explained {
+                add(account, None, "the account was not collected".into());
             }
         }
         out

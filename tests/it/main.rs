@@ -4,5 +4,6 @@
 
 mod cli;
 mod common;
+mod emulator;
 mod loading;
 mod rule_pack;

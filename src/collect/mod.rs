@@ -1,0 +1,397 @@
+//! Live collection: the only code that uses the AWS SDK. It reads (never writes) the
+//! configuration of every account in scope, concurrently with bounded parallelism, and
+//! produces a [`Snapshot`]. Failures never abort the scan: an AccessDenied, a timeout or an
+//! unreachable account becomes a [`CollectionGap`] (or a resource's `collection_errors`), which
+//! evaluation reports as `error`.
+
+mod ec2;
+mod iam;
+pub mod permissions;
+mod s3;
+mod s3control;
+mod sagemaker;
+mod session;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata};
+use chrono::Utc;
+use tokio::sync::Semaphore;
+
+use crate::config::{AccountConfig, Config};
+use crate::model::{
+    AccountRole, AccountSnapshot, CallerIdentity, CollectionGap, RegionSnapshot, ResourceType,
+    Snapshot,
+};
+
+pub use session::Session;
+
+/// How to collect.
+#[derive(Clone, Default)]
+pub struct CollectOptions {
+    /// Send every call here (an emulator or a private endpoint); `AWS_ENDPOINT_URL` works too.
+    pub endpoint_url: Option<String>,
+    /// Overrides `collection.concurrency`.
+    pub concurrency: Option<usize>,
+    /// Called after every API call with the running total (progress display).
+    pub on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+/// Errors that stop collection before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error(
+        "the starting AWS identity is not usable: {0}\nhelp: check AWS_PROFILE / AWS_ACCESS_KEY_ID / SSO login (`aws sts get-caller-identity` must work), or pass --endpoint-url for an emulator"
+    )]
+    Credentials(String),
+    #[error(
+        "cannot start the async runtime: {0}\nhelp: this is a bug or a resource limit of the machine"
+    )]
+    Runtime(String),
+}
+
+/// Bounded, counted API calls shared by every task of a collection.
+pub(crate) struct Calls {
+    limit: Semaphore,
+    counts: Mutex<BTreeMap<String, u64>>,
+    total: std::sync::atomic::AtomicU64,
+    on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl Calls {
+    fn new(concurrency: usize, on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>) -> Self {
+        Self {
+            limit: Semaphore::new(concurrency.max(1)),
+            counts: Mutex::new(BTreeMap::new()),
+            total: std::sync::atomic::AtomicU64::new(0),
+            on_call,
+        }
+    }
+
+    /// Runs one API call (one page) under the concurrency limit and counts it by IAM action.
+    pub(crate) async fn run<T, F: std::future::Future<Output = T>>(
+        &self,
+        action: &'static str,
+        call: F,
+    ) -> T {
+        debug_assert!(
+            permissions::ACTIONS.contains(&action),
+            "{action} is not in the permission list"
+        );
+        let _permit = self.limit.acquire().await;
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(action.to_string()).or_default() += 1;
+        }
+        let result = call.await;
+        let total = self
+            .total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if let Some(callback) = &self.on_call {
+            callback(total);
+        }
+        tracing::debug!(action, "call done");
+        result
+    }
+
+    fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// `Code: message` of an SDK error, or its full context for transport errors and timeouts.
+pub(crate) fn error_text<E: ProvideErrorMetadata + std::error::Error>(error: &E) -> String {
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// The error code, when the service sent one.
+pub(crate) fn error_code<E: ProvideErrorMetadata>(error: &E) -> Option<String> {
+    error.code().map(str::to_string)
+}
+
+/// What one account's collection produced.
+struct AccountResult {
+    id: String,
+    snapshot: Option<AccountSnapshot>,
+    identity: Option<CallerIdentity>,
+    gaps: Vec<CollectionGap>,
+}
+
+/// Collects every account of `config`. Fails only when the starting identity is unusable.
+pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapshot, CollectError> {
+    let started = Utc::now();
+    let concurrency = options.concurrency.unwrap_or(config.collection.concurrency);
+    let calls = Arc::new(Calls::new(concurrency, options.on_call.clone()));
+    let session = Arc::new(Session::new(config, options.endpoint_url.clone()).await);
+    session.check_starting_identity(&calls).await?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for account in &config.accounts {
+        let (session, calls, account, config) = (
+            session.clone(),
+            calls.clone(),
+            account.clone(),
+            config.clone(),
+        );
+        tasks.spawn(async move { collect_account(&session, &calls, &account, &config).await });
+    }
+    let mut snapshot = Snapshot::new(config.regions.clone());
+    snapshot.metadata.started_at = started;
+    snapshot.metadata.scope = Some(config.scope.clone());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(result) => {
+                if let Some(identity) = result.identity {
+                    snapshot
+                        .metadata
+                        .caller_identities
+                        .insert(result.id.clone(), identity);
+                }
+                snapshot.metadata.collection_gaps.extend(result.gaps);
+                if let Some(account) = result.snapshot {
+                    snapshot.accounts.insert(result.id, account);
+                }
+            }
+            Err(e) => tracing::error!("an account task failed: {e}"),
+        }
+    }
+    snapshot.metadata.collection_gaps.sort_by(|a, b| {
+        (
+            &a.account,
+            &a.region,
+            &a.service,
+            &a.api_call,
+            &a.resource_id,
+        )
+            .cmp(&(
+                &b.account,
+                &b.region,
+                &b.service,
+                &b.api_call,
+                &b.resource_id,
+            ))
+    });
+    snapshot.metadata.api_calls = calls.counts();
+    snapshot.metadata.finished_at = Utc::now();
+    Ok(snapshot)
+}
+
+/// Every resource type: an account that cannot be reached leaves all of them unknown.
+fn all_types() -> Vec<ResourceType> {
+    ResourceType::ALL.to_vec()
+}
+
+async fn collect_account(
+    session: &Session,
+    calls: &Calls,
+    account: &AccountConfig,
+    config: &Config,
+) -> AccountResult {
+    let id = account.id.clone();
+    let unreachable = |api_call: &str, service: &str, error: String| AccountResult {
+        id: id.clone(),
+        snapshot: None,
+        identity: None,
+        gaps: vec![CollectionGap {
+            account: id.clone(),
+            region: None,
+            service: service.into(),
+            api_call: api_call.into(),
+            resource_types: all_types(),
+            resource_id: None,
+            error,
+        }],
+    };
+    let sdk = match session.account_config(account).await {
+        Ok(sdk) => sdk,
+        Err(e) => return unreachable("AssumeRole", "sts", e),
+    };
+    // Never scan the wrong account: the identity must be in the configured one.
+    let identity = match session::caller_identity(&sdk, calls).await {
+        Ok(identity) => identity,
+        Err(e) => return unreachable("GetCallerIdentity", "sts", e),
+    };
+    let identity_account = identity
+        .arn
+        .split(':')
+        .nth(4)
+        .unwrap_or_default()
+        .to_string();
+    if identity_account != id {
+        return unreachable(
+            "GetCallerIdentity",
+            "sts",
+            format!(
+                "the credentials for account {id} belong to account {identity_account} ({}): refusing to scan the wrong account",
+                identity.arn
+            ),
+        );
+    }
+    tracing::info!(account = %id, arn = %identity.arn, "collecting");
+    let mut gaps = Vec::new();
+    let mut snapshot = AccountSnapshot {
+        name: account.name.clone(),
+        role: Some(account.role),
+        ..Default::default()
+    };
+
+    // Regions concurrently; within a region, services concurrently.
+    let region_futures = config.regions.iter().map(|region| {
+        let sdk = session.regional(&sdk, region);
+        let role = account.role;
+        let id = id.clone();
+        async move {
+            let mut region_snapshot = RegionSnapshot::default();
+            let mut gaps = Vec::new();
+            let (notebooks, network, access_points) = tokio::join!(
+                sagemaker::collect(&sdk, calls, &id, region),
+                ec2::collect(&sdk, calls, &id, region),
+                async {
+                    if role == AccountRole::Data {
+                        Some(s3control::access_points(&sdk, session, calls, &id, region).await)
+                    } else {
+                        None
+                    }
+                }
+            );
+            let (n, g) = notebooks;
+            region_snapshot.sagemaker_notebooks = n;
+            gaps.extend(g);
+            gaps.extend(network.apply(&mut region_snapshot));
+            if let Some((aps, g)) = access_points {
+                region_snapshot.s3_access_points = aps;
+                gaps.extend(g);
+            }
+            (region.clone(), region_snapshot, gaps)
+        }
+    });
+    let regions = futures::future::join_all(region_futures).await;
+    for (region, region_snapshot, region_gaps) in regions {
+        snapshot.regions.insert(region, region_snapshot);
+        gaps.extend(region_gaps);
+    }
+
+    // Dependent phase: the roles the notebooks use (and configured ones), the buckets.
+    let mut role_names: BTreeSet<String> = BTreeSet::new();
+    for region in snapshot.regions.values() {
+        for notebook in region.sagemaker_notebooks.values() {
+            if let Some(arn) = &notebook.role_arn
+                && arn.split(':').nth(4) == Some(id.as_str())
+            {
+                role_names.insert(role_name(arn));
+            }
+        }
+    }
+    for arn in &config.perimeter.execution_roles {
+        if arn.split(':').nth(4) == Some(id.as_str()) {
+            role_names.insert(role_name(arn));
+        }
+    }
+    let home_region = config
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into());
+    let home = session.regional(&sdk, &home_region);
+    let (roles, buckets, account_settings) = tokio::join!(
+        iam::roles(&home, calls, &id, &role_names),
+        async {
+            if account.role == AccountRole::Data {
+                let mut names: BTreeSet<String> =
+                    config.perimeter.dataset_buckets.iter().cloned().collect();
+                for region in snapshot.regions.values() {
+                    for ap in region.s3_access_points.values() {
+                        if ap.bucket_account.as_deref().unwrap_or(&id) == id {
+                            names.insert(ap.bucket.clone());
+                        }
+                    }
+                }
+                Some(s3::buckets(&home, session, calls, &id, &names).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if account.role == AccountRole::Data {
+                Some(s3control::account_settings(&home, session, calls, &id).await)
+            } else {
+                None
+            }
+        }
+    );
+    let (roles, role_gaps) = roles;
+    snapshot.iam_roles = roles;
+    gaps.extend(role_gaps);
+    if let Some((buckets, bucket_gaps)) = buckets {
+        snapshot.s3_buckets = buckets;
+        gaps.extend(bucket_gaps);
+    }
+    if let Some((settings, settings_gaps)) = account_settings {
+        snapshot.s3_account_settings = settings;
+        gaps.extend(settings_gaps);
+    }
+    AccountResult {
+        id: id.clone(),
+        snapshot: Some(snapshot),
+        identity: Some(identity),
+        gaps,
+    }
+}
+
+/// The role name of a role ARN (the last path segment).
+fn role_name(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or(arn).to_string()
+}
+
+/// A gap for a listing that failed.
+pub(crate) fn listing_gap(
+    account: &str,
+    region: Option<&str>,
+    service: &str,
+    api_call: &str,
+    types: &[ResourceType],
+    error: String,
+) -> CollectionGap {
+    tracing::warn!(account, region, service, api_call, %error, "listing failed");
+    CollectionGap {
+        account: account.into(),
+        region: region.map(str::to_string),
+        service: service.into(),
+        api_call: api_call.into(),
+        resource_types: types.to_vec(),
+        resource_id: None,
+        error,
+    }
+}
+
+/// A gap for one resource's detail read (the resource carries `collection_errors`).
+pub(crate) fn detail_gap(
+    account: &str,
+    region: Option<&str>,
+    service: &str,
+    api_call: &str,
+    resource_id: &str,
+    error: String,
+) -> CollectionGap {
+    tracing::warn!(account, region, service, api_call, resource_id, %error, "read failed");
+    CollectionGap {
+        account: account.into(),
+        region: region.map(str::to_string),
+        service: service.into(),
+        api_call: api_call.into(),
+        resource_types: Vec::new(),
+        resource_id: Some(resource_id.into()),
+        error,
+    }
+}
+
+/// Default per-call timeout when the config gives none.
+pub(crate) fn call_timeout(config: &Config) -> Duration {
+    Duration::from_secs(config.collection.call_timeout_seconds.max(1))
+}

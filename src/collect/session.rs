@@ -1,0 +1,191 @@
+//! Reaching the accounts: the standard credential chain for the starting identity, then per
+//! account a role to assume or a named profile; endpoint, retry and timeout settings; and what an
+//! emulator endpoint needs (path-style S3, no account-id host prefix for S3 Control).
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3control::config::endpoint::{
+    DefaultResolver, Endpoint, EndpointFuture, Params, ResolveEndpoint,
+};
+
+use crate::config::{AccountConfig, Config};
+use crate::model::CallerIdentity;
+
+use super::{Calls, CollectError, call_timeout, error_text};
+
+/// The starting configuration shared by every account.
+pub struct Session {
+    base: SdkConfig,
+    /// Set when calls go to a custom endpoint (emulator, private endpoint).
+    endpoint_url: Option<String>,
+    max_attempts: u32,
+    timeout: std::time::Duration,
+}
+
+impl Session {
+    /// Loads the standard chain (env, profiles, SSO, container and instance roles).
+    pub async fn new(config: &Config, endpoint_url: Option<String>) -> Self {
+        let endpoint_url = endpoint_url.or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        let region = config
+            .regions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into());
+        let max_attempts = config.collection.max_attempts.max(1);
+        let timeout = call_timeout(config);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(timeout)
+                    .build(),
+            );
+        if let Some(url) = &endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        Self {
+            base: loader.load().await,
+            endpoint_url,
+            max_attempts,
+            timeout,
+        }
+    }
+
+    /// Fails fast when the starting identity cannot authenticate.
+    pub(crate) async fn check_starting_identity(&self, calls: &Calls) -> Result<(), CollectError> {
+        caller_identity(&self.base, calls)
+            .await
+            .map(|_| ())
+            .map_err(CollectError::Credentials)
+    }
+
+    /// The configuration for one account: its role assumed from the starting identity, or its
+    /// profile, or the starting identity itself.
+    pub(crate) async fn account_config(
+        &self,
+        account: &AccountConfig,
+    ) -> Result<SdkConfig, String> {
+        if let Some(role_arn) = &account.assume_role {
+            let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                .session_name(
+                    account
+                        .session_name
+                        .clone()
+                        .unwrap_or_else(|| "xscan".into()),
+                )
+                .configure(&self.base);
+            if let Some(external_id) = &account.external_id {
+                builder = builder.external_id(external_id);
+            }
+            let provider = builder.build().await;
+            // Resolve once now so a refused AssumeRole is reported for this account.
+            use aws_credential_types::provider::ProvideCredentials;
+            provider.provide_credentials().await.map_err(|e| {
+                format!(
+                    "cannot assume {role_arn}: {}",
+                    aws_sdk_sts::error::DisplayErrorContext(&e)
+                )
+            })?;
+            return Ok(self
+                .base
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build());
+        }
+        if let Some(profile) = &account.profile {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .profile_name(profile)
+                .region(self.base.region().cloned())
+                .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts))
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .operation_attempt_timeout(self.timeout)
+                        .build(),
+                );
+            if let Some(url) = &self.endpoint_url {
+                loader = loader.endpoint_url(url);
+            }
+            return Ok(loader.load().await);
+        }
+        Ok(self.base.clone())
+    }
+
+    /// The account's configuration in another region.
+    pub(crate) fn regional(&self, sdk: &SdkConfig, region: &str) -> SdkConfig {
+        sdk.to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
+    }
+
+    /// An S3 client: path-style addressing for custom endpoints (`bucket.127.0.0.1` does not
+    /// resolve).
+    pub(crate) fn s3(&self, sdk: &SdkConfig) -> aws_sdk_s3::Client {
+        let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+        if self.endpoint_url.is_some() {
+            builder = builder.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
+    /// An S3 Control client: with a custom endpoint, without the `{AccountId}.` host label
+    /// (real AWS keeps the default resolver; PrivateLink endpoints need the prefix).
+    pub(crate) fn s3control(&self, sdk: &SdkConfig) -> aws_sdk_s3control::Client {
+        let mut builder = aws_sdk_s3control::config::Builder::from(sdk);
+        if self.endpoint_url.is_some() {
+            builder = builder.endpoint_resolver(WithoutAccountLabel(DefaultResolver::new()));
+        }
+        aws_sdk_s3control::Client::from_conf(builder.build())
+    }
+}
+
+/// Resolves as the SDK does, then drops the leading `{AccountId}.` label from the host.
+#[derive(Debug)]
+struct WithoutAccountLabel(DefaultResolver);
+
+impl ResolveEndpoint for WithoutAccountLabel {
+    fn resolve_endpoint<'a>(&'a self, params: &'a Params) -> EndpointFuture<'a> {
+        let inner = self.0.resolve_endpoint(params);
+        let account = params.account_id().map(|a| format!("{a}."));
+        EndpointFuture::new(async move {
+            let endpoint = inner.await?;
+            let Some(label) = account else {
+                return Ok(endpoint);
+            };
+            let url = endpoint.url().replacen(&format!("://{label}"), "://", 1);
+            let mut builder = Endpoint::builder().url(url);
+            for (key, value) in endpoint.properties() {
+                builder = builder.property(key.clone(), value.clone());
+            }
+            for (name, values) in endpoint.headers() {
+                for value in values {
+                    builder = builder.header(name.to_string(), value.to_string());
+                }
+            }
+            Ok(builder.build())
+        })
+    }
+}
+
+/// sts:GetCallerIdentity with `sdk`.
+pub(crate) async fn caller_identity(
+    sdk: &SdkConfig,
+    calls: &Calls,
+) -> Result<CallerIdentity, String> {
+    let client = aws_sdk_sts::Client::new(sdk);
+    let output = calls
+        .run("sts:GetCallerIdentity", client.get_caller_identity().send())
+        .await
+        .map_err(|e| error_text(&e))?;
+    Ok(CallerIdentity {
+        arn: output.arn().unwrap_or_default().to_string(),
+        user_id: output.user_id().map(str::to_string),
+    })
+}

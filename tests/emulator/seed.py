@@ -1,0 +1,187 @@
+"""Seeds the seed architecture into a moto server, as an operator would with boto3.
+
+Consumer account: VPC, subnet, route table, S3 gateway endpoint with a policy restricted to the
+data account, a security group whose only egress is the S3 prefix list, the SageMaker
+execution role, a notebook. Data account: the bucket (Block Public Access, encryption,
+ownership enforced, versioning, delegation + TLS-only policy), the access point granting only
+the execution role, the account public access block.
+
+--drift NAME applies one drift (see DRIFTS). --notebooks N seeds N notebooks (and as many
+security groups) for benchmarks.
+
+Usage: python seed.py --endpoint URL --consumer ACCOUNT --data ACCOUNT --bucket NAME [--drift NAME]
+"""
+
+import argparse
+import json
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+DRIFTS = [
+    "direct-internet",
+    "root-access",
+    "egress-open",
+    "endpoint-open",
+    "ap-public",
+    "ap-write",
+    "bucket-no-delegation",
+    "bucket-no-tls",
+    "trust-widened",
+    "role-direct-bucket",
+]
+
+
+def session_for(endpoint, account):
+    """Credentials that land in `account`: moto maps an assumed role's keys to its account."""
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name=REGION,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/xscan-seed",
+                            RoleSessionName="seed")["Credentials"]
+    return boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                         aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=REGION)
+
+
+def client(session, service, endpoint):
+    c = session.client(service, endpoint_url=endpoint,
+                       config=Config(inject_host_prefix=False, s3={"addressing_style": "path"}))
+    if service == "s3control":
+        # The endpoint rules put the account id in the host (`{AccountId}.127.0.0.1`), which
+        # does not resolve; moto routes S3 Control by path, so drop that label.
+        def strip_account_label(request, **_):
+            scheme, rest = request.url.split("://", 1)
+            host, path = rest.split("/", 1)
+            labels = host.split(".", 1)
+            if len(labels) == 2 and labels[0].isdigit() and len(labels[0]) == 12:
+                request.url = f"{scheme}://{labels[1]}/{path}"
+                request.headers["Host"] = labels[1]
+        c.meta.events.register("before-send.s3-control", strip_account_label)
+    return c
+
+
+def seed_consumer(endpoint, consumer, data, bucket, ap_arn, drift, notebooks):
+    s = session_for(endpoint, consumer)
+    ec2 = client(s, "ec2", endpoint)
+    iam = client(s, "iam", endpoint)
+    sm = client(s, "sagemaker", endpoint)
+
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet)
+    lists = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{REGION}.s3"]}])["PrefixLists"]
+    prefix_list = lists[0]["PrefixListId"]
+
+    endpoint_policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "OnlyDataAccountResources", "Effect": "Allow", "Principal": "*",
+        "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*",
+        "Condition": {"StringEquals": {"s3:ResourceAccount": data}}}]}
+    if drift == "endpoint-open":
+        endpoint_policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3",
+                            VpcEndpointType="Gateway", RouteTableIds=[rtb],
+                            PolicyDocument=json.dumps(endpoint_policy))
+
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    if drift == "trust-widened":
+        trust["Statement"][0]["Principal"]["AWS"] = "arn:aws:iam::333333333333:root"
+    role_arn = iam.create_role(RoleName="xscan-sagemaker-exec",
+                               AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    inline = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DatasetThroughAccessPoint", "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [ap_arn, ap_arn + "/object/*"]}]}
+    if drift == "role-direct-bucket":
+        inline["Statement"].append({"Effect": "Allow", "Action": "s3:GetObject",
+                                    "Resource": f"arn:aws:s3:::{bucket}/*"})
+    iam.put_role_policy(RoleName="xscan-sagemaker-exec", PolicyName="dataset-access",
+                        PolicyDocument=json.dumps(inline))
+
+    for i in range(notebooks):
+        sg = ec2.create_security_group(GroupName=f"xscan-notebook-{i}", Description="notebook",
+                                       VpcId=vpc)["GroupId"]
+        ec2.revoke_security_group_egress(GroupId=sg, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+             "PrefixListIds": [{"PrefixListId": prefix_list}]}])
+        if drift == "egress-open" and i == 0:
+            ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        name = "ml-notebook-1" if i == 0 else f"ml-notebook-{i + 1}"
+        sm.create_notebook_instance(
+            NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=role_arn,
+            SubnetId=subnet, SecurityGroupIds=[sg],
+            DirectInternetAccess="Enabled" if drift == "direct-internet" and i == 0 else "Disabled",
+            RootAccess="Enabled" if drift == "root-access" and i == 0 else "Disabled",
+            KmsKeyId=f"arn:aws:kms:{REGION}:{consumer}:key/0c0ffee0-0000-4000-8000-00000000a001")
+    return role_arn
+
+
+def seed_data(endpoint, data, bucket, ap_name, role_arn, drift, access_points):
+    s = session_for(endpoint, data)
+    s3 = client(s, "s3", endpoint)
+    s3control = client(s, "s3control", endpoint)
+    block = {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+             "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+
+    s3.create_bucket(Bucket=bucket)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=block)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": True}]})
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    resources = [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    statements = [{"Sid": "DelegateToAccessPoints", "Effect": "Allow", "Principal": {"AWS": "*"},
+                   "Action": "*", "Resource": resources,
+                   "Condition": {"StringEquals": {"s3:DataAccessPointAccount": data}}}]
+    if drift == "bucket-no-delegation":
+        del statements[0]["Condition"]
+    if drift != "bucket-no-tls":
+        statements.append({"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
+                           "Action": "s3:*", "Resource": resources,
+                           "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+
+    for i in range(access_points):
+        name = ap_name if i == 0 else f"{ap_name}-{i + 1}"
+        s3control.create_access_point(AccountId=data, Name=name, Bucket=bucket,
+                                      PublicAccessBlockConfiguration=block)
+        arn = f"arn:aws:s3:{REGION}:{data}:accesspoint/{name}"
+        principal = "*" if drift == "ap-public" and i == 0 else {"AWS": role_arn}
+        actions = ["s3:GetObject", "s3:PutObject"] if drift == "ap-write" and i == 0 else "s3:GetObject"
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ConsumerReadObjects", "Effect": "Allow", "Principal": principal,
+             "Action": actions, "Resource": arn + "/object/*"},
+            {"Sid": "ConsumerList", "Effect": "Allow", "Principal": principal,
+             "Action": "s3:ListBucket", "Resource": arn}]}
+        s3control.put_access_point_policy(AccountId=data, Name=name, Policy=json.dumps(policy))
+    s3control.put_public_access_block(AccountId=data, PublicAccessBlockConfiguration=block)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--consumer", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--access-point", default="test-ap-1")
+    parser.add_argument("--drift", choices=DRIFTS)
+    parser.add_argument("--notebooks", type=int, default=1)
+    parser.add_argument("--access-points", type=int, default=1)
+    args = parser.parse_args()
+    ap_arn = f"arn:aws:s3:{REGION}:{args.data}:accesspoint/{args.access_point}"
+    role_arn = seed_consumer(args.endpoint, args.consumer, args.data, args.bucket, ap_arn,
+                             args.drift, args.notebooks)
+    seed_data(args.endpoint, args.data, args.bucket, args.access_point, role_arn, args.drift,
+              args.access_points)
+
+
+if __name__ == "__main__":
+    main()

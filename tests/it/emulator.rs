@@ -1,0 +1,425 @@
+//! Live collection through the real AWS SDK over HTTP, against a moto server started by
+//! `scripts/test.sh` (XSCAN_TEST_ENDPOINT, XSCAN_TEST_PYTHON). Each test seeds the seed
+//! architecture into its own pair of moto accounts (consumer + data, reached by assuming
+//! roles), applies at most one drift, runs `xscan scan`, and checks exactly which rules fail on
+//! which resources.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{root, stderr, temp_dir};
+
+/// The emulator endpoint, or None (test skipped) when the suite runs without one. With
+/// XSCAN_REQUIRE_EMULATOR set (scripts/test.sh, CI) a missing emulator is a failure.
+fn emulator() -> Option<(String, String)> {
+    match (
+        std::env::var("XSCAN_TEST_ENDPOINT"),
+        std::env::var("XSCAN_TEST_PYTHON"),
+    ) {
+        (Ok(endpoint), Ok(python)) => Some((endpoint, python)),
+        _ => {
+            assert!(
+                std::env::var_os("XSCAN_REQUIRE_EMULATOR").is_none(),
+                "XSCAN_REQUIRE_EMULATOR is set but XSCAN_TEST_ENDPOINT/XSCAN_TEST_PYTHON are not"
+            );
+            eprintln!("skipped: no emulator (run ./scripts/test.sh)");
+            None
+        }
+    }
+}
+
+/// A test's own accounts and bucket, so tests run in parallel on one server.
+struct Estate {
+    consumer: String,
+    data: String,
+    bucket: String,
+    dir: PathBuf,
+    endpoint: String,
+}
+
+fn seed(case: u64, drift: Option<&str>) -> Option<Estate> {
+    let (endpoint, python) = emulator()?;
+    // Unique per process run and per case: a reused server keeps earlier state.
+    let run = std::process::id() as u64 % 100_000;
+    let consumer = format!("{:012}", 300_000_000_000 + run * 1000 + case * 2);
+    let data = format!("{:012}", 300_000_000_000 + run * 1000 + case * 2 + 1);
+    let bucket = format!("xscan-it-{run}-{case}");
+    let mut command = Command::new(&python);
+    command.arg(root().join("tests/emulator/seed.py")).args([
+        "--endpoint",
+        &endpoint,
+        "--consumer",
+        &consumer,
+        "--data",
+        &data,
+        "--bucket",
+        &bucket,
+    ]);
+    if let Some(drift) = drift {
+        command.args(["--drift", drift]);
+    }
+    let out = command.output().expect("run seed.py");
+    assert!(out.status.success(), "seeding failed: {}", stderr(&out));
+    let dir = temp_dir(&format!("emulator-{case}"));
+    let config = format!(
+        r#"scope: emulator-{case}
+regions: [us-east-1]
+accounts:
+  - {{id: "{consumer}", name: consumer, role: consumer, assume_role: "arn:aws:iam::{consumer}:role/xscan-audit"}}
+  - {{id: "{data}", name: data, role: data, assume_role: "arn:aws:iam::{data}:role/xscan-audit", external_id: test}}
+perimeter:
+  data_account: "{data}"
+  dataset_buckets: [{bucket}]
+  access_points: ["arn:aws:s3:us-east-1:{data}:accesspoint/test-ap-1"]
+  execution_roles: ["arn:aws:iam::{consumer}:role/xscan-sagemaker-exec"]
+collection:
+  concurrency: 8
+  call_timeout_seconds: 20
+  max_attempts: 3
+"#
+    );
+    std::fs::write(dir.join("xscan.yaml"), config).unwrap();
+    Some(Estate {
+        consumer,
+        data,
+        bucket,
+        dir,
+        endpoint,
+    })
+}
+
+/// Runs xscan with test credentials (landing in moto's default account) and the endpoint.
+fn xscan_aws(estate: &Estate, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .args(args)
+        .current_dir(&estate.dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &estate.dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", estate.dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            estate.dir.join("no-aws-credentials"),
+        )
+        .output()
+        .expect("run xscan")
+}
+
+fn scan(estate: &Estate) -> (Value, i32) {
+    let out = xscan_aws(
+        estate,
+        &[
+            "scan",
+            "--config",
+            "xscan.yaml",
+            "--endpoint-url",
+            &estate.endpoint,
+            "--format",
+            "json",
+            "--save-snapshot",
+            "snapshot.json",
+        ],
+    );
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    (report, out.status.code().unwrap())
+}
+
+/// (rule, resource id) of every result with `status`.
+fn with_status(report: &Value, status: &str) -> BTreeSet<(String, String)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| {
+            (
+                r["rule_id"].as_str().unwrap().to_string(),
+                r["resource"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn compliant_estate_has_no_failures_and_every_rule_passes_somewhere() {
+    let Some(estate) = seed(1, None) else { return };
+    let (report, code) = scan(&estate);
+    let failing: BTreeSet<_> = with_status(&report, "fail")
+        .union(&with_status(&report, "error"))
+        .cloned()
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "{failing:#?}\n{}",
+        serde_json::to_string_pretty(&report["scan"]["collection_gaps"]).unwrap()
+    );
+    assert_eq!(code, 0);
+    let passing: BTreeSet<String> = with_status(&report, "pass")
+        .into_iter()
+        .map(|(rule, _)| rule)
+        .collect();
+    let all_rules: BTreeSet<String> = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        passing, all_rules,
+        "every rule is evaluated and passes on the compliant estate"
+    );
+    // Caller identities recorded per account, in the right account.
+    for account in [&estate.consumer, &estate.data] {
+        let caller = report["scan"]["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == account.as_str())
+            .unwrap();
+        assert!(
+            caller["caller_arn"]
+                .as_str()
+                .unwrap()
+                .contains(account.as_str()),
+            "{caller}"
+        );
+    }
+    // The saved snapshot records which API calls were made: all of them in the permission list.
+    let snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(estate.dir.join("snapshot.json")).unwrap())
+            .unwrap();
+    let calls = snapshot["metadata"]["api_calls"].as_object().unwrap();
+    assert!(calls.len() >= 20, "{calls:?}");
+    for action in calls.keys() {
+        assert!(
+            xscan::collect::permissions::ACTIONS.contains(&action.as_str()),
+            "{action} not in `xscan permissions`"
+        );
+    }
+}
+
+/// Each drift fails exactly the rules that should fail, on the right resource.
+fn drift_case(case: u64, drift: &str, expected: &[(&str, &str)]) {
+    let Some(estate) = seed(case, Some(drift)) else {
+        return;
+    };
+    let (report, code) = scan(&estate);
+    let errors = with_status(&report, "error");
+    assert!(errors.is_empty(), "{drift}: {errors:#?}");
+    let failing = with_status(&report, "fail");
+    // Resource ids that depend on moto (security group, endpoint) are matched by prefix.
+    let normalize = |set: BTreeSet<(String, String)>| -> BTreeSet<(String, String)> {
+        set.into_iter()
+            .map(|(rule, id)| {
+                let id = ["sg-", "vpce-", "rtb-", "subnet-"]
+                    .iter()
+                    .find(|p| id.starts_with(*p))
+                    .map_or(id.clone(), |p| format!("{p}*"));
+                (rule, id)
+            })
+            .collect()
+    };
+    let expected: BTreeSet<(String, String)> = set(expected)
+        .into_iter()
+        .map(|(r, id)| (r, id.replace("{bucket}", &estate.bucket)))
+        .collect();
+    assert_eq!(normalize(failing), expected, "drift {drift}");
+    assert_eq!(code, 1, "drift {drift}");
+}
+
+#[test]
+fn drift_direct_internet() {
+    drift_case(2, "direct-internet", &[("XS-SM-001", "ml-notebook-1")]);
+}
+
+#[test]
+fn drift_root_access() {
+    drift_case(3, "root-access", &[("XS-SM-003", "ml-notebook-1")]);
+}
+
+#[test]
+fn drift_egress_open() {
+    drift_case(4, "egress-open", &[("XS-NET-001", "sg-*")]);
+}
+
+#[test]
+fn drift_endpoint_policy_opened() {
+    drift_case(
+        5,
+        "endpoint-open",
+        &[("XS-NET-006", "vpce-*"), ("XS-NET-007", "vpce-*")],
+    );
+}
+
+#[test]
+fn drift_access_point_granted_to_everyone() {
+    drift_case(
+        6,
+        "ap-public",
+        &[("XS-S3AP-002", "test-ap-1"), ("XS-S3AP-005", "test-ap-1")],
+    );
+}
+
+#[test]
+fn drift_access_point_allows_writes() {
+    drift_case(7, "ap-write", &[("XS-S3AP-003", "test-ap-1")]);
+}
+
+#[test]
+fn drift_bucket_policy_without_delegation_condition() {
+    drift_case(
+        8,
+        "bucket-no-delegation",
+        &[("XS-S3-003", "{bucket}"), ("XS-S3-007", "{bucket}")],
+    );
+}
+
+#[test]
+fn drift_bucket_policy_without_tls_deny() {
+    drift_case(9, "bucket-no-tls", &[("XS-S3-004", "{bucket}")]);
+}
+
+#[test]
+fn drift_trust_policy_widened() {
+    drift_case(
+        10,
+        "trust-widened",
+        &[("XS-IAM-001", "xscan-sagemaker-exec")],
+    );
+}
+
+#[test]
+fn drift_role_reads_the_bucket_directly() {
+    drift_case(
+        11,
+        "role-direct-bucket",
+        &[("XS-IAM-002", "xscan-sagemaker-exec")],
+    );
+}
+
+#[test]
+fn unreachable_account_is_an_error_not_a_pass() {
+    let Some(estate) = seed(12, None) else { return };
+    // A third consumer reached without a role: the starting identity lands in moto's default
+    // account, not in the configured one.
+    let config = std::fs::read_to_string(estate.dir.join("xscan.yaml"))
+        .unwrap()
+        .replace(
+            "perimeter:",
+            "  - {id: \"399999999998\", name: wrong, role: consumer}\nperimeter:",
+        );
+    std::fs::write(estate.dir.join("xscan.yaml"), config).unwrap();
+    let (report, code) = scan(&estate);
+    assert_eq!(code, 3, "incomplete scan");
+    let errors = with_status(&report, "error");
+    // Refused as the wrong account, never scanned; its rules are `error`, the others evaluated.
+    let gaps = report["scan"]["collection_gaps"].as_array().unwrap();
+    assert!(
+        gaps.iter().any(|g| g["account"] == "399999999998"
+            && g["error"]
+                .as_str()
+                .unwrap()
+                .contains("refusing to scan the wrong account")),
+        "{gaps:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(rule, id)| rule == "XS-SM-001" && id == "*"),
+        "{errors:#?}"
+    );
+    assert!(with_status(&report, "fail").is_empty());
+    assert!(
+        with_status(&report, "pass")
+            .iter()
+            .any(|(rule, id)| rule == "XS-SM-001" && id == "ml-notebook-1")
+    );
+}
+
+#[test]
+fn collect_writes_a_snapshot_that_scans_offline_to_the_same_report() {
+    let Some(estate) = seed(13, Some("direct-internet")) else {
+        return;
+    };
+    let out = xscan_aws(
+        &estate,
+        &[
+            "collect",
+            "--config",
+            "xscan.yaml",
+            "--endpoint-url",
+            &estate.endpoint,
+            "--output",
+            "snap.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let offline = xscan_aws(
+        &estate,
+        &[
+            "scan",
+            "--snapshot",
+            "snap.json",
+            "--config",
+            "xscan.yaml",
+            "--format",
+            "json",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(offline.status.code(), Some(1));
+    assert_eq!(
+        with_status(&report, "fail"),
+        set(&[("XS-SM-001", "ml-notebook-1")])
+    );
+}
+
+#[test]
+fn invalid_starting_credentials_fail_fast() {
+    let Some((endpoint, _)) = emulator() else {
+        return;
+    };
+    let dir = temp_dir("bad-endpoint");
+    std::fs::copy(root().join("examples/xscan.yaml"), dir.join("xscan.yaml")).unwrap();
+    let estate = Estate {
+        consumer: String::new(),
+        data: String::new(),
+        bucket: String::new(),
+        dir,
+        endpoint,
+    };
+    // Nothing listens on port 9: the starting identity cannot be checked.
+    let start = std::time::Instant::now();
+    let out = xscan_aws(
+        &estate,
+        &[
+            "scan",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("starting AWS identity") && stderr(&out).contains("help:"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(start.elapsed().as_secs() < 60);
+}
