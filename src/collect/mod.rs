@@ -101,12 +101,35 @@ impl Calls {
     }
 }
 
-/// `Code: message` of an SDK error, or its full context for transport errors and timeouts.
+/// `Code: message` of an SDK error. When the SDK could not parse the error (an unexpected
+/// content type), the code and message are read from the response body; transport errors and
+/// timeouts keep their context, shortened.
 pub(crate) fn error_text<E: ProvideErrorMetadata + std::error::Error>(error: &E) -> String {
     match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(error).to_string(),
+        _ => summarize(&DisplayErrorContext(error).to_string()),
+    }
+}
+
+/// `Code: Message` found in an error's text (an XML error body), else the text cut to 400
+/// characters.
+pub(crate) fn summarize(text: &str) -> String {
+    let between = |open: &str, close: &str| {
+        let start = text.find(open)? + open.len();
+        let end = text[start..].find(close)? + start;
+        Some(text[start..end].to_string())
+    };
+    match (
+        between("<Code>", "</Code>"),
+        between("<Message>", "</Message>"),
+    ) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        _ if text.chars().count() > 400 => {
+            format!("{}…", text.chars().take(400).collect::<String>())
+        }
+        _ => text.to_string(),
     }
 }
 

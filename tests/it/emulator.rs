@@ -423,3 +423,180 @@ fn invalid_starting_credentials_fail_fast() {
     );
     assert!(start.elapsed().as_secs() < 60);
 }
+
+/// A moto server of the test's own (IAM enforcement is server-wide), stopped on drop.
+struct OwnServer {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn own_server(python: &str) -> OwnServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(python)
+        .arg(root().join("tests/emulator/moto_server.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    OwnServer { child, endpoint }
+}
+
+/// With IAM enforced and the audit role lacking s3:GetBucketPolicy, the rules that read the
+/// bucket policy are `error`, everything else is evaluated, and the exit code is 3.
+#[test]
+fn missing_permission_makes_exactly_the_dependent_rules_error() {
+    let Some((_, python)) = emulator() else {
+        return;
+    };
+    let server = own_server(&python);
+    let estate = {
+        let endpoint = server.endpoint.clone();
+        let run = std::process::id() as u64 % 100_000;
+        let consumer = format!("{:012}", 500_000_000_000 + run * 10);
+        let data = format!("{:012}", 500_000_000_000 + run * 10 + 1);
+        let bucket = format!("xscan-enforced-{run}");
+        let out = Command::new(&python)
+            .arg(root().join("tests/emulator/seed.py"))
+            .args([
+                "--endpoint",
+                &endpoint,
+                "--consumer",
+                &consumer,
+                "--data",
+                &data,
+                "--bucket",
+                &bucket,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        Estate {
+            consumer,
+            data,
+            bucket,
+            dir: temp_dir("enforced"),
+            endpoint,
+        }
+    };
+    // The audit policy is what `xscan permissions` prints, minus one action.
+    let permissions = Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .arg("permissions")
+        .output()
+        .unwrap();
+    let mut policy: Value = serde_json::from_slice(&permissions.stdout).unwrap();
+    let actions = policy["Statement"][0]["Action"].as_array_mut().unwrap();
+    actions.retain(|a| a != "s3:GetBucketPolicy");
+    std::fs::write(estate.dir.join("policy.json"), policy.to_string()).unwrap();
+    // The scanner identity lives in a third (security tooling) account, as in practice.
+    let scanner = format!("{:012}", estate.data.parse::<u64>().unwrap() + 1);
+    let out = Command::new(&python)
+        .current_dir(root().join("tests/emulator"))
+        .arg("enforce.py")
+        .args([
+            "--endpoint",
+            &estate.endpoint,
+            "--scanner",
+            &scanner,
+            "--policy",
+        ])
+        .arg(estate.dir.join("policy.json"))
+        .args([&estate.consumer, &estate.data])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+    std::fs::write(
+        estate.dir.join("xscan.yaml"),
+        format!(
+            r#"scope: enforced
+regions: [us-east-1]
+accounts:
+  - {{id: "{c}", role: consumer, assume_role: "arn:aws:iam::{c}:role/xscan-audit"}}
+  - {{id: "{d}", role: data, assume_role: "arn:aws:iam::{d}:role/xscan-audit"}}
+perimeter:
+  data_account: "{d}"
+  dataset_buckets: [{b}]
+  access_points: ["arn:aws:s3:us-east-1:{d}:accesspoint/test-ap-1"]
+  execution_roles: ["arn:aws:iam::{c}:role/xscan-sagemaker-exec"]
+collection: {{max_attempts: 2}}
+"#,
+            c = estate.consumer,
+            d = estate.data,
+            b = estate.bucket
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .args([
+            "scan",
+            "--config",
+            "xscan.yaml",
+            "--endpoint-url",
+            &estate.endpoint,
+            "--format",
+            "json",
+        ])
+        .current_dir(&estate.dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &estate.dir)
+        .env("AWS_ACCESS_KEY_ID", key["AccessKeyId"].as_str().unwrap())
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            key["SecretAccessKey"].as_str().unwrap(),
+        )
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let gaps = &report["scan"]["collection_gaps"];
+    let errors = with_status(&report, "error");
+    let bucket = estate.bucket.clone();
+    assert_eq!(
+        errors,
+        set(&[
+            ("XS-S3-003", bucket.as_str()),
+            ("XS-S3-004", bucket.as_str()),
+            ("XS-S3-007", bucket.as_str())
+        ]),
+        "{gaps:#}"
+    );
+    assert!(
+        with_status(&report, "fail").is_empty(),
+        "{:#?}",
+        with_status(&report, "fail")
+    );
+    assert!(with_status(&report, "pass").len() >= 20);
+    assert_eq!(out.status.code(), Some(3));
+    let gap = gaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["api_call"] == "GetBucketPolicy")
+        .expect("a gap for GetBucketPolicy");
+    assert!(
+        gap["error"].as_str().unwrap().starts_with("AccessDenied"),
+        "{gap}"
+    );
+}
