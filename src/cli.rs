@@ -420,6 +420,7 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             report::table::render(&report, color)
         }
         Format::Json => report::json::render(&report),
+        Format::Sarif => report::sarif::render(&report),
     };
     emit(args.output.as_deref(), &rendered)?;
     Ok(if args.exit_zero {

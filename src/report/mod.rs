@@ -2,6 +2,7 @@
 //! no evaluation happens here. One file per format.
 
 pub mod json;
+pub mod sarif;
 pub mod table;
 
 /// The output formats.
@@ -11,4 +12,6 @@ pub enum Format {
     Table,
     /// The frozen `xscan.report/v1` JSON document.
     Json,
+    /// SARIF 2.1.0 for GitHub code scanning (failures and not-evaluated results).
+    Sarif,
 }

@@ -93,10 +93,15 @@ collection:
 
 /// Runs xscan with test credentials (landing in moto's default account) and the endpoint.
 fn xscan_aws(estate: &Estate, args: &[&str]) -> std::process::Output {
+    xscan_aws_env(estate, args, &[])
+}
+
+fn xscan_aws_env(estate: &Estate, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_xscan"))
         .args(args)
         .current_dir(&estate.dir)
         .env_clear()
+        .envs(env.iter().copied())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &estate.dir)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -386,6 +391,33 @@ fn collect_writes_a_snapshot_that_scans_offline_to_the_same_report() {
     assert_eq!(
         with_status(&report, "fail"),
         set(&[("XS-SM-001", "ml-notebook-1")])
+    );
+}
+
+/// CI writes exactly `xscan --format sarif`: ./xscan.yaml, endpoint from AWS_ENDPOINT_URL.
+#[test]
+fn bare_xscan_format_sarif_against_the_emulator() {
+    let Some(estate) = seed(14, Some("egress-open")) else {
+        return;
+    };
+    let out = xscan_aws_env(
+        &estate,
+        &["--format", "sarif"],
+        &[("AWS_ENDPOINT_URL", &estate.endpoint)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let sarif = crate::sarif::check_sarif(&String::from_utf8_lossy(&out.stdout));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(results[0]["ruleId"], "XS-NET-001");
+    assert!(
+        results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "aws/{}/us-east-1/ec2/security_group/sg-",
+                estate.consumer
+            ))
     );
 }
 

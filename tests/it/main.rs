@@ -7,3 +7,4 @@ mod common;
 mod emulator;
 mod loading;
 mod rule_pack;
+mod sarif;
