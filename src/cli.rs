@@ -84,6 +84,9 @@ pub struct ScanArgs {
     /// Send AWS calls to this endpoint (an emulator or private endpoint); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Templates for --format html (report.html.hbs, style.css.hbs) instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
     /// Also write the collected snapshot here (evidence to keep and re-evaluate offline).
     #[arg(long, value_name = "FILE")]
     pub save_snapshot: Option<PathBuf>,
@@ -213,6 +216,8 @@ pub enum CliError {
     RuleTestsFailed { failed: usize },
     #[error(transparent)]
     Collect(#[from] CollectError),
+    #[error(transparent)]
+    Html(#[from] report::html::HtmlError),
 }
 
 impl CliError {
@@ -421,6 +426,9 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         }
         Format::Json => report::json::render(&report),
         Format::Sarif => report::sarif::render(&report),
+        Format::Html => {
+            report::html::render(&report, &html_options(&report, args.template_dir.clone()))?
+        }
     };
     emit(args.output.as_deref(), &rendered)?;
     Ok(if args.exit_zero {
@@ -428,6 +436,35 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     } else {
         report.outcome() as i32
     })
+}
+
+/// The facts the HTML report shows besides the report: deterministic for the same inputs
+/// (generated_at is the scan's finish time unless SOURCE_DATE_EPOCH is set).
+fn html_options(
+    report: &crate::findings::Report,
+    template_dir: Option<PathBuf>,
+) -> report::html::HtmlOptions {
+    let generated_at = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .unwrap_or(report.scan.finished_at);
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    report::html::HtmlOptions {
+        generated_at,
+        host,
+        command_line: format!("xscan {}", args.join(" ")),
+        template_dir,
+    }
 }
 
 fn rules_command(command: RulesCommand) -> Result<i32, CliError> {

@@ -7,6 +7,12 @@
 pub mod cli;
 pub mod collect;
 pub mod config;
+
+/// Files compiled into the binary by build.rs: the rule pack and the report templates.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
 pub mod findings;
 pub mod model;
 pub mod policy;

@@ -1,6 +1,7 @@
 //! Renderers: each takes a finished [`Report`](crate::findings::Report) and only renders it —
 //! no evaluation happens here. One file per format.
 
+pub mod html;
 pub mod json;
 pub mod sarif;
 pub mod table;
@@ -14,4 +15,6 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0 for GitHub code scanning (failures and not-evaluated results).
     Sarif,
+    /// A self-contained HTML evidence report for auditors.
+    Html,
 }

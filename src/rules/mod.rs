@@ -15,14 +15,7 @@ use crate::model::ResourceType;
 pub use eval::Evaluator;
 pub use spec::{Condition, Rule};
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
-
-/// The report templates compiled into the binary (path, content).
-pub fn embedded_report_files() -> &'static [(&'static str, &'static str)] {
-    embedded::REPORT_FILES
-}
+use crate::embedded;
 
 /// One problem in a rule file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

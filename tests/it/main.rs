@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod emulator;
+mod html;
 mod loading;
 mod rule_pack;
 mod sarif;
