@@ -392,6 +392,29 @@ fn collect_writes_a_snapshot_that_scans_offline_to_the_same_report() {
         with_status(&report, "fail"),
         set(&[("XS-SM-001", "ml-notebook-1")])
     );
+    // The evidence report of the collected estate names the identities used in each account.
+    let html = xscan_aws(
+        &estate,
+        &[
+            "scan",
+            "--snapshot",
+            "snap.json",
+            "--config",
+            "xscan.yaml",
+            "--format",
+            "html",
+        ],
+    );
+    let html = String::from_utf8_lossy(&html.stdout);
+    for account in [&estate.consumer, &estate.data] {
+        assert!(
+            html.contains(&format!(
+                "arn:aws:sts::{account}:assumed-role/xscan-audit/xscan"
+            )),
+            "{account}"
+        );
+    }
+    assert!(html.contains("id=\"rule-XS-SM-001\""));
 }
 
 /// CI writes exactly `xscan --format sarif`: ./xscan.yaml, endpoint from AWS_ENDPOINT_URL.
