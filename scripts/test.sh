@@ -3,6 +3,7 @@
 # live-collection tests, which run against a moto server this script installs (in a venv),
 # starts on 127.0.0.1 and stops again, also when the tests fail.
 # Usage: ./scripts/test.sh   (CI runs exactly this through .ci/run)
+# Last, the example SARIF goes through Microsoft's SARIF Multitool when npm is available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,3 +51,31 @@ export XSCAN_TEST_PYTHON="$venv/bin/python"
 export XSCAN_REQUIRE_EMULATOR=1
 echo "== cargo test"
 cargo test --locked
+
+# Microsoft's SARIF Multitool (the reference validator) with GitHub's ingestion rules, on the
+# example estate's SARIF. Needs npm (on every machine of this project's kind); skipped without.
+echo "== SARIF Multitool"
+if command -v npm >/dev/null 2>&1; then
+    tools="$cache/xscan-sarif-multitool"
+    if [ ! -x "$tools/node_modules/.bin/sarif-multitool" ]; then
+        npm install --silent --no-audit --no-fund --prefix "$tools" @microsoft/sarif-multitool@5.7.0
+    fi
+    sarif_dir="$(mktemp -d -t xscan-sarif.XXXXXX)"
+    "$CARGO_TARGET_DIR/debug/xscan" scan --snapshot examples/estate.snapshot.json --config examples/xscan.yaml \
+        --format sarif --output "$sarif_dir/example.sarif" || [ $? -le 3 ]
+    for kind in Sarif Ghas; do
+        "$tools/node_modules/.bin/sarif-multitool" validate "$sarif_dir/example.sarif" \
+            -c tests/data/sarif-multitool-github.config.xml --rule-kind "$kind" \
+            -o "$sarif_dir/validation-$kind.sarif" >/dev/null
+        "$venv/bin/python" - "$sarif_dir/validation-$kind.sarif" "$kind" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["runs"][0].get("results", [])
+for r in results:
+    print(f"  {r.get('level', 'warning')} {r['ruleId']}: {json.dumps(r['message'])[:300]}")
+print(f"SARIF Multitool ({sys.argv[2]} rules): {len(results)} finding(s)")
+sys.exit(1 if results else 0)
+PY
+    done
+else
+    echo "skipped: npm is not installed"
+fi

@@ -149,3 +149,54 @@ fn template_dir_overrides_the_built_in_templates() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("help:"));
 }
+
+/// 10,000 results render into one file whose size grows linearly (about 1.5 KB per result with
+/// its evidence, half of it the embedded JSON), with passing resources collapsed under their rule.
+#[test]
+fn ten_thousand_results_render() {
+    let out = xscan(&[
+        "scan",
+        "--snapshot",
+        ESTATE,
+        "--config",
+        CONFIG,
+        "--format",
+        "json",
+    ]);
+    let mut report: xscan::findings::Report = serde_json::from_slice(&out.stdout).unwrap();
+    let templates: Vec<_> = report.results.clone();
+    report.results = (0..10_000)
+        .map(|i| {
+            let template = &templates[i % templates.len()];
+            let mut resource = template.resource.clone();
+            resource.arn = format!("{}-{i}", resource.arn);
+            xscan::findings::Finding::new(
+                &template.rule_id,
+                &template.title,
+                template.severity,
+                template.status,
+                resource,
+                template.message.clone(),
+                template.evidence.clone(),
+            )
+        })
+        .collect();
+    report.summary = xscan::findings::Summary::of(&report.results);
+    let options = xscan::report::html::HtmlOptions {
+        generated_at: report.scan.finished_at,
+        host: "test".into(),
+        command_line: "xscan".into(),
+        template_dir: None,
+    };
+    let html = xscan::report::html::render(&report, &options).unwrap();
+    let per_result = html.len() / 10_000;
+    eprintln!(
+        "10,000 results: {} bytes ({per_result} bytes per result)",
+        html.len()
+    );
+    assert!(per_result < 4_000, "{per_result} bytes per result");
+    assert!(html.contains(&format!(
+        "{}-9999",
+        templates[9999 % templates.len()].resource.arn
+    )));
+}
