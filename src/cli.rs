@@ -84,6 +84,12 @@ pub struct ScanArgs {
     /// Send AWS calls to this endpoint (an emulator or private endpoint); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Compare with an earlier scan: a JSON report or a snapshot (evaluated with the same rules).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Which failures set exit code 1: any, only new or changed since the baseline, or none.
+    #[arg(long, value_enum, default_value = "any")]
+    pub fail_on: crate::drift::FailOn,
     /// Templates for --format html (report.html.hbs, style.css.hbs) instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     pub template_dir: Option<PathBuf>,
@@ -409,14 +415,48 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             ));
         }
     };
-    let report = scan::run(&ScanInputs {
+    let mut report = scan::run(&ScanInputs {
         snapshot: &snapshot,
         snapshot_sha256: sha256_hex(snapshot_text.as_bytes()),
         pack: &pack,
         config: config.as_ref(),
-        config_sha256,
+        config_sha256: config_sha256.clone(),
         min_severity: args.min_severity,
     });
+    if let Some(path) = &args.baseline {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let origin = path.display().to_string();
+        let baseline = match serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("schema_version").and_then(|s| s.as_str()).map(str::to_string))
+            .as_deref()
+        {
+            Some(crate::findings::report::REPORT_SCHEMA_VERSION) => serde_json::from_str(&text).map_err(|e| {
+                CliError::Usage(format!("baseline {origin} is not a valid xscan report: {e}\nhelp: pass a report written by `xscan scan --format json` or a snapshot"))
+            })?,
+            Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => scan::run(&ScanInputs {
+                snapshot: &Snapshot::from_json(&origin, &text)?,
+                snapshot_sha256: sha256_hex(text.as_bytes()),
+                pack: &pack,
+                config: config.as_ref(),
+                config_sha256: config_sha256.clone(),
+                min_severity: args.min_severity,
+            }),
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "baseline {origin} is neither an xscan report nor a snapshot\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
+                )));
+            }
+        };
+        report.drift = Some(crate::drift::compare(
+            &baseline,
+            &sha256_hex(text.as_bytes()),
+            &mut report,
+        ));
+    }
     let rendered = match args.format {
         Format::Table => {
             let color = args.output.is_none()
@@ -434,7 +474,7 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     Ok(if args.exit_zero {
         0
     } else {
-        report.outcome() as i32
+        crate::drift::exit_code(&report, args.fail_on)
     })
 }
 

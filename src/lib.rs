@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod drift;
 
 /// Files compiled into the binary by build.rs: the rule pack and the report templates.
 mod embedded {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::ResourceType;
 
-pub use report::{Outcome, Report, Summary};
+pub use report::{Report, Summary};
 
 /// The verdict for one (rule, resource).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -90,6 +90,37 @@ impl std::str::FromStr for Severity {
     }
 }
 
+/// How a result relates to the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineState {
+    New,
+    Unchanged,
+    Changed,
+    Resolved,
+}
+
+impl BaselineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineState::New => "new",
+            BaselineState::Unchanged => "unchanged",
+            BaselineState::Changed => "changed",
+            BaselineState::Resolved => "resolved",
+        }
+    }
+
+    /// SARIF's `baselineState` vocabulary.
+    pub fn sarif(self) -> &'static str {
+        match self {
+            BaselineState::New => "new",
+            BaselineState::Unchanged => "unchanged",
+            BaselineState::Changed => "updated",
+            BaselineState::Resolved => "absent",
+        }
+    }
+}
+
 /// The resource a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +158,9 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// sha256(rule id + resource identity): stable across runs, distinct per resource.
     pub fingerprint: String,
+    /// How the result relates to the baseline, when one was given (`--baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_state: Option<BaselineState>,
 }
 
 impl Finding {
@@ -150,6 +184,7 @@ impl Finding {
             message,
             evidence,
             fingerprint,
+            baseline_state: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Finding, Severity, Status};
+use super::{BaselineState, Finding, ResourceRef, Severity, Status};
 
 /// The report format version.
 pub const REPORT_SCHEMA_VERSION: &str = "xscan.report/v1";
@@ -24,6 +24,9 @@ pub struct Report {
     pub method: MethodInfo,
     pub rules: Vec<RuleInfo>,
     pub summary: Summary,
+    /// The comparison with a baseline scan, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
     pub results: Vec<Finding>,
 }
 
@@ -158,32 +161,35 @@ impl Summary {
     }
 }
 
-/// The process exit codes (documented in the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// 0: no failing result at or above the threshold.
-    Clean = 0,
-    /// 1: failing results.
-    Failures = 1,
-    /// 3: errors prevented evaluating part of the scope (takes precedence over failures: the
-    /// result set is incomplete).
-    Incomplete = 3,
-}
-
 impl Report {
-    /// What the scan means for the exit code.
-    pub fn outcome(&self) -> Outcome {
-        if self.summary.incomplete {
-            Outcome::Incomplete
-        } else if self.summary.count(Status::Fail) > 0 {
-            Outcome::Failures
-        } else {
-            Outcome::Clean
-        }
-    }
-
     /// The rule documentation by id.
     pub fn rule(&self, id: &str) -> Option<&RuleInfo> {
         self.rules.iter().find(|r| r.id == id)
     }
+}
+
+/// A result of the baseline that no longer fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedResult {
+    pub rule_id: String,
+    pub resource: ResourceRef,
+    pub fingerprint: String,
+    pub previous_status: Status,
+    /// `None` when the resource or rule is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<Status>,
+}
+
+/// The comparison with a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drift {
+    pub baseline_report_id: String,
+    pub baseline_finished_at: DateTime<Utc>,
+    /// sha256 of the baseline file as read.
+    pub baseline_sha256: String,
+    pub counts: BTreeMap<BaselineState, usize>,
+    /// Baseline failures that no longer fail.
+    pub resolved: Vec<ResolvedResult>,
 }

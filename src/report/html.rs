@@ -15,7 +15,7 @@ use handlebars::{
 use serde::Serialize;
 
 use crate::findings::report::RuleInfo;
-use crate::findings::{Finding, Report, ResourceRef, Severity, Status, sha256_hex};
+use crate::findings::{BaselineState, Finding, Report, ResourceRef, Severity, Status, sha256_hex};
 
 /// Errors rendering the report.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,21 @@ struct RuleView<'a> {
 }
 
 #[derive(Serialize)]
+struct DriftCount {
+    state: &'static str,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct DriftChange {
+    state: &'static str,
+    status: String,
+    rule_id: String,
+    arn: String,
+    message: String,
+}
+
+#[derive(Serialize)]
 struct CountView {
     #[serde(rename = "type")]
     resource_type: String,
@@ -109,6 +124,9 @@ struct View<'a> {
     rules: Vec<RuleView<'a>>,
     resource_counts: Vec<CountView>,
     rule_files_count: usize,
+    drift_counts: Vec<DriftCount>,
+    /// New and changed failing results, then resolved ones.
+    drift_changes: Vec<DriftChange>,
     json_sha256: String,
 }
 
@@ -308,6 +326,47 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
             })
             .collect(),
         rule_files_count: report.method.rule_files.len(),
+        drift_counts: report.drift.as_ref().map_or_else(Vec::new, |d| {
+            [
+                BaselineState::New,
+                BaselineState::Changed,
+                BaselineState::Unchanged,
+                BaselineState::Resolved,
+            ]
+            .iter()
+            .map(|s| DriftCount {
+                state: s.as_str(),
+                count: d.counts.get(s).copied().unwrap_or(0),
+            })
+            .collect()
+        }),
+        drift_changes: report.drift.as_ref().map_or_else(Vec::new, |d| {
+            let mut changes: Vec<DriftChange> = report
+                .results
+                .iter()
+                .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+                .filter_map(|f| match f.baseline_state {
+                    Some(state @ (BaselineState::New | BaselineState::Changed)) => {
+                        Some(DriftChange {
+                            state: state.as_str(),
+                            status: f.status.as_str().into(),
+                            rule_id: f.rule_id.clone(),
+                            arn: f.resource.arn.clone(),
+                            message: f.message.clone(),
+                        })
+                    }
+                    _ => None,
+                })
+                .collect();
+            changes.extend(d.resolved.iter().map(|r| DriftChange {
+                state: BaselineState::Resolved.as_str(),
+                status: r.current_status.map_or("gone", Status::as_str).into(),
+                rule_id: r.rule_id.clone(),
+                arn: r.resource.arn.clone(),
+                message: format!("was {}", r.previous_status),
+            }));
+            changes
+        }),
         json_sha256,
     };
     registry

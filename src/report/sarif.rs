@@ -120,6 +120,8 @@ struct SarifResult {
     message: Text,
     locations: Vec<Location>,
     partial_fingerprints: Fingerprints,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline_state: Option<&'static str>,
     properties: ResultProperties,
 }
 
@@ -362,6 +364,7 @@ pub fn render(report: &Report) -> String {
                 partial_fingerprints: Fingerprints {
                     primary_location_line_hash: finding.fingerprint.clone(),
                 },
+                baseline_state: finding.baseline_state.map(|s| s.sarif()),
                 properties: properties(finding),
             }),
             Status::Error => results.push(SarifResult {
@@ -380,6 +383,7 @@ pub fn render(report: &Report) -> String {
                         format!("{NOT_EVALUATED_RULE}\0{}", finding.fingerprint).as_bytes(),
                     ),
                 },
+                baseline_state: finding.baseline_state.map(|s| s.sarif()),
                 properties: properties(finding),
             }),
             Status::Pass | Status::Skipped | Status::Waived => {}

@@ -76,12 +76,30 @@ pub fn render(report: &Report, color: bool) -> String {
         paint("waived", "36", color),
         s.count(Status::Waived),
     ));
+    if let Some(drift) = &report.drift {
+        let count = |state| drift.counts.get(&state).copied().unwrap_or(0);
+        use crate::findings::BaselineState as B;
+        out.push_str(&format!(
+            "since baseline {} ({}): {} new, {} changed, {} unchanged, {} resolved\n",
+            drift.baseline_report_id,
+            drift
+                .baseline_finished_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            count(B::New),
+            count(B::Changed),
+            count(B::Unchanged),
+            count(B::Resolved)
+        ));
+    }
     let rows: Vec<Row> = report
         .results
         .iter()
         .filter(|f| matches!(f.status, Status::Fail | Status::Error))
         .map(|f| Row {
-            status: status_cell(f.status, color),
+            status: match f.baseline_state {
+                Some(state) => format!("{}\n{}", status_cell(f.status, color), state.as_str()),
+                None => status_cell(f.status, color),
+            },
             severity: f.severity.to_string(),
             rule: f.rule_id.clone(),
             resource: format!(

@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod drift;
 mod emulator;
 mod html;
 mod loading;

@@ -1,0 +1,117 @@
+//! Drift between two scans: each result of the current report is classified against a
+//! baseline report by its fingerprint (sha256 of rule id + resource identity, the one SARIF
+//! uses): `new`, `unchanged`, `changed` (same rule and resource, other status or evidence) or
+//! `resolved` (failing in the baseline, not failing now — or gone).
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use crate::findings::BaselineState;
+pub use crate::findings::report::{Drift, ResolvedResult};
+use crate::findings::{Finding, Report, Status};
+
+fn is_failing(status: Status) -> bool {
+    matches!(status, Status::Fail | Status::Error)
+}
+
+/// Classifies one current result against its baseline counterpart.
+fn classify(current: &Finding, previous: Option<&Finding>) -> BaselineState {
+    match previous {
+        None => BaselineState::New,
+        Some(p) if is_failing(p.status) && !is_failing(current.status) => BaselineState::Resolved,
+        Some(p) if p.status == current.status && p.evidence == current.evidence => {
+            BaselineState::Unchanged
+        }
+        Some(_) => BaselineState::Changed,
+    }
+}
+
+/// Compares `current` with `baseline`, setting `baseline_state` on every current result and
+/// returning the summary.
+pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -> Drift {
+    let previous: HashMap<&str, &Finding> = baseline
+        .results
+        .iter()
+        .map(|f| (f.fingerprint.as_str(), f))
+        .collect();
+    let mut counts: BTreeMap<BaselineState, usize> = BTreeMap::new();
+    let mut resolved = Vec::new();
+    for finding in &mut current.results {
+        let before = previous.get(finding.fingerprint.as_str()).copied();
+        let state = classify(finding, before);
+        *counts.entry(state).or_default() += 1;
+        if let (BaselineState::Resolved, Some(before)) = (state, before) {
+            resolved.push(ResolvedResult {
+                rule_id: finding.rule_id.clone(),
+                resource: finding.resource.clone(),
+                fingerprint: finding.fingerprint.clone(),
+                previous_status: before.status,
+                current_status: Some(finding.status),
+            });
+        }
+        finding.baseline_state = Some(state);
+    }
+    let current_fingerprints: std::collections::HashSet<&str> = current
+        .results
+        .iter()
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    for gone in baseline
+        .results
+        .iter()
+        .filter(|f| is_failing(f.status) && !current_fingerprints.contains(f.fingerprint.as_str()))
+    {
+        *counts.entry(BaselineState::Resolved).or_default() += 1;
+        resolved.push(ResolvedResult {
+            rule_id: gone.rule_id.clone(),
+            resource: gone.resource.clone(),
+            fingerprint: gone.fingerprint.clone(),
+            previous_status: gone.status,
+            current_status: None,
+        });
+    }
+    Drift {
+        baseline_report_id: baseline.report_id.clone(),
+        baseline_finished_at: baseline.scan.finished_at,
+        baseline_sha256: baseline_sha256.to_string(),
+        counts,
+        resolved,
+    }
+}
+
+/// Which failures make the exit code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FailOn {
+    /// Any failing result (the default).
+    #[default]
+    Any,
+    /// Only failing results that are new or changed since the baseline.
+    New,
+    /// Never (errors still make the exit code 3).
+    None,
+}
+
+/// The exit code for `report` under `fail_on`, as the README documents: 0 clean, 1 failures,
+/// 3 incomplete (errors prevented evaluating part of the scope; this wins over 1, because the
+/// result set is not complete).
+pub fn exit_code(report: &Report, fail_on: FailOn) -> i32 {
+    if report.summary.incomplete {
+        return 3;
+    }
+    let failing = report.results.iter().filter(|f| f.status == Status::Fail);
+    let fails = match fail_on {
+        FailOn::Any => failing.count() > 0,
+        FailOn::New => {
+            failing
+                .filter(|f| {
+                    matches!(
+                        f.baseline_state,
+                        None | Some(BaselineState::New) | Some(BaselineState::Changed)
+                    )
+                })
+                .count()
+                > 0
+        }
+        FailOn::None => false,
+    };
+    i32::from(fails)
+}

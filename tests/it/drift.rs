@@ -1,0 +1,239 @@
+//! Baselines: every classification, in every output, and the exit code under each --fail-on.
+
+use serde_json::Value;
+
+use crate::common::{stderr, stdout, temp_dir, xscan};
+
+const ESTATE: &str = "examples/estate.snapshot.json";
+const COMPLIANT: &str = "rules/fixtures/compliant.snapshot.json";
+const CONFIG: &str = "examples/xscan.yaml";
+
+fn scan_json(snapshot: &str, extra: &[&str]) -> (Value, i32) {
+    let mut args = vec![
+        "scan",
+        "--snapshot",
+        snapshot,
+        "--config",
+        CONFIG,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = xscan(&args);
+    (
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out))),
+        out.status.code().unwrap(),
+    )
+}
+
+fn state_of<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
+    &report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule_id"] == rule && r["resource"]["id"] == id)
+        .unwrap()["baseline_state"]
+}
+
+#[test]
+fn drift_from_compliant_to_drifted_and_back() {
+    let dir = temp_dir("drift");
+    let (compliant, _) = scan_json(COMPLIANT, &[]);
+    let baseline = dir.join("baseline.json");
+    std::fs::write(&baseline, compliant.to_string()).unwrap();
+    let baseline = baseline.to_str().unwrap();
+
+    // The drifted estate against the compliant baseline (a JSON report).
+    let (report, code) = scan_json(ESTATE, &["--baseline", baseline]);
+    assert_eq!(code, 3, "the error still makes it incomplete");
+    assert_eq!(state_of(&report, "XS-SM-001", "ml-notebook-2"), "new");
+    assert_eq!(state_of(&report, "XS-SM-001", "ml-notebook-1"), "unchanged");
+    assert_eq!(
+        state_of(&report, "XS-NET-001", "sg-0c0ffee0000000a01"),
+        "changed"
+    );
+    assert_eq!(state_of(&report, "XS-S3AP-002", "test-ap-1"), "changed");
+    let drift = &report["drift"];
+    assert_eq!(drift["baseline_report_id"], compliant["report_id"]);
+    assert!(drift["counts"]["new"].as_u64().unwrap() >= 5);
+
+    // Back to compliant, against the drifted estate given as a snapshot: failures resolved.
+    let (back, code) = scan_json(COMPLIANT, &["--baseline", ESTATE]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        state_of(&back, "XS-NET-001", "sg-0c0ffee0000000a01"),
+        "resolved"
+    );
+    let resolved = back["drift"]["resolved"].as_array().unwrap();
+    assert!(
+        resolved.iter().any(|r| r["rule_id"] == "XS-SM-001"
+            && r["resource"]["id"] == "ml-notebook-2"
+            && r["current_status"].is_null()),
+        "a failing notebook that is gone is resolved"
+    );
+    assert!(
+        resolved
+            .iter()
+            .any(|r| r["rule_id"] == "XS-S3-005" && r["previous_status"] == "error")
+    );
+}
+
+#[test]
+fn fail_on_decides_the_exit_code() {
+    let dir = temp_dir("fail-on");
+    // Baseline = the drifted estate itself (high and above, so no errors): nothing new.
+    let (same, code) = scan_json(ESTATE, &["--min-severity", "high"]);
+    assert_eq!(code, 1);
+    let baseline = dir.join("same.json");
+    std::fs::write(&baseline, same.to_string()).unwrap();
+    let b = baseline.to_str().unwrap();
+    assert_eq!(
+        scan_json(
+            ESTATE,
+            &[
+                "--min-severity",
+                "high",
+                "--baseline",
+                b,
+                "--fail-on",
+                "any"
+            ]
+        )
+        .1,
+        1
+    );
+    assert_eq!(
+        scan_json(
+            ESTATE,
+            &[
+                "--min-severity",
+                "high",
+                "--baseline",
+                b,
+                "--fail-on",
+                "new"
+            ]
+        )
+        .1,
+        0,
+        "no new failures"
+    );
+    assert_eq!(
+        scan_json(
+            ESTATE,
+            &[
+                "--min-severity",
+                "high",
+                "--baseline",
+                b,
+                "--fail-on",
+                "none"
+            ]
+        )
+        .1,
+        0
+    );
+    // Against the compliant baseline, the failures are new.
+    let (compliant, _) = scan_json(COMPLIANT, &["--min-severity", "high"]);
+    let clean = dir.join("clean.json");
+    std::fs::write(&clean, compliant.to_string()).unwrap();
+    assert_eq!(
+        scan_json(
+            ESTATE,
+            &[
+                "--min-severity",
+                "high",
+                "--baseline",
+                clean.to_str().unwrap(),
+                "--fail-on",
+                "new"
+            ]
+        )
+        .1,
+        1
+    );
+    // Errors still mean incomplete whatever --fail-on says.
+    assert_eq!(
+        scan_json(ESTATE, &["--baseline", b, "--fail-on", "none"]).1,
+        3
+    );
+    // A file that is neither: exit 2.
+    let out = xscan(&[
+        "scan",
+        "--snapshot",
+        ESTATE,
+        "--config",
+        CONFIG,
+        "--baseline",
+        CONFIG,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn every_output_shows_the_drift() {
+    let table = xscan(&[
+        "scan",
+        "--snapshot",
+        ESTATE,
+        "--config",
+        CONFIG,
+        "--baseline",
+        COMPLIANT,
+    ]);
+    assert!(
+        stdout(&table).contains("since baseline"),
+        "{}",
+        stdout(&table)
+    );
+    let sarif = xscan(&[
+        "scan",
+        "--snapshot",
+        ESTATE,
+        "--config",
+        CONFIG,
+        "--baseline",
+        COMPLIANT,
+        "--format",
+        "sarif",
+    ]);
+    let log = crate::sarif::check_sarif(&stdout(&sarif));
+    let states: Vec<&str> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["baselineState"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"new") && states.contains(&"updated"),
+        "{states:?}"
+    );
+    let html = xscan(&[
+        "scan",
+        "--snapshot",
+        ESTATE,
+        "--config",
+        CONFIG,
+        "--baseline",
+        COMPLIANT,
+        "--format",
+        "html",
+    ]);
+    let html = stdout(&html);
+    assert!(html.contains("Changes since the baseline"));
+    let (json, _) = scan_json(ESTATE, &["--baseline", COMPLIANT]);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::root().join("schemas/report-v1.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
