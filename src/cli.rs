@@ -415,47 +415,21 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             ));
         }
     };
-    let mut report = scan::run(&ScanInputs {
-        snapshot: &snapshot,
-        snapshot_sha256: sha256_hex(snapshot_text.as_bytes()),
-        pack: &pack,
-        config: config.as_ref(),
-        config_sha256: config_sha256.clone(),
-        min_severity: args.min_severity,
-    });
+    // The same pack, configuration and threshold evaluate the scan and a snapshot baseline.
+    let evaluate = |snapshot: &Snapshot, text: &str| {
+        scan::run(&ScanInputs {
+            snapshot,
+            snapshot_sha256: sha256_hex(text.as_bytes()),
+            pack: &pack,
+            config: config.as_ref(),
+            config_sha256: config_sha256.clone(),
+            min_severity: args.min_severity,
+        })
+    };
+    let mut report = evaluate(&snapshot, &snapshot_text);
     if let Some(path) = &args.baseline {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let origin = path.display().to_string();
-        let baseline = match serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("schema_version").and_then(|s| s.as_str()).map(str::to_string))
-            .as_deref()
-        {
-            Some(crate::findings::report::REPORT_SCHEMA_VERSION) => serde_json::from_str(&text).map_err(|e| {
-                CliError::Usage(format!("baseline {origin} is not a valid xscan report: {e}\nhelp: pass a report written by `xscan scan --format json` or a snapshot"))
-            })?,
-            Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => scan::run(&ScanInputs {
-                snapshot: &Snapshot::from_json(&origin, &text)?,
-                snapshot_sha256: sha256_hex(text.as_bytes()),
-                pack: &pack,
-                config: config.as_ref(),
-                config_sha256: config_sha256.clone(),
-                min_severity: args.min_severity,
-            }),
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "baseline {origin} is neither an xscan report nor a snapshot\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
-                )));
-            }
-        };
-        report.drift = Some(crate::drift::compare(
-            &baseline,
-            &sha256_hex(text.as_bytes()),
-            &mut report,
-        ));
+        let (baseline, sha256) = load_baseline(path, &evaluate)?;
+        report.drift = Some(crate::drift::compare(&baseline, &sha256, &mut report));
     }
     let rendered = match args.format {
         Format::Table => {
@@ -476,6 +450,40 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     } else {
         crate::drift::exit_code(&report, args.fail_on)
     })
+}
+
+/// Reads a baseline: a JSON report as is, or a snapshot evaluated by `evaluate`. Returns it with
+/// the sha256 of the file.
+fn load_baseline(
+    path: &Path,
+    evaluate: &dyn Fn(&Snapshot, &str) -> crate::findings::Report,
+) -> Result<(crate::findings::Report, String), CliError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+        path: origin.clone(),
+        source,
+    })?;
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("schema_version")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+        });
+    let report = match version.as_deref() {
+        Some(crate::findings::report::REPORT_SCHEMA_VERSION) => serde_json::from_str(&text).map_err(|e| {
+            CliError::Usage(format!(
+                "baseline {origin} is not a valid xscan report: {e}\nhelp: pass a report written by `xscan scan --format json` or a snapshot"
+            ))
+        })?,
+        Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => evaluate(&Snapshot::from_json(&origin, &text)?, &text),
+        _ => {
+            return Err(CliError::Usage(format!(
+                "baseline {origin} is neither an xscan report nor a snapshot\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
+            )));
+        }
+    };
+    Ok((report, sha256_hex(text.as_bytes())))
 }
 
 /// The facts the HTML report shows besides the report: deterministic for the same inputs
