@@ -3,27 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{root, stderr, stdout, temp_dir, xscan, xscan_in};
-
-const ESTATE: &str = "examples/estate.snapshot.json";
-const CONFIG: &str = "examples/xscan.yaml";
-
-fn json_report(args: &[&str]) -> (Value, i32) {
-    let mut all = vec![
-        "scan",
-        "--snapshot",
-        ESTATE,
-        "--config",
-        CONFIG,
-        "--format",
-        "json",
-    ];
-    all.extend_from_slice(args);
-    let out = xscan(&all);
-    let report =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
-    (report, out.status.code().unwrap())
-}
+use crate::common::{CONFIG, ESTATE, root, scan_json, stderr, stdout, temp_dir, xscan, xscan_in};
 
 #[test]
 fn example_estate_shows_passes_failures_and_a_not_evaluated_result() {
@@ -39,7 +19,7 @@ fn example_estate_shows_passes_failures_and_a_not_evaluated_result() {
 
 #[test]
 fn json_report_validates_against_its_schema() {
-    let (report, code) = json_report(&[]);
+    let (report, code) = scan_json(ESTATE, &[]);
     assert_eq!(code, 3);
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("schemas/report-v1.schema.json")).unwrap(),
@@ -59,7 +39,7 @@ fn json_report_validates_against_its_schema() {
 
 #[test]
 fn collection_gaps_are_errors_never_passes() {
-    let (report, _) = json_report(&[]);
+    let (report, _) = scan_json(ESTATE, &[]);
     let results = report["results"].as_array().unwrap();
     let encryption: Vec<&Value> = results
         .iter()
@@ -78,7 +58,7 @@ fn collection_gaps_are_errors_never_passes() {
 
 #[test]
 fn every_result_has_evidence_and_a_distinct_fingerprint() {
-    let (report, _) = json_report(&[]);
+    let (report, _) = scan_json(ESTATE, &[]);
     let results = report["results"].as_array().unwrap();
     let mut fingerprints: Vec<&str> = results
         .iter()
@@ -119,10 +99,10 @@ fn same_inputs_render_the_same_bytes() {
 #[test]
 fn exit_codes() {
     // Failures only (the error's rule is below the threshold): 1.
-    let (_, code) = json_report(&["--min-severity", "high"]);
+    let (_, code) = scan_json(ESTATE, &["--min-severity", "high"]);
     assert_eq!(code, 1);
     // --exit-zero: 0 whatever the findings.
-    let (_, code) = json_report(&["--exit-zero"]);
+    let (_, code) = scan_json(ESTATE, &["--exit-zero"]);
     assert_eq!(code, 0);
     // The compliant fixture: 0.
     let out = xscan(&[

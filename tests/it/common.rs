@@ -3,6 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde_json::Value;
+
+/// The bundled example estate (two accounts, a few drifts, one collection gap).
+pub const ESTATE: &str = "examples/estate.snapshot.json";
+/// The compliant fixture estate the rule tests patch.
+pub const COMPLIANT: &str = "rules/fixtures/compliant.snapshot.json";
+pub const CONFIG: &str = "examples/xscan.yaml";
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -37,4 +45,28 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// `xscan scan --snapshot SNAPSHOT --config examples/xscan.yaml --format json EXTRA...`: the
+/// report and the exit code.
+pub fn scan_json(snapshot: &str, extra: &[&str]) -> (Value, i32) {
+    let mut args = vec![
+        "scan",
+        "--snapshot",
+        snapshot,
+        "--config",
+        CONFIG,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = xscan(&args);
+    let report =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    (report, out.status.code().unwrap())
+}
+
+/// The example estate's report, typed (a template for synthetic reports).
+pub fn example_report() -> xscan::findings::Report {
+    serde_json::from_value(scan_json(ESTATE, &[]).0).unwrap()
 }

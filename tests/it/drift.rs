@@ -2,29 +2,7 @@
 
 use serde_json::Value;
 
-use crate::common::{stderr, stdout, temp_dir, xscan};
-
-const ESTATE: &str = "examples/estate.snapshot.json";
-const COMPLIANT: &str = "rules/fixtures/compliant.snapshot.json";
-const CONFIG: &str = "examples/xscan.yaml";
-
-fn scan_json(snapshot: &str, extra: &[&str]) -> (Value, i32) {
-    let mut args = vec![
-        "scan",
-        "--snapshot",
-        snapshot,
-        "--config",
-        CONFIG,
-        "--format",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    let out = xscan(&args);
-    (
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out))),
-        out.status.code().unwrap(),
-    )
-}
+use crate::common::{COMPLIANT, CONFIG, ESTATE, scan_json, stdout, temp_dir, xscan};
 
 fn state_of<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
     &report["results"]

@@ -4,10 +4,7 @@ use scraper::{Html, Selector};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{root, stderr, temp_dir, xscan};
-
-const ESTATE: &str = "examples/estate.snapshot.json";
-const CONFIG: &str = "examples/xscan.yaml";
+use crate::common::{CONFIG, ESTATE, example_report, root, stderr, temp_dir, xscan};
 
 fn render(snapshot: &str, extra: &[&str]) -> String {
     let mut args = vec![
@@ -154,16 +151,7 @@ fn template_dir_overrides_the_built_in_templates() {
 /// its evidence, half of it the embedded JSON), with passing resources collapsed under their rule.
 #[test]
 fn ten_thousand_results_render() {
-    let out = xscan(&[
-        "scan",
-        "--snapshot",
-        ESTATE,
-        "--config",
-        CONFIG,
-        "--format",
-        "json",
-    ]);
-    let mut report: xscan::findings::Report = serde_json::from_slice(&out.stdout).unwrap();
+    let mut report = example_report();
     let templates: Vec<_> = report.results.clone();
     report.results = (0..10_000)
         .map(|i| {

@@ -4,12 +4,10 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use xscan::findings::Report;
 
-use crate::common::{root, stderr, stdout, temp_dir, xscan, xscan_in};
-
-const ESTATE: &str = "examples/estate.snapshot.json";
-const CONFIG: &str = "examples/xscan.yaml";
+use crate::common::{
+    CONFIG, ESTATE, example_report, root, stderr, stdout, temp_dir, xscan, xscan_in,
+};
 
 /// Validates a SARIF log against the schema and GitHub's rules; returns it parsed.
 pub fn check_sarif(text: &str) -> Value {
@@ -184,16 +182,7 @@ fn bare_xscan_format_sarif_reads_xscan_yaml() {
 
 #[test]
 fn sarif_stays_within_githubs_result_limit() {
-    let out = xscan(&[
-        "scan",
-        "--snapshot",
-        ESTATE,
-        "--config",
-        CONFIG,
-        "--format",
-        "json",
-    ]);
-    let mut report: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let mut report = example_report();
     let template = report
         .results
         .iter()
