@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::common::{CONFIG, ESTATE, root, scan_json, stderr, stdout, temp_dir, xscan, xscan_in};
+use crate::common::{
+    CONFIG, ESTATE, assert_valid_report, root, scan_json, stderr, stdout, temp_dir, xscan, xscan_in,
+};
 
 #[test]
 fn example_estate_shows_passes_failures_and_a_not_evaluated_result() {
@@ -21,19 +23,7 @@ fn example_estate_shows_passes_failures_and_a_not_evaluated_result() {
 fn json_report_validates_against_its_schema() {
     let (report, code) = scan_json(ESTATE, &[]);
     assert_eq!(code, 3);
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("schemas/report-v1.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&report)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert_valid_report(&report);
     assert_eq!(report["schema_version"], "xscan.report/v1");
 }
 

@@ -70,3 +70,20 @@ pub fn scan_json(snapshot: &str, extra: &[&str]) -> (Value, i32) {
 pub fn example_report() -> xscan::findings::Report {
     serde_json::from_value(scan_json(ESTATE, &[]).0).unwrap()
 }
+
+/// Asserts that a JSON report validates against `schemas/report-v1.schema.json` (formats on).
+pub fn assert_valid_report(report: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/report-v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use crate::common::{COMPLIANT, CONFIG, ESTATE, scan_json, stdout, temp_dir, xscan};
+use crate::common::{
+    COMPLIANT, CONFIG, ESTATE, assert_valid_report, scan_json, stdout, temp_dir, xscan,
+};
 
 fn state_of<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
     &report["results"]
@@ -200,18 +202,5 @@ fn every_output_shows_the_drift() {
     let html = stdout(&html);
     assert!(html.contains("Changes since the baseline"));
     let (json, _) = scan_json(ESTATE, &["--baseline", COMPLIANT]);
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::common::root().join("schemas/report-v1.schema.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert_valid_report(&json);
 }
