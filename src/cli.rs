@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::collect::{CollectError, CollectOptions};
 use crate::config::{Config, ConfigError};
+use crate::drift::history::{self, History, HistoryError, RunFile};
+use crate::drift::waivers::Waivers;
 use crate::findings::{Severity, sha256_hex};
 use crate::model::{ModelError, Snapshot};
 use crate::policy::{self, Policy, PolicyError, PolicyKind, PolicySet, Request, RequestPrincipal};
@@ -56,6 +58,15 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Show how the configuration changed between two snapshots (exit 1 when it did).
+    Diff {
+        /// The earlier snapshot.
+        old: PathBuf,
+        /// The later snapshot.
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: EvalFormat,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -87,6 +98,9 @@ pub struct ScanArgs {
     /// Compare with an earlier scan: a JSON report or a snapshot (evaluated with the same rules).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Accepted exceptions (YAML, see README.md#waivers) [default: `waivers:` of the config].
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
     /// Which failures set exit code 1: any, only new or changed since the baseline, or none.
     #[arg(long, value_enum, default_value = "any")]
     pub fail_on: crate::drift::FailOn,
@@ -96,6 +110,13 @@ pub struct ScanArgs {
     /// Also write the collected snapshot here (evidence to keep and re-evaluate offline).
     #[arg(long, value_name = "FILE")]
     pub save_snapshot: Option<PathBuf>,
+    /// Keep each run (snapshot and reports) in DIR/<timestamp>/, compare with the previous run
+    /// (the baseline unless --baseline is given), and refuse to overlap another run (exit 4).
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
+    /// With --history: keep only the last N runs [default: keep all].
+    #[arg(long, value_name = "N", requires = "history", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -224,6 +245,10 @@ pub enum CliError {
     Collect(#[from] CollectError),
     #[error(transparent)]
     Html(#[from] report::html::HtmlError),
+    #[error(transparent)]
+    Waivers(#[from] crate::drift::waivers::WaiverError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
 }
 
 impl CliError {
@@ -231,6 +256,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::RuleTestsFailed { .. } => 1,
+            CliError::History(HistoryError::Busy { .. }) => 4,
             _ => 2,
         }
     }
@@ -284,10 +310,12 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Policy {
             command: PolicyCommand::Eval(args),
         }) => policy_eval(&args),
+        Some(Command::Diff { old, new, format }) => diff_command(&old, &new, format),
     }
 }
 
-/// Reads the config (given or ./xscan.yaml) with its sha256.
+/// Reads the config (given or ./xscan.yaml) with its sha256; a relative `waivers:` path is
+/// resolved against the config file's directory.
 fn read_config(given: Option<&Path>) -> Result<Option<(Config, String)>, CliError> {
     let Some(path) = config_path(given) else {
         return Ok(None);
@@ -296,10 +324,13 @@ fn read_config(given: Option<&Path>) -> Result<Option<(Config, String)>, CliErro
         path: path.display().to_string(),
         source,
     })?;
-    Ok(Some((
-        Config::from_yaml(&path.display().to_string(), &text)?,
-        sha256_hex(text.as_bytes()),
-    )))
+    let mut config = Config::from_yaml(&path.display().to_string(), &text)?;
+    if let (Some(waivers), Some(dir)) = (&config.waivers, path.parent())
+        && waivers.is_relative()
+    {
+        config.waivers = Some(dir.join(waivers));
+    }
+    Ok(Some((config, sha256_hex(text.as_bytes()))))
 }
 
 /// Collects live, with a progress spinner on a terminal.
@@ -384,17 +415,27 @@ fn permissions_command(starting_identity: bool, config: Option<&Path>) -> Result
 }
 
 fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
+    // The lock comes first: an overlapping run must not even start collecting.
+    let history = args.history.as_deref().map(History::open).transpose()?;
     let pack = load_pack(args.rules.as_deref())?;
     let (config, config_sha256) = match read_config(args.config.as_deref())? {
         Some((c, sha)) => (Some(c), Some(sha)),
         None => (None, None),
     };
+    let waivers = match args
+        .waivers
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.waivers.clone()))
+    {
+        Some(path) => {
+            let known = pack.rules.iter().map(|r| r.spec.id.clone()).collect();
+            Some(Waivers::load(&path, &known)?)
+        }
+        None => None,
+    };
     let (snapshot, snapshot_text) = match (&args.snapshot, &config) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let text = read_snapshot_text(path)?;
             (
                 Snapshot::from_json(&path.display().to_string(), &text)?,
                 text,
@@ -415,36 +456,81 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             ));
         }
     };
-    // The same pack, configuration and threshold evaluate the scan and a snapshot baseline.
+    // The same pack, configuration, threshold and waivers evaluate the scan and a snapshot
+    // baseline; waivers are judged on the day each snapshot was collected.
     let evaluate = |snapshot: &Snapshot, text: &str| {
-        scan::run(&ScanInputs {
+        let mut report = scan::run(&ScanInputs {
             snapshot,
             snapshot_sha256: sha256_hex(text.as_bytes()),
             pack: &pack,
             config: config.as_ref(),
             config_sha256: config_sha256.clone(),
             min_severity: args.min_severity,
-        })
+        });
+        if let Some(waivers) = &waivers {
+            waivers.apply(&mut report, snapshot.metadata.finished_at.date_naive());
+        }
+        report
     };
     let mut report = evaluate(&snapshot, &snapshot_text);
-    if let Some(path) = &args.baseline {
-        let (baseline, sha256) = load_baseline(path, &evaluate)?;
-        report.drift = Some(crate::drift::compare(&baseline, &sha256, &mut report));
-    }
-    let rendered = match args.format {
-        Format::Table => {
-            let color = args.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none();
-            report::table::render(&report, color)
-        }
-        Format::Json => report::json::render(&report),
-        Format::Sarif => report::sarif::render(&report),
-        Format::Html => {
-            report::html::render(&report, &html_options(&report, args.template_dir.clone()))?
-        }
+    let baseline_path = match (&args.baseline, &history) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(history)) => history.latest()?.map(|run| {
+            let snapshot = run.join(history::SNAPSHOT_FILE);
+            if snapshot.exists() {
+                snapshot
+            } else {
+                run.join(history::REPORT_FILE)
+            }
+        }),
+        (None, None) => None,
     };
+    if let Some(path) = &baseline_path {
+        let baseline = load_baseline(path, &evaluate)?;
+        let mut drift = crate::drift::compare(&baseline.report, &baseline.sha256, &mut report);
+        if let Some(old) = &baseline.snapshot {
+            drift.config_changes = crate::drift::diff::diff_snapshots(old, &snapshot);
+        }
+        report.drift = Some(drift);
+    }
+    let rendered = render(&report, args.format, args, args.output.is_none())?;
     emit(args.output.as_deref(), &rendered)?;
+    if let Some(history) = &history {
+        let json = match args.format {
+            Format::Json => rendered.clone(),
+            _ => report::json::render(&report),
+        };
+        let mut files = vec![
+            RunFile {
+                name: history::SNAPSHOT_FILE,
+                contents: snapshot_text.as_bytes(),
+            },
+            RunFile {
+                name: history::REPORT_FILE,
+                contents: json.as_bytes(),
+            },
+        ];
+        // The requested format too, uncoloured (a table is kept as text).
+        let kept = match args.format {
+            Format::Json => None,
+            Format::Table => Some(("report.txt", render(&report, Format::Table, args, false)?)),
+            Format::Sarif => Some(("report.sarif", rendered.clone())),
+            Format::Html => Some(("report.html", rendered.clone())),
+        };
+        if let Some((name, text)) = &kept {
+            files.push(RunFile {
+                name,
+                contents: text.as_bytes(),
+            });
+        }
+        let run = history.commit(chrono::Utc::now(), &files)?;
+        tracing::info!(run = %run.display(), "history run written");
+        if let Some(keep) = args.keep {
+            for removed in history.prune(keep as usize)? {
+                tracing::info!(run = %removed, "history run removed (--keep)");
+            }
+        }
+    }
     Ok(if args.exit_zero {
         0
     } else {
@@ -452,17 +538,52 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     })
 }
 
-/// Reads a baseline: a JSON report as is, or a snapshot evaluated by `evaluate`. Returns it with
-/// the sha256 of the file.
+/// Renders the report; colour only for a terminal that wants it.
+fn render(
+    report: &crate::findings::Report,
+    format: Format,
+    args: &ScanArgs,
+    to_terminal: bool,
+) -> Result<String, CliError> {
+    Ok(match format {
+        Format::Table => {
+            let color = to_terminal
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none();
+            report::table::render(report, color)
+        }
+        Format::Json => report::json::render(report),
+        Format::Sarif => report::sarif::render(report),
+        Format::Html => {
+            report::html::render(report, &html_options(report, args.template_dir.clone()))?
+        }
+    })
+}
+
+fn read_snapshot_text(path: &Path) -> Result<String, CliError> {
+    Ok(
+        std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+            path: path.display().to_string(),
+            source,
+        })?,
+    )
+}
+
+/// A baseline as read: its report, the sha256 of the file, and the snapshot when the file was
+/// one (configuration changes can then be shown).
+struct Baseline {
+    report: crate::findings::Report,
+    sha256: String,
+    snapshot: Option<Snapshot>,
+}
+
+/// Reads a baseline: a JSON report as is, or a snapshot evaluated by `evaluate`.
 fn load_baseline(
     path: &Path,
     evaluate: &dyn Fn(&Snapshot, &str) -> crate::findings::Report,
-) -> Result<(crate::findings::Report, String), CliError> {
+) -> Result<Baseline, CliError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
-        path: origin.clone(),
-        source,
-    })?;
+    let text = read_snapshot_text(path)?;
     let version = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
@@ -470,20 +591,49 @@ fn load_baseline(
                 .and_then(|s| s.as_str())
                 .map(str::to_string)
         });
-    let report = match version.as_deref() {
-        Some(crate::findings::report::REPORT_SCHEMA_VERSION) => serde_json::from_str(&text).map_err(|e| {
-            CliError::Usage(format!(
-                "baseline {origin} is not a valid xscan report: {e}\nhelp: pass a report written by `xscan scan --format json` or a snapshot"
-            ))
-        })?,
-        Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => evaluate(&Snapshot::from_json(&origin, &text)?, &text),
-        _ => {
-            return Err(CliError::Usage(format!(
-                "baseline {origin} is neither an xscan report nor a snapshot\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
-            )));
+    let sha256 = sha256_hex(text.as_bytes());
+    match version.as_deref() {
+        Some(crate::findings::report::REPORT_SCHEMA_VERSION) => Ok(Baseline {
+            report: serde_json::from_str(&text).map_err(|e| {
+                CliError::Usage(format!(
+                    "baseline {origin} is not a valid xscan report: {e}\nhelp: pass a report written by `xscan scan --format json` or a snapshot"
+                ))
+            })?,
+            sha256,
+            snapshot: None,
+        }),
+        Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => {
+            let snapshot = Snapshot::from_json(&origin, &text)?;
+            Ok(Baseline {
+                report: evaluate(&snapshot, &text),
+                sha256,
+                snapshot: Some(snapshot),
+            })
         }
+        _ => Err(CliError::Usage(format!(
+            "baseline {origin} is neither an xscan report nor a snapshot\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
+        ))),
+    }
+}
+
+/// `xscan diff OLD NEW`: exit 0 when the configuration is the same, 1 when it changed.
+fn diff_command(old: &Path, new: &Path, format: EvalFormat) -> Result<i32, CliError> {
+    let load = |path: &Path| -> Result<Snapshot, CliError> {
+        Ok(Snapshot::from_json(
+            &path.display().to_string(),
+            &read_snapshot_text(path)?,
+        )?)
     };
-    Ok((report, sha256_hex(text.as_bytes())))
+    let changes = crate::drift::diff::diff_snapshots(&load(old)?, &load(new)?);
+    let text = match format {
+        EvalFormat::Text => crate::drift::diff::render_text(&changes),
+        EvalFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&changes).unwrap_or_default()
+        ),
+    };
+    emit(None, &text)?;
+    Ok(i32::from(!changes.is_empty()))
 }
 
 /// The facts the HTML report shows besides the report: deterministic for the same inputs

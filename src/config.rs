@@ -42,6 +42,9 @@ pub struct Config {
     pub perimeter: Perimeter,
     #[serde(default)]
     pub collection: CollectionConfig,
+    /// Waiver file (relative to this file's directory); `--waivers` overrides it.
+    #[serde(default)]
+    pub waivers: Option<std::path::PathBuf>,
 }
 
 fn default_scope() -> String {

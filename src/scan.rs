@@ -145,6 +145,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         rules: rules.iter().map(|r| rule_info(&r.spec)).collect(),
         summary: Summary::of(&results),
         drift: None,
+        waivers: None,
         results,
     }
 }

@@ -3,14 +3,20 @@
 //! uses): `new`, `unchanged`, `changed` (same rule and resource, other status or evidence) or
 //! `resolved` (failing in the baseline, not failing now — or gone).
 
+pub mod diff;
+pub mod history;
+pub mod waivers;
+
 use std::collections::{BTreeMap, HashMap};
 
 pub use crate::findings::BaselineState;
 pub use crate::findings::report::{Drift, ResolvedResult};
 use crate::findings::{Finding, Report, Status};
 
+/// An open problem: failing, not evaluated, or accepted by a waiver (fail -> waived is a
+/// change, not a resolution).
 fn is_failing(status: Status) -> bool {
-    matches!(status, Status::Fail | Status::Error)
+    matches!(status, Status::Fail | Status::Error | Status::Waived)
 }
 
 /// Classifies one current result against its baseline counterpart.
@@ -18,7 +24,11 @@ fn classify(current: &Finding, previous: Option<&Finding>) -> BaselineState {
     match previous {
         None => BaselineState::New,
         Some(p) if is_failing(p.status) && !is_failing(current.status) => BaselineState::Resolved,
-        Some(p) if p.status == current.status && p.evidence == current.evidence => {
+        Some(p)
+            if p.status == current.status
+                && p.evidence == current.evidence
+                && p.waiver == current.waiver =>
+        {
             BaselineState::Unchanged
         }
         Some(_) => BaselineState::Changed,
@@ -75,6 +85,7 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
         baseline_sha256: baseline_sha256.to_string(),
         counts,
         resolved,
+        config_changes: Vec::new(),
     }
 }
 

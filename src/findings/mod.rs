@@ -161,6 +161,9 @@ pub struct Finding {
     /// How the result relates to the baseline, when one was given (`--baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_state: Option<BaselineState>,
+    /// The waiver that accepted this failure (status `waived`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<report::AppliedWaiver>,
 }
 
 impl Finding {
@@ -185,6 +188,7 @@ impl Finding {
             evidence,
             fingerprint,
             baseline_state: None,
+            waiver: None,
         }
     }
 }

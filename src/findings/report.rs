@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{BaselineState, Finding, ResourceRef, Severity, Status};
@@ -27,6 +27,9 @@ pub struct Report {
     /// The comparison with a baseline scan, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
+    /// The waivers applied, when a waiver file was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waivers: Option<WaiverReport>,
     pub results: Vec<Finding>,
 }
 
@@ -192,4 +195,145 @@ pub struct Drift {
     pub counts: BTreeMap<BaselineState, usize>,
     /// Baseline failures that no longer fail.
     pub resolved: Vec<ResolvedResult>,
+    /// Configuration changes since the baseline snapshot (only when the baseline was a
+    /// snapshot or a history run, which keep one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_changes: Vec<ResourceChange>,
+}
+
+/// How a resource changed between two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Modified,
+}
+
+/// One changed field of a modified resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldChange {
+    /// Dotted path of the field (`policy`, `inline_policies.s3-access`).
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<serde_json::Value>,
+    /// For policy documents: a unified diff of the normalized documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_diff: Option<String>,
+}
+
+/// A resource that was added, removed or modified between two snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceChange {
+    pub resource_type: crate::model::ResourceType,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub id: String,
+    pub change: ChangeKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+}
+
+impl ResourceChange {
+    /// Sort and lookup key.
+    pub fn key(&self) -> (crate::model::ResourceType, &str, Option<&str>, &str) {
+        (
+            self.resource_type,
+            &self.account,
+            self.region.as_deref(),
+            &self.id,
+        )
+    }
+
+    /// `account/region/id` (account/id for global resources).
+    pub fn label(&self) -> String {
+        match &self.region {
+            Some(region) => format!("{}/{region}/{}", self.account, self.id),
+            None => format!("{}/{}", self.account, self.id),
+        }
+    }
+
+    /// Whether this change is about the resource of a finding.
+    pub fn is_about(&self, resource: &ResourceRef) -> bool {
+        self.resource_type == resource.resource_type
+            && self.account == resource.account
+            && self.region == resource.region
+            && self.id == resource.id
+    }
+
+    /// An HTML anchor id, stable for the resource.
+    pub fn anchor(&self) -> String {
+        let digest = crate::findings::sha256_hex(
+            format!("{}\0{}", self.resource_type.as_str(), self.label()).as_bytes(),
+        );
+        format!("change-{}", &digest[..16])
+    }
+}
+
+/// The waiver that turned a failure into `waived`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedWaiver {
+    /// Position of the waiver in the waiver file (0-based).
+    pub index: usize,
+    pub ticket: String,
+    pub approver: String,
+    pub justification: String,
+    pub expires: NaiveDate,
+}
+
+/// What became of a waiver in this scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaiverState {
+    /// Unexpired and accepting at least one failure.
+    Active,
+    /// Past its expiry date: no longer applies; what it matched fails again.
+    Expired,
+    /// Unexpired but matching no failure: the exception is no longer needed.
+    Stale,
+}
+
+impl WaiverState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaiverState::Active => "active",
+            WaiverState::Expired => "expired",
+            WaiverState::Stale => "stale",
+        }
+    }
+}
+
+/// One waiver of the file and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverOutcome {
+    pub index: usize,
+    /// Line of the waiver in its file.
+    pub line: usize,
+    pub rule: String,
+    pub resource: String,
+    pub justification: String,
+    pub approver: String,
+    pub ticket: String,
+    pub expires: NaiveDate,
+    pub state: WaiverState,
+    /// Fingerprints of the failing results it matched (waived when active; failing when expired).
+    pub matched: Vec<String>,
+}
+
+/// The waiver file applied to a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverReport {
+    pub path: String,
+    pub sha256: String,
+    /// The date expiry was judged on: the day the snapshot was collected.
+    pub as_of: NaiveDate,
+    pub waivers: Vec<WaiverOutcome>,
 }

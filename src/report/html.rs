@@ -14,7 +14,7 @@ use handlebars::{
 };
 use serde::Serialize;
 
-use crate::findings::report::RuleInfo;
+use crate::findings::report::{ChangeKind, RuleInfo, WaiverOutcome};
 use crate::findings::{BaselineState, Finding, Report, ResourceRef, Severity, Status, sha256_hex};
 
 /// Errors rendering the report.
@@ -75,6 +75,10 @@ struct ResultView<'a> {
     resource: &'a ResourceRef,
     message: &'a str,
     evidence_text: String,
+    /// For waived results: ticket, approver, expiry and justification.
+    waiver_text: Option<String>,
+    /// Anchor of the configuration change of this resource since the baseline, if any.
+    change_anchor: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -100,6 +104,7 @@ struct DriftChange {
     rule_id: String,
     arn: String,
     message: String,
+    change_anchor: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -127,6 +132,8 @@ struct View<'a> {
     drift_counts: Vec<DriftCount>,
     /// New and changed failing results, then resolved ones.
     drift_changes: Vec<DriftChange>,
+    config_changes: Vec<ConfigChangeView>,
+    waivers: Vec<WaiverView<'a>>,
     json_sha256: String,
 }
 
@@ -139,6 +146,10 @@ pub fn embedded_json(report: &Report) -> String {
         .replace('&', "\\u0026")
 }
 
+fn needs_attention(status: Status) -> bool {
+    matches!(status, Status::Fail | Status::Error | Status::Waived)
+}
+
 fn evidence_text(finding: &Finding) -> String {
     finding
         .evidence
@@ -148,13 +159,89 @@ fn evidence_text(finding: &Finding) -> String {
         .join("\n")
 }
 
-fn result_view(finding: &Finding) -> ResultView<'_> {
+fn result_view<'a>(finding: &'a Finding, report: &Report) -> ResultView<'a> {
     ResultView {
         status: finding.status,
         resource: &finding.resource,
         message: &finding.message,
         evidence_text: evidence_text(finding),
+        waiver_text: finding.waiver.as_ref().map(|w| {
+            format!(
+                "Waived by {} (approver {}, expires {}): {}",
+                w.ticket, w.approver, w.expires, w.justification
+            )
+        }),
+        change_anchor: change_anchor(report, &finding.resource),
     }
+}
+
+/// The anchor of the configuration change of `resource` since the baseline, if there is one.
+fn change_anchor(report: &Report, resource: &ResourceRef) -> Option<String> {
+    report
+        .drift
+        .as_ref()?
+        .config_changes
+        .iter()
+        .find(|c| c.is_about(resource))
+        .map(|c| c.anchor())
+}
+
+#[derive(Serialize)]
+struct WaiverView<'a> {
+    outcome: &'a WaiverOutcome,
+    state: &'static str,
+    matched: usize,
+}
+
+#[derive(Serialize)]
+struct FieldChangeView {
+    field: String,
+    old: String,
+    new: String,
+    policy_diff: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ConfigChangeView {
+    anchor: String,
+    change: &'static str,
+    resource_type: &'static str,
+    label: String,
+    fields: Vec<FieldChangeView>,
+}
+
+fn config_change_views(report: &Report) -> Vec<ConfigChangeView> {
+    let Some(drift) = &report.drift else {
+        return Vec::new();
+    };
+    let text = |v: &Option<serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => "(none)".to_string(),
+        Some(v) => v.to_string(),
+    };
+    drift
+        .config_changes
+        .iter()
+        .map(|c| ConfigChangeView {
+            anchor: c.anchor(),
+            change: match c.change {
+                ChangeKind::Added => "added",
+                ChangeKind::Removed => "removed",
+                ChangeKind::Modified => "modified",
+            },
+            resource_type: c.resource_type.as_str(),
+            label: c.label(),
+            fields: c
+                .fields
+                .iter()
+                .map(|f| FieldChangeView {
+                    field: f.field.clone(),
+                    old: text(&f.old),
+                    new: text(&f.new),
+                    policy_diff: f.policy_diff.clone(),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn template(dir: Option<&Path>, name: &str, embedded: &'static str) -> Result<String, HtmlError> {
@@ -242,17 +329,16 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
                 info,
                 anchor: format!("rule-{}", info.id),
                 counts: count(&mut of_rule()),
+                // Waived failures stay in sight, with their waiver.
                 attention: of_rule()
-                    .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-                    .map(result_view)
+                    .filter(|f| needs_attention(f.status))
+                    .map(|f| result_view(f, report))
                     .collect(),
                 passing: of_rule()
-                    .filter(|f| !matches!(f.status, Status::Fail | Status::Error))
-                    .map(result_view)
+                    .filter(|f| !needs_attention(f.status))
+                    .map(|f| result_view(f, report))
                     .collect(),
-                passing_count: of_rule()
-                    .filter(|f| !matches!(f.status, Status::Fail | Status::Error))
-                    .count(),
+                passing_count: of_rule().filter(|f| !needs_attention(f.status)).count(),
             }
         })
         .collect();
@@ -353,6 +439,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
                             rule_id: f.rule_id.clone(),
                             arn: f.resource.arn.clone(),
                             message: f.message.clone(),
+                            change_anchor: change_anchor(report, &f.resource),
                         })
                     }
                     _ => None,
@@ -364,8 +451,20 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
                 rule_id: r.rule_id.clone(),
                 arn: r.resource.arn.clone(),
                 message: format!("was {}", r.previous_status),
+                change_anchor: change_anchor(report, &r.resource),
             }));
             changes
+        }),
+        config_changes: config_change_views(report),
+        waivers: report.waivers.as_ref().map_or_else(Vec::new, |w| {
+            w.waivers
+                .iter()
+                .map(|outcome| WaiverView {
+                    outcome,
+                    state: outcome.state.as_str(),
+                    matched: outcome.matched.len(),
+                })
+                .collect()
         }),
         json_sha256,
     };

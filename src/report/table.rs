@@ -90,6 +90,53 @@ pub fn render(report: &Report, color: bool) -> String {
             count(B::Unchanged),
             count(B::Resolved)
         ));
+        if !drift.config_changes.is_empty() {
+            use crate::findings::report::ChangeKind as C;
+            let changed = |kind| {
+                drift
+                    .config_changes
+                    .iter()
+                    .filter(|c| c.change == kind)
+                    .count()
+            };
+            out.push_str(&format!(
+                "configuration since baseline: {} added, {} removed, {} modified resource(s) (`xscan diff` shows them)\n",
+                changed(C::Added),
+                changed(C::Removed),
+                changed(C::Modified)
+            ));
+        }
+    }
+    if let Some(waivers) = &report.waivers {
+        use crate::findings::report::WaiverState as W;
+        let count = |state| waivers.waivers.iter().filter(|w| w.state == state).count();
+        out.push_str(&format!(
+            "waivers ({}, as of {}): {} active, {} expired, {} stale\n",
+            waivers.path,
+            waivers.as_of,
+            count(W::Active),
+            count(W::Expired),
+            count(W::Stale)
+        ));
+        for w in waivers.waivers.iter().filter(|w| w.state != W::Active) {
+            out.push_str(&format!(
+                "  {} waiver {} ({}:{}, {} on {}): {}\n",
+                paint(w.state.as_str(), "1;33", color),
+                w.ticket,
+                waivers.path,
+                w.line,
+                w.rule,
+                w.resource,
+                match w.state {
+                    W::Expired => format!(
+                        "expired {}, no longer applies to {} failing result(s)",
+                        w.expires,
+                        w.matched.len()
+                    ),
+                    _ => "matches no failing result; remove it".to_string(),
+                }
+            ));
+        }
     }
     let rows: Vec<Row> = report
         .results

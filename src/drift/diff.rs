@@ -1,0 +1,291 @@
+//! Configuration drift between two snapshots: per resource, added, removed, or modified with
+//! the fields that changed (old -> new). Policy documents are compared semantically — keys,
+//! statements and list entries in any order, a single value or a one-element list — and a
+//! changed policy is shown as a line diff of the normalized documents.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use similar::TextDiff;
+
+pub use crate::findings::report::{ChangeKind, FieldChange, ResourceChange};
+use crate::model::{ResourceType, Snapshot};
+
+/// Resource key: (type, account, region, id).
+type Key = (ResourceType, String, Option<String>, String);
+
+/// Every resource of a snapshot as JSON, keyed by identity.
+fn resources(snapshot: &Snapshot) -> BTreeMap<Key, Value> {
+    let mut out = BTreeMap::new();
+    let as_map = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    for (account_id, account) in &snapshot.accounts {
+        let account_json = as_map(serde_json::to_value(account).unwrap_or(Value::Null));
+        let mut add = |t: ResourceType, region: Option<&str>, map: Option<&Value>| {
+            if let Some(Value::Object(map)) = map {
+                for (id, value) in map {
+                    out.insert(
+                        (
+                            t,
+                            account_id.clone(),
+                            region.map(str::to_string),
+                            id.clone(),
+                        ),
+                        value.clone(),
+                    );
+                }
+            }
+        };
+        add(ResourceType::IamRole, None, account_json.get("iam_roles"));
+        add(ResourceType::S3Bucket, None, account_json.get("s3_buckets"));
+        if let Some(settings) = account_json.get("s3_account_settings") {
+            let wrapped = Value::Object(Map::from_iter([(account_id.clone(), settings.clone())]));
+            add(ResourceType::S3AccountSettings, None, Some(&wrapped));
+        }
+        for (region, r) in &account.regions {
+            let region_json = as_map(serde_json::to_value(r).unwrap_or(Value::Null));
+            for (t, key) in [
+                (ResourceType::SagemakerNotebook, "sagemaker_notebooks"),
+                (ResourceType::Vpc, "vpcs"),
+                (ResourceType::Subnet, "subnets"),
+                (ResourceType::RouteTable, "route_tables"),
+                (ResourceType::SecurityGroup, "security_groups"),
+                (ResourceType::VpcEndpoint, "vpc_endpoints"),
+                (ResourceType::PrefixList, "prefix_lists"),
+                (ResourceType::S3AccessPoint, "s3_access_points"),
+            ] {
+                add(t, Some(region), region_json.get(key));
+            }
+        }
+    }
+    out
+}
+
+/// Compares two snapshots; changes in resource-key order.
+pub fn diff_snapshots(old: &Snapshot, new: &Snapshot) -> Vec<ResourceChange> {
+    let before = resources(old);
+    let after = resources(new);
+    let mut changes = Vec::new();
+    let change = |key: &Key, kind: ChangeKind, fields: Vec<FieldChange>| ResourceChange {
+        resource_type: key.0,
+        account: key.1.clone(),
+        region: key.2.clone(),
+        id: key.3.clone(),
+        change: kind,
+        fields,
+    };
+    for (key, old_value) in &before {
+        match after.get(key) {
+            None => changes.push(change(key, ChangeKind::Removed, Vec::new())),
+            Some(new_value) => {
+                let mut fields = Vec::new();
+                diff_values("", old_value, new_value, &mut fields);
+                if !fields.is_empty() {
+                    changes.push(change(key, ChangeKind::Modified, fields));
+                }
+            }
+        }
+    }
+    for key in after.keys().filter(|k| !before.contains_key(*k)) {
+        changes.push(change(key, ChangeKind::Added, Vec::new()));
+    }
+    changes.sort_by(|a, b| a.key().cmp(&b.key()));
+    changes
+}
+
+/// A stored policy (`{raw, document}`): its document, when that is all the object holds.
+fn policy_document(value: &Value) -> Option<&Value> {
+    let map = value.as_object()?;
+    let document = map.get("document")?;
+    map.keys()
+        .all(|k| k == "document" || k == "raw")
+        .then_some(document)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Appends the differences between `old` and `new` under `path`.
+fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
+    if old == new {
+        return;
+    }
+    if let (Some(a), Some(b)) = (policy_document(old), policy_document(new)) {
+        let (a, b) = (normalize_policy(a), normalize_policy(b));
+        if a != b {
+            out.push(FieldChange {
+                field: path.to_string(),
+                old: None,
+                new: None,
+                policy_diff: Some(policy_diff(&a, &b)),
+            });
+        }
+        return;
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, va) in a {
+                diff_values(
+                    &join(path, key),
+                    va,
+                    b.get(key).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+            for (key, vb) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                diff_values(&join(path, key), &Value::Null, vb, out);
+            }
+        }
+        _ => out.push(FieldChange {
+            field: path.to_string(),
+            old: Some(old.clone()),
+            new: Some(new.clone()),
+            policy_diff: None,
+        }),
+    }
+}
+
+/// The policy in a canonical form: object keys sorted; every list sorted and deduplicated, and
+/// a one-element list the same as its element (IAM gives order and that choice no meaning).
+pub fn normalize_policy(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, Value> =
+                map.iter().map(|(k, v)| (k, normalize_policy(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(items) => {
+            let mut items: Vec<(String, Value)> = items
+                .iter()
+                .map(|v| {
+                    let v = normalize_policy(v);
+                    (v.to_string(), v)
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            items.dedup_by(|a, b| a.0 == b.0);
+            if items.len() == 1 {
+                items.remove(0).1
+            } else {
+                Value::Array(items.into_iter().map(|(_, v)| v).collect())
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// A unified line diff of two normalized policies.
+fn policy_diff(old: &Value, new: &Value) -> String {
+    let pretty = |v: &Value| format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
+    let (a, b) = (pretty(old), pretty(new));
+    TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header("old", "new")
+        .to_string()
+}
+
+/// The changes as text, one resource per block (`xscan diff`).
+pub fn render_text(changes: &[ResourceChange]) -> String {
+    let mut out = String::new();
+    for c in changes {
+        let sign = match c.change {
+            ChangeKind::Added => '+',
+            ChangeKind::Removed => '-',
+            ChangeKind::Modified => '~',
+        };
+        out.push_str(&format!(
+            "{sign} {} {}\n",
+            c.resource_type.as_str(),
+            c.label()
+        ));
+        for f in &c.fields {
+            match &f.policy_diff {
+                Some(diff) => {
+                    out.push_str(&format!("    {}: policy changed\n", f.field));
+                    for line in diff.lines() {
+                        out.push_str(&format!("      {line}\n"));
+                    }
+                }
+                None => out.push_str(&format!(
+                    "    {}: {} -> {}\n",
+                    f.field,
+                    compact(f.old.as_ref()),
+                    compact(f.new.as_ref())
+                )),
+            }
+        }
+    }
+    let count = |k| changes.iter().filter(|c| c.change == k).count();
+    out.push_str(&format!(
+        "{} added, {} removed, {} modified\n",
+        count(ChangeKind::Added),
+        count(ChangeKind::Removed),
+        count(ChangeKind::Modified)
+    ));
+    out
+}
+
+fn compact(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "(none)".into(),
+        Some(v) => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reordering_a_policy_is_not_a_change() {
+        let a = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*",
+             "Principal": {"AWS": ["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"]}},
+            {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Principal": "*"}]});
+        let b = json!({"Statement": [
+            {"Principal": "*", "Resource": ["*"], "Action": "s3:*", "Effect": "Deny"},
+            {"Resource": "*", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
+             "Principal": {"AWS": ["arn:aws:iam::1:role/b", "arn:aws:iam::1:role/a"]}}],
+            "Version": "2012-10-17"});
+        assert_eq!(normalize_policy(&a), normalize_policy(&b));
+        let c = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+            "Action": "s3:*", "Resource": "*", "Principal": "*"}});
+        assert_ne!(normalize_policy(&a), normalize_policy(&c));
+    }
+
+    #[test]
+    fn fields_and_policies_are_compared() {
+        let mut fields = Vec::new();
+        let policy = |resource: &str| json!({"raw": "x", "document": {"Statement": [{"Effect": "Allow", "Resource": resource}]}});
+        diff_values(
+            "",
+            &json!({"direct_internet_access": "Disabled", "policy": policy("arn:aws:s3:::b/*"), "tags": {"a": "1"}}),
+            &json!({"direct_internet_access": "Enabled", "policy": policy("*"), "tags": {"a": "1"}}),
+            &mut fields,
+        );
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert_eq!(fields[0].field, "direct_internet_access");
+        assert_eq!(fields[0].new, Some(json!("Enabled")));
+        let diff = fields[1].policy_diff.as_deref().unwrap();
+        assert!(diff.contains("-") && diff.contains("+"), "{diff}");
+        assert!(diff.contains("\"Resource\": \"*\""), "{diff}");
+        // Re-encoded raw text with the same document is no change.
+        let mut none = Vec::new();
+        diff_values(
+            "",
+            &json!({"policy": {"raw": "a", "document": {"x": [1, 2]}}}),
+            &json!({"policy": {"raw": "b", "document": {"x": [2, 1]}}}),
+            &mut none,
+        );
+        assert!(none.is_empty(), "{none:?}");
+    }
+}
