@@ -162,19 +162,26 @@ pub fn normalize_policy(value: &Value) -> Value {
             Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
         }
         Value::Array(items) => {
-            let mut items: Vec<(String, Value)> = items
+            // Statements with a Sid sort by it, so an edited statement keeps its place in
+            // the diff; everything else by its canonical text.
+            let mut items: Vec<(String, String, Value)> = items
                 .iter()
                 .map(|v| {
                     let v = normalize_policy(v);
-                    (v.to_string(), v)
+                    let text = v.to_string();
+                    let key = match v.get("Sid").and_then(Value::as_str) {
+                        Some(sid) => format!("0{sid}"),
+                        None => format!("1{text}"),
+                    };
+                    (key, text, v)
                 })
                 .collect();
-            items.sort_by(|a, b| a.0.cmp(&b.0));
-            items.dedup_by(|a, b| a.0 == b.0);
+            items.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            items.dedup_by(|a, b| a.1 == b.1);
             if items.len() == 1 {
-                items.remove(0).1
+                items.remove(0).2
             } else {
-                Value::Array(items.into_iter().map(|(_, v)| v).collect())
+                Value::Array(items.into_iter().map(|(_, _, v)| v).collect())
             }
         }
         other => other.clone(),

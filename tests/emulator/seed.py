@@ -6,7 +6,8 @@ execution role, a notebook. Data account: the bucket (Block Public Access, encry
 ownership enforced, versioning, delegation + TLS-only policy), the access point granting only
 the execution role, the account public access block.
 
---drift NAME applies one drift (see DRIFTS). --notebooks N seeds N notebooks (and as many
+--drift NAME applies one drift (see DRIFTS); with --existing, the drift is applied to an estate
+seeded earlier instead (as a later change would; ap-write and bucket-no-tls). --notebooks N seeds N notebooks (and as many
 security groups) for benchmarks.
 
 Usage: python seed.py --endpoint URL --consumer ACCOUNT --data ACCOUNT --bucket NAME [--drift NAME]
@@ -165,6 +166,28 @@ def seed_data(endpoint, data, bucket, ap_name, role_arn, drift, access_points):
     s3control.put_public_access_block(AccountId=data, PublicAccessBlockConfiguration=block)
 
 
+def drift_existing(endpoint, consumer, data, bucket, ap_name, drift):
+    """Applies a drift to an estate seeded earlier, as a later change in the account would."""
+    s = session_for(endpoint, data)
+    if drift == "ap-write":
+        s3control = client(s, "s3control", endpoint)
+        arn = f"arn:aws:s3:{REGION}:{data}:accesspoint/{ap_name}"
+        principal = {"AWS": f"arn:aws:iam::{consumer}:role/xscan-sagemaker-exec"}
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ConsumerReadObjects", "Effect": "Allow", "Principal": principal,
+             "Action": ["s3:GetObject", "s3:PutObject"], "Resource": arn + "/object/*"},
+            {"Sid": "ConsumerList", "Effect": "Allow", "Principal": principal,
+             "Action": "s3:ListBucket", "Resource": arn}]}
+        s3control.put_access_point_policy(AccountId=data, Name=ap_name, Policy=json.dumps(policy))
+    elif drift == "bucket-no-tls":
+        s3 = client(s, "s3", endpoint)
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        policy["Statement"] = [st for st in policy["Statement"] if st.get("Sid") != "DenyInsecureTransport"]
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    else:
+        raise SystemExit(f"--existing supports ap-write and bucket-no-tls, not {drift}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
@@ -175,7 +198,12 @@ def main():
     parser.add_argument("--drift", choices=DRIFTS)
     parser.add_argument("--notebooks", type=int, default=1)
     parser.add_argument("--access-points", type=int, default=1)
+    parser.add_argument("--existing", action="store_true")
     args = parser.parse_args()
+    if args.existing:
+        drift_existing(args.endpoint, args.consumer, args.data, args.bucket, args.access_point,
+                       args.drift)
+        return
     ap_arn = f"arn:aws:s3:{REGION}:{args.data}:accesspoint/{args.access_point}"
     role_arn = seed_consumer(args.endpoint, args.consumer, args.data, args.bucket, ap_arn,
                              args.drift, args.notebooks)

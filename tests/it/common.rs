@@ -87,3 +87,23 @@ pub fn assert_valid_report(report: &Value) {
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// The compliant fixture with `change` applied, written to `dir/name`; returns the path.
+pub fn patched_snapshot(dir: &Path, name: &str, change: impl FnOnce(&mut Value)) -> String {
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(COMPLIANT)).unwrap()).unwrap();
+    change(&mut snapshot);
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&snapshot).unwrap()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The compliant fixture's notebook ml-notebook-1.
+pub fn notebook(snapshot: &mut Value) -> &mut Value {
+    &mut snapshot["accounts"]["111111111111"]["regions"]["us-east-1"]["sagemaker_notebooks"]["ml-notebook-1"]
+}
+
+/// The compliant fixture's access point test-ap-1.
+pub fn access_point(snapshot: &mut Value) -> &mut Value {
+    &mut snapshot["accounts"]["222222222222"]["regions"]["us-east-1"]["s3_access_points"]["test-ap-1"]
+}

@@ -204,3 +204,108 @@ fn every_output_shows_the_drift() {
     let (json, _) = scan_json(ESTATE, &["--baseline", COMPLIANT]);
     assert_valid_report(&json);
 }
+
+#[test]
+fn diff_shows_field_and_policy_changes_and_ignores_reordering() {
+    use crate::common::{access_point, notebook, patched_snapshot};
+    let dir = temp_dir("diff");
+    let drifted = patched_snapshot(&dir, "drifted.json", |s| {
+        notebook(s)["direct_internet_access"] = "Enabled".into();
+        let statement = &mut access_point(s)["policy"]["document"]["Statement"][0];
+        statement["Principal"] = "*".into();
+    });
+    let out = xscan(&["diff", COMPLIANT, &drifted]);
+    assert_eq!(out.status.code(), Some(1), "changes: exit 1");
+    let text = stdout(&out);
+    assert!(
+        text.contains("~ sagemaker_notebook 111111111111/us-east-1/ml-notebook-1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("direct_internet_access: \"Disabled\" -> \"Enabled\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ s3_access_point 222222222222/us-east-1/test-ap-1"),
+        "{text}"
+    );
+    assert!(text.contains("policy: policy changed"), "{text}");
+    assert!(text.contains("+      \"Principal\": \"*\""), "{text}");
+    assert!(text.ends_with("0 added, 0 removed, 2 modified\n"), "{text}");
+
+    // Statements, keys and list entries reordered, raw text re-encoded: no change.
+    let reordered = patched_snapshot(&dir, "reordered.json", |s| {
+        let policy = &mut access_point(s)["policy"];
+        policy["raw"] = "re-encoded".into();
+        policy["document"]["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .reverse();
+    });
+    let out = xscan(&["diff", COMPLIANT, &reordered]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "0 added, 0 removed, 0 modified\n");
+
+    // Added and removed resources, as JSON.
+    let removed = patched_snapshot(&dir, "removed.json", |s| {
+        s["accounts"]["111111111111"]["regions"]["us-east-1"]["sagemaker_notebooks"]
+            .as_object_mut()
+            .unwrap()
+            .clear();
+    });
+    let out = xscan(&["diff", COMPLIANT, &removed, "--format", "json"]);
+    let changes: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(changes[0]["change"], "removed");
+    assert_eq!(changes[0]["id"], "ml-notebook-1");
+    let out = xscan(&["diff", &removed, COMPLIANT, "--format", "json"]);
+    let changes: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(changes[0]["change"], "added");
+}
+
+#[test]
+fn a_snapshot_baseline_links_changed_findings_to_their_configuration_change() {
+    use crate::common::{notebook, patched_snapshot};
+    let dir = temp_dir("drift-links");
+    let drifted = patched_snapshot(&dir, "drifted.json", |s| {
+        notebook(s)["direct_internet_access"] = "Enabled".into();
+    });
+    let (report, code) = scan_json(&drifted, &["--baseline", COMPLIANT, "--fail-on", "new"]);
+    assert_eq!(code, 1);
+    assert_valid_report(&report);
+    let changes = report["drift"]["config_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["fields"][0]["field"], "direct_internet_access");
+    let html = stdout(&xscan(&[
+        "scan",
+        "--snapshot",
+        &drifted,
+        "--config",
+        CONFIG,
+        "--format",
+        "html",
+        "--baseline",
+        COMPLIANT,
+    ]));
+    let anchor = html
+        .split("<article class=\"change\" id=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a configuration change section");
+    assert!(html.contains(&format!("href=\"#{anchor}\">configuration change</a>")));
+    assert!(html.contains(&format!(
+        "href=\"#{anchor}\">configuration change since the baseline</a>"
+    )));
+    let table = stdout(&xscan(&[
+        "scan",
+        "--snapshot",
+        &drifted,
+        "--config",
+        CONFIG,
+        "--baseline",
+        COMPLIANT,
+    ]));
+    assert!(
+        table.contains("configuration since baseline: 0 added, 0 removed, 1 modified"),
+        "{table}"
+    );
+}

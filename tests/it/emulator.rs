@@ -655,3 +655,89 @@ collection: {{max_attempts: 2}}
         "{gap}"
     );
 }
+
+/// Nightly scans with --history against the emulator: a drift made in the account between two
+/// runs is a change of the previous run, shows as a configuration change, and alerts under
+/// --fail-on new only once.
+#[test]
+fn history_scans_see_a_drift_made_between_two_runs() {
+    let Some(estate) = seed(20, None) else {
+        return;
+    };
+    let run = |fail_on: &str| {
+        let out = xscan_aws(
+            &estate,
+            &[
+                "scan",
+                "--config",
+                "xscan.yaml",
+                "--endpoint-url",
+                &estate.endpoint,
+                "--format",
+                "json",
+                "--history",
+                "history",
+                "--fail-on",
+                fail_on,
+            ],
+        );
+        let report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (report, out.status.code().unwrap())
+    };
+    let (first, code) = run("new");
+    assert_eq!(code, 0, "{:#?}", with_status(&first, "fail"));
+
+    // Someone widens the access point policy to allow writes.
+    let (_, python) = emulator().unwrap();
+    let out = Command::new(python)
+        .arg(root().join("tests/emulator/seed.py"))
+        .args([
+            "--endpoint",
+            &estate.endpoint,
+            "--consumer",
+            &estate.consumer,
+        ])
+        .args(["--data", &estate.data, "--bucket", &estate.bucket])
+        .args(["--drift", "ap-write", "--existing"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let (second, code) = run("new");
+    assert_eq!(code, 1);
+    assert_eq!(
+        with_status(&second, "fail"),
+        set(&[("XS-S3AP-003", "test-ap-1")])
+    );
+    let changed: Vec<&Value> = second["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["baseline_state"] != "unchanged")
+        .collect();
+    // Every rule on the access point sees new evidence (its policy); one of them now fails.
+    assert!(
+        changed
+            .iter()
+            .all(|r| r["resource"]["id"] == "test-ap-1" && r["baseline_state"] == "changed"),
+        "{changed:#?}"
+    );
+    assert_eq!(changed.iter().filter(|r| r["status"] == "fail").count(), 1);
+    let config_changes = second["drift"]["config_changes"].as_array().unwrap();
+    assert_eq!(config_changes.len(), 1, "{config_changes:#?}");
+    assert_eq!(config_changes[0]["id"], "test-ap-1");
+    assert!(
+        config_changes[0]["fields"][0]["policy_diff"]
+            .as_str()
+            .unwrap()
+            .contains("s3:PutObject")
+    );
+
+    // The next night nothing changed: quiet under --fail-on new, still failing under any.
+    let (third, code) = run("new");
+    assert_eq!(code, 0);
+    assert_eq!(third["drift"]["counts"]["changed"], Value::Null);
+    let (_, code) = run("any");
+    assert_eq!(code, 1);
+}
