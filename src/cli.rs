@@ -58,6 +58,15 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Combine the snapshots of a sharded collection into one (same config and rule pack).
+    Merge {
+        /// The shard snapshots (`xscan collect --shard I/N`), every shard once.
+        #[arg(required = true)]
+        snapshots: Vec<PathBuf>,
+        /// Where to write the merged snapshot [default: standard output].
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Show how the configuration changed between two snapshots (exit 1 when it did).
     Diff {
         /// The earlier snapshot.
@@ -133,6 +142,13 @@ pub struct CollectArgs {
     /// Concurrent API calls (overrides collection.concurrency).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Collect only shard I of N (0-based): every N-th account in id order. Merge the shards
+    /// with `xscan merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::model::Shard>,
+    /// The rule pack the snapshot is for (recorded, so that merged shards agree).
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +265,8 @@ pub enum CliError {
     Waivers(#[from] crate::drift::waivers::WaiverError),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    Merge(#[from] crate::model::merge::MergeError),
 }
 
 impl CliError {
@@ -311,11 +329,12 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             command: PolicyCommand::Eval(args),
         }) => policy_eval(&args),
         Some(Command::Diff { old, new, format }) => diff_command(&old, &new, format),
+        Some(Command::Merge { snapshots, output }) => merge_command(&snapshots, output.as_deref()),
     }
 }
 
-/// Reads the config (given or ./xscan.yaml) with its sha256; a relative `waivers:` path is
-/// resolved against the config file's directory.
+/// Reads the config (given or ./xscan.yaml) with its sha256; relative `waivers:` and
+/// `account_list.file` paths are resolved against the config file's directory.
 fn read_config(given: Option<&Path>) -> Result<Option<(Config, String)>, CliError> {
     let Some(path) = config_path(given) else {
         return Ok(None);
@@ -325,12 +344,12 @@ fn read_config(given: Option<&Path>) -> Result<Option<(Config, String)>, CliErro
         source,
     })?;
     let mut config = Config::from_yaml(&path.display().to_string(), &text)?;
-    if let (Some(waivers), Some(dir)) = (&config.waivers, path.parent())
-        && waivers.is_relative()
-    {
-        config.waivers = Some(dir.join(waivers));
-    }
-    Ok(Some((config, sha256_hex(text.as_bytes()))))
+    // The account list is part of the configuration's identity.
+    let identity = match config.resolve(path.parent().unwrap_or(Path::new(".")))? {
+        Some(list) => format!("{text}\0{list}"),
+        None => text,
+    };
+    Ok(Some((config, sha256_hex(identity.as_bytes()))))
 }
 
 /// Collects live, with a progress spinner on a terminal.
@@ -368,17 +387,31 @@ fn collect_live(
 }
 
 fn collect_command(args: &CollectArgs, verbose: u8) -> Result<i32, CliError> {
-    let Some((config, _)) = read_config(args.config.as_deref())? else {
+    let Some((mut config, config_sha256)) = read_config(args.config.as_deref())? else {
         return Err(CliError::Usage(
             "collection needs a configuration\nhelp: pass --config FILE, set XSCAN_CONFIG, or create ./xscan.yaml (see examples/xscan.yaml)".into(),
         ));
     };
-    let snapshot = collect_live(
+    let pack = load_pack(args.rules.as_deref())?;
+    if let Some(shard) = args.shard {
+        config.shard(shard.index, shard.count);
+        tracing::info!(
+            shard = %format!("{}/{}", shard.index, shard.count),
+            accounts = config.accounts.len(),
+            "collecting one shard"
+        );
+    }
+    let mut snapshot = collect_live(
         &config,
         args.endpoint_url.clone(),
         args.concurrency,
         verbose,
     )?;
+    snapshot.metadata.provenance = Some(crate::model::Provenance {
+        config_sha256: Some(config_sha256),
+        rule_pack_sha256: pack.digest(),
+        shard: args.shard,
+    });
     let mut text = snapshot.to_json();
     text.push('\n');
     emit(args.output.as_deref(), &text)?;
@@ -442,7 +475,12 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             )
         }
         (None, Some(config)) => {
-            let snapshot = collect_live(config, args.endpoint_url.clone(), None, verbose)?;
+            let mut snapshot = collect_live(config, args.endpoint_url.clone(), None, verbose)?;
+            snapshot.metadata.provenance = Some(crate::model::Provenance {
+                config_sha256: config_sha256.clone(),
+                rule_pack_sha256: pack.digest(),
+                shard: None,
+            });
             let mut text = snapshot.to_json();
             text.push('\n');
             if let Some(path) = &args.save_snapshot {
@@ -614,6 +652,27 @@ fn load_baseline(
             "baseline {origin} is neither an xscan report nor a snapshot\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
         ))),
     }
+}
+
+/// `xscan merge`: one snapshot from the shards of one sharded collection.
+fn merge_command(paths: &[PathBuf], output: Option<&Path>) -> Result<i32, CliError> {
+    let shards = paths
+        .iter()
+        .map(|path| {
+            let origin = path.display().to_string();
+            let snapshot = Snapshot::from_json(&origin, &read_snapshot_text(path)?)?;
+            Ok((origin, snapshot))
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let merged = crate::model::merge::merge(shards)?;
+    let mut text = merged.to_json();
+    text.push('\n');
+    emit(output, &text)?;
+    Ok(if merged.metadata.collection_gaps.is_empty() {
+        0
+    } else {
+        3
+    })
 }
 
 /// `xscan diff OLD NEW`: exit 0 when the configuration is the same, 1 when it changed.

@@ -38,7 +38,12 @@ pub struct Config {
     #[serde(default = "default_scope")]
     pub scope: String,
     pub regions: Vec<String>,
+    /// Accounts listed one by one (these win over `account_list` entries with the same id).
+    #[serde(default)]
     pub accounts: Vec<AccountConfig>,
+    /// Accounts from a file, for organizations with hundreds of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_list: Option<AccountList>,
     pub perimeter: Perimeter,
     #[serde(default)]
     pub collection: CollectionConfig,
@@ -70,6 +75,53 @@ pub struct AccountConfig {
     /// Named profile to use instead of assuming a role.
     #[serde(default)]
     pub profile: Option<String>,
+}
+
+/// Accounts read from a CSV file (`id,name,tags`, tags as `key=value;key=value`), each reached
+/// through a role named by a template, its role in the pattern picked by name or tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountList {
+    /// The CSV file, relative to the config file.
+    pub file: std::path::PathBuf,
+    /// Role to assume, `{account}` replaced by the account id
+    /// (`arn:aws:iam::{account}:role/xscan-audit`).
+    #[serde(default)]
+    pub assume_role: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// The first selector an account matches gives its role; accounts matching none are left
+    /// out of scope (and logged).
+    pub roles: Vec<RoleSelector>,
+}
+
+/// Picks accounts by name pattern (`*`, `?`) and/or tag (`key=value`); with neither, every
+/// account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSelector {
+    pub role: AccountRole,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+impl RoleSelector {
+    fn matches(&self, name: &str, tags: &BTreeMap<String, String>) -> bool {
+        let name_ok = self
+            .name
+            .as_deref()
+            .is_none_or(|p| crate::policy::wildcard::glob_match(p, name));
+        let tag_ok = self.tag.as_deref().is_none_or(|t| {
+            let (key, value) = t.split_once('=').unwrap_or((t, "*"));
+            tags.get(key.trim())
+                .is_some_and(|v| crate::policy::wildcard::glob_match(value.trim(), v))
+        });
+        name_ok && tag_ok
+    }
 }
 
 /// The intended perimeter: what the rules compare the live configuration with.
@@ -109,6 +161,82 @@ fn default_trusted_service() -> String {
     "sagemaker.amazonaws.com".into()
 }
 
+/// Reads `id,name,tags` lines; `#` comments, blank lines and a header line are skipped.
+fn parse_account_list(
+    origin: &str,
+    text: &str,
+    list: &AccountList,
+) -> Result<Vec<AccountConfig>, ConfigError> {
+    let invalid = |line: usize, message: String| ConfigError::Invalid {
+        path: origin.to_string(),
+        line,
+        column: 1,
+        message,
+    };
+    let mut accounts = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut first = true;
+    for (number, line) in text.lines().enumerate() {
+        let line_no = number + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.splitn(3, ',').map(str::trim);
+        let id = fields.next().unwrap_or_default().trim_matches('"');
+        if std::mem::take(&mut first) && !id.chars().all(|c| c.is_ascii_digit()) {
+            continue; // a header
+        }
+        if !crate::policy::principal::is_account_id(id) {
+            return Err(invalid(
+                line_no,
+                format!("`{id}` is not a 12-digit account id (lines are id,name,tags)"),
+            ));
+        }
+        if !seen.insert(id.to_string()) {
+            return Err(invalid(line_no, format!("account {id} is listed twice")));
+        }
+        let name = fields
+            .next()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string();
+        let mut tags = BTreeMap::new();
+        for tag in fields
+            .next()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .split(';')
+            .filter(|t| !t.trim().is_empty())
+        {
+            let Some((key, value)) = tag.split_once('=') else {
+                return Err(invalid(
+                    line_no,
+                    format!("tag `{tag}` is not key=value (tags are key=value;key=value)"),
+                ));
+            };
+            tags.insert(key.trim().to_string(), value.trim().to_string());
+        }
+        let Some(selector) = list.roles.iter().find(|s| s.matches(&name, &tags)) else {
+            tracing::info!(account = id, name, "no role selector matches: out of scope");
+            continue;
+        };
+        accounts.push(AccountConfig {
+            id: id.to_string(),
+            name: (!name.is_empty()).then_some(name),
+            role: selector.role,
+            assume_role: list
+                .assume_role
+                .as_ref()
+                .map(|template| template.replace("{account}", id)),
+            external_id: list.external_id.clone(),
+            session_name: list.session_name.clone(),
+            profile: None,
+        });
+    }
+    Ok(accounts)
+}
+
 /// Collection limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +250,12 @@ pub struct CollectionConfig {
     /// Attempts per call (with backoff) on throttling and transient errors.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
+    /// Concurrent API calls to one account.
+    #[serde(default = "default_per_account")]
+    pub per_account_concurrency: usize,
+    /// Concurrent API calls to one service of one account (AWS throttles per account and API).
+    #[serde(default = "default_per_service")]
+    pub per_service_concurrency: usize,
 }
 
 fn default_concurrency() -> usize {
@@ -133,6 +267,12 @@ fn default_timeout() -> u64 {
 fn default_attempts() -> u32 {
     5
 }
+fn default_per_account() -> usize {
+    8
+}
+fn default_per_service() -> usize {
+    4
+}
 
 impl Default for CollectionConfig {
     fn default() -> Self {
@@ -140,6 +280,8 @@ impl Default for CollectionConfig {
             concurrency: default_concurrency(),
             call_timeout_seconds: default_timeout(),
             max_attempts: default_attempts(),
+            per_account_concurrency: default_per_account(),
+            per_service_concurrency: default_per_service(),
         }
     }
 }
@@ -160,13 +302,58 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads a config file.
+    /// Reads a config file, with its account list and waiver paths resolved against its
+    /// directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_yaml(&path.display().to_string(), &text)
+        let mut config = Self::from_yaml(&path.display().to_string(), &text)?;
+        config.resolve(path.parent().unwrap_or(Path::new(".")))?;
+        Ok(config)
+    }
+
+    /// Resolves relative paths against `base` (the config file's directory) and reads the
+    /// account list into `accounts`. Returns the account list's text (part of the config's
+    /// identity in reports).
+    pub fn resolve(&mut self, base: &Path) -> Result<Option<String>, ConfigError> {
+        if let Some(waivers) = &self.waivers
+            && waivers.is_relative()
+        {
+            self.waivers = Some(base.join(waivers));
+        }
+        let Some(list) = &self.account_list else {
+            return Ok(None);
+        };
+        let path = if list.file.is_relative() {
+            base.join(&list.file)
+        } else {
+            list.file.clone()
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let listed = parse_account_list(&path.display().to_string(), &text, list)?;
+        let explicit: std::collections::BTreeSet<String> =
+            self.accounts.iter().map(|a| a.id.clone()).collect();
+        self.accounts
+            .extend(listed.into_iter().filter(|a| !explicit.contains(&a.id)));
+        Ok(Some(text))
+    }
+
+    /// Keeps only shard `index` of `count` (0-based): every `count`-th account in id order,
+    /// the same split for the same account list on every machine.
+    pub fn shard(&mut self, index: usize, count: usize) {
+        self.accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        let accounts = std::mem::take(&mut self.accounts);
+        self.accounts = accounts
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % count.max(1) == index)
+            .map(|(_, a)| a)
+            .collect();
     }
 
     fn validate(&self, origin: &str, text: &str) -> Result<(), ConfigError> {
@@ -194,6 +381,22 @@ impl Config {
             return Err(invalid(
                 "data_account",
                 "perimeter.data_account must be a 12-digit account id".into(),
+            ));
+        }
+        if self.accounts.is_empty() && self.account_list.is_none() {
+            return Err(invalid(
+                "perimeter",
+                "no accounts: list them under `accounts:` or name a file under `account_list:`"
+                    .into(),
+            ));
+        }
+        if let Some(list) = &self.account_list
+            && let Some(template) = &list.assume_role
+            && !template.contains("{account}")
+        {
+            return Err(invalid(
+                template,
+                "account_list.assume_role must contain `{account}` (e.g. arn:aws:iam::{account}:role/xscan-audit)".into(),
             ));
         }
         if self.regions.is_empty() {
@@ -285,5 +488,57 @@ perimeter:
         let bad = GOOD.replace("\"111111111111\"", "\"1111\"");
         let err = Config::from_yaml("x.yaml", &bad).unwrap_err().to_string();
         assert!(err.contains("12 digits"), "{err}");
+    }
+
+    #[test]
+    fn account_lists_expand_with_template_and_selectors() {
+        let dir = std::env::temp_dir().join(format!("xscan-config-list-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml = GOOD.replace(
+            "accounts:\n  - {id: \"111111111111\", role: consumer}\n  - {id: \"222222222222\", role: data}\n",
+            "accounts:\n  - {id: \"222222222222\", role: data, profile: dataset}\naccount_list:\n  file: accounts.csv\n  assume_role: \"arn:aws:iam::{account}:role/xscan-audit\"\n  roles:\n    - {role: data, name: \"*-data\"}\n    - {role: consumer, tag: \"team=ml*\"}\n",
+        );
+        std::fs::write(
+            dir.join("accounts.csv"),
+            "# from organizations\nid,name,tags\n111111111111,ml-a,team=ml-platform\n222222222222,shared-data,\n333333333333,lake-data,\n444444444444,sandbox,team=web\n",
+        )
+        .unwrap();
+        let mut config = Config::from_yaml("x.yaml", &yaml).unwrap();
+        assert!(config.resolve(&dir).unwrap().is_some());
+        let summary: Vec<(&str, AccountRole, Option<&str>)> = config
+            .accounts
+            .iter()
+            .map(|a| (a.id.as_str(), a.role, a.assume_role.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("222222222222", AccountRole::Data, None),
+                (
+                    "111111111111",
+                    AccountRole::Consumer,
+                    Some("arn:aws:iam::111111111111:role/xscan-audit")
+                ),
+                (
+                    "333333333333",
+                    AccountRole::Data,
+                    Some("arn:aws:iam::333333333333:role/xscan-audit")
+                ),
+            ],
+            "explicit entries win; the sandbox matches no selector"
+        );
+        config.shard(1, 2);
+        assert_eq!(config.accounts.len(), 1);
+        assert_eq!(config.accounts[0].id, "222222222222");
+
+        std::fs::write(dir.join("accounts.csv"), "111111111111,a\n12345,b\n").unwrap();
+        let mut config = Config::from_yaml("x.yaml", &yaml).unwrap();
+        let err = config.resolve(&dir).unwrap_err().to_string();
+        assert!(err.contains("accounts.csv:2:1:"), "{err}");
+        assert!(err.contains("12-digit"), "{err}");
+        let bad = yaml.replace("{account}", "ACCOUNT");
+        let err = Config::from_yaml("x.yaml", &bad).unwrap_err().to_string();
+        assert!(err.contains("must contain `{account}`"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

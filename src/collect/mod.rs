@@ -52,25 +52,57 @@ pub enum CollectError {
     Runtime(String),
 }
 
-/// Bounded, counted API calls shared by every task of a collection.
-pub(crate) struct Calls {
-    limit: Semaphore,
+/// What every account's calls share: the global limit and the counts.
+struct CallBudget {
+    global: Semaphore,
+    per_account: usize,
+    per_service: usize,
     counts: Mutex<BTreeMap<String, u64>>,
     total: std::sync::atomic::AtomicU64,
     on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
+/// Bounded, counted API calls of one account: at most `per_service` calls in flight to one
+/// service of the account (AWS throttles per account and API), `per_account` to the account,
+/// and `concurrency` in all.
+pub(crate) struct Calls {
+    budget: Arc<CallBudget>,
+    account: Semaphore,
+    /// One limit per service prefix (`ec2`, `s3`, ...), created on first use.
+    services: Mutex<BTreeMap<&'static str, Arc<Semaphore>>>,
+}
+
 impl Calls {
-    fn new(concurrency: usize, on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>) -> Self {
-        Self {
-            limit: Semaphore::new(concurrency.max(1)),
+    fn new(
+        limits: &crate::config::CollectionConfig,
+        concurrency: usize,
+        on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    ) -> Self {
+        let budget = Arc::new(CallBudget {
+            global: Semaphore::new(concurrency.max(1)),
+            per_account: limits.per_account_concurrency.max(1),
+            per_service: limits.per_service_concurrency.max(1),
             counts: Mutex::new(BTreeMap::new()),
             total: std::sync::atomic::AtomicU64::new(0),
             on_call,
+        });
+        Self::with_budget(budget)
+    }
+
+    fn with_budget(budget: Arc<CallBudget>) -> Self {
+        Self {
+            account: Semaphore::new(budget.per_account),
+            services: Mutex::new(BTreeMap::new()),
+            budget,
         }
     }
 
-    /// Runs one API call (one page) under the concurrency limit and counts it by IAM action.
+    /// A handle for another account: its own account and service limits, the same budget.
+    fn for_account(&self) -> Self {
+        Self::with_budget(self.budget.clone())
+    }
+
+    /// Runs one API call (one page) under the limits and counts it by IAM action.
     pub(crate) async fn run<T, F: std::future::Future<Output = T>>(
         &self,
         action: &'static str,
@@ -80,16 +112,30 @@ impl Calls {
             permissions::ACTIONS.contains(&action),
             "{action} is not in the permission list"
         );
-        let _permit = self.limit.acquire().await;
-        if let Ok(mut counts) = self.counts.lock() {
+        let service_prefix = action.split(':').next().unwrap_or(action);
+        let service = self.services.lock().ok().map(|mut services| {
+            services
+                .entry(service_prefix)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.budget.per_service)))
+                .clone()
+        });
+        // Narrowest limit first, so a call waiting on its account holds no global permit.
+        let _service_permit = match &service {
+            Some(semaphore) => Some(semaphore.acquire().await),
+            None => None,
+        };
+        let _account_permit = self.account.acquire().await;
+        let _permit = self.budget.global.acquire().await;
+        if let Ok(mut counts) = self.budget.counts.lock() {
             *counts.entry(action.to_string()).or_default() += 1;
         }
         let result = call.await;
         let total = self
+            .budget
             .total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        if let Some(callback) = &self.on_call {
+        if let Some(callback) = &self.budget.on_call {
             callback(total);
         }
         tracing::debug!(action, "call done");
@@ -97,7 +143,11 @@ impl Calls {
     }
 
     fn counts(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+        self.budget
+            .counts
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -150,7 +200,11 @@ struct AccountResult {
 pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapshot, CollectError> {
     let started = Utc::now();
     let concurrency = options.concurrency.unwrap_or(config.collection.concurrency);
-    let calls = Arc::new(Calls::new(concurrency, options.on_call.clone()));
+    let calls = Arc::new(Calls::new(
+        &config.collection,
+        concurrency,
+        options.on_call.clone(),
+    ));
     let session = Arc::new(Session::new(config, options.endpoint_url.clone()).await);
     session.check_starting_identity(&calls).await?;
 
@@ -158,7 +212,7 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
     for account in &config.accounts {
         let (session, calls, account, config) = (
             session.clone(),
-            calls.clone(),
+            calls.for_account(),
             account.clone(),
             config.clone(),
         );
@@ -417,4 +471,89 @@ pub(crate) fn detail_gap(
 /// Default per-call timeout when the config gives none.
 pub(crate) fn call_timeout(config: &Config) -> Duration {
     Duration::from_secs(config.collection.call_timeout_seconds.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Peak number of calls in flight, per label.
+    #[derive(Default)]
+    struct Peak {
+        now: AtomicUsize,
+        max: AtomicUsize,
+    }
+
+    impl Peak {
+        async fn call(&self) {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn limits_hold_per_service_per_account_and_in_all() {
+        let limits = crate::config::CollectionConfig {
+            per_account_concurrency: 3,
+            per_service_concurrency: 2,
+            ..Default::default()
+        };
+        let root = Calls::new(&limits, 5, None);
+        let accounts: Vec<Arc<Calls>> = (0..4).map(|_| Arc::new(root.for_account())).collect();
+        let (all, ec2_of_first, first) = (
+            Arc::new(Peak::default()),
+            Arc::new(Peak::default()),
+            Arc::new(Peak::default()),
+        );
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, calls) in accounts.iter().enumerate() {
+            for j in 0..12 {
+                let (calls, all, ec2, first) = (
+                    calls.clone(),
+                    all.clone(),
+                    ec2_of_first.clone(),
+                    first.clone(),
+                );
+                tasks.spawn(async move {
+                    let action = if j % 2 == 0 {
+                        "ec2:DescribeVpcs"
+                    } else {
+                        "s3:GetBucketPolicy"
+                    };
+                    calls
+                        .run(action, async {
+                            let ec2_call =
+                                (i == 0 && action.starts_with("ec2")).then(|| ec2.call());
+                            let first_call = (i == 0).then(|| first.call());
+                            tokio::join!(
+                                all.call(),
+                                async {
+                                    if let Some(c) = ec2_call {
+                                        c.await
+                                    }
+                                },
+                                async {
+                                    if let Some(c) = first_call {
+                                        c.await
+                                    }
+                                }
+                            );
+                        })
+                        .await
+                });
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        assert_eq!(all.max.load(Ordering::SeqCst), 5, "global limit");
+        // Never above the narrower limits (whether they are reached depends on scheduling).
+        assert!(first.max.load(Ordering::SeqCst) <= 3, "per-account limit");
+        assert!(
+            ec2_of_first.max.load(Ordering::SeqCst) <= 2,
+            "per-service limit"
+        );
+        assert_eq!(root.counts().values().sum::<u64>(), 48);
+    }
 }

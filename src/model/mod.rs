@@ -6,6 +6,7 @@
 //! NoSuchBucketPolicy); a field that could not be read is named in the resource's
 //! `collection_errors`, and a listing that failed is a [`CollectionGap`] — never a default.
 
+pub mod merge;
 mod resources;
 
 use std::collections::BTreeMap;
@@ -75,6 +76,48 @@ pub struct ScanMetadata {
     /// and for the least-privilege check.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub api_calls: BTreeMap<String, u64>,
+    /// What the collection was made with (shards are merged only when these agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// The configuration and rule pack a collection was made with, and its shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// sha256 of the configuration (and its account list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
+    /// sha256 of the rule pack the collection was made for.
+    pub rule_pack_sha256: String,
+    /// Set for one shard of a sharded collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// Shard `index` (0-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    /// `I/N` with 0 <= I < N (0-based, like Kubernetes' JOB_COMPLETION_INDEX and AWS Batch's
+    /// AWS_BATCH_JOB_ARRAY_INDEX).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if count > 0 && index < count => Ok(Shard { index, count }),
+            _ => Err(format!(
+                "`{s}` is not a shard I/N with 0 <= I < N (e.g. 0/4 ... 3/4)"
+            )),
+        }
+    }
 }
 
 /// The identity xscan used in one account.
@@ -182,6 +225,7 @@ impl Snapshot {
                 caller_identities: BTreeMap::new(),
                 collection_gaps: Vec::new(),
                 api_calls: BTreeMap::new(),
+                provenance: None,
             },
             accounts: BTreeMap::new(),
         }

@@ -741,3 +741,133 @@ fn history_scans_see_a_drift_made_between_two_runs() {
     let (_, code) = run("any");
     assert_eq!(code, 1);
 }
+
+/// Accounts from a CSV file with a role template and name/tag selectors; three shards
+/// collected separately and merged give the same report as one collection.
+#[test]
+fn sharded_collection_merged_equals_a_single_run() {
+    let Some(estate) = seed(21, None) else {
+        return;
+    };
+    std::fs::write(
+        estate.dir.join("accounts.csv"),
+        format!(
+            "id,name,tags\n{},ml-consumer,xscan-role=consumer;team=ml\n{},dataset,\n999999999999,sandbox,team=other\n",
+            estate.consumer, estate.data
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        r#"scope: emulator-sharded
+regions: [us-east-1]
+account_list:
+  file: accounts.csv
+  assume_role: "arn:aws:iam::{{account}}:role/xscan-audit"
+  roles:
+    - {{role: data, name: dataset}}
+    - {{role: consumer, tag: xscan-role=consumer}}
+perimeter:
+  data_account: "{data}"
+  dataset_buckets: [{bucket}]
+  access_points: ["arn:aws:s3:us-east-1:{data}:accesspoint/test-ap-1"]
+  execution_roles: ["arn:aws:iam::{consumer}:role/xscan-sagemaker-exec"]
+collection: {{concurrency: 8, per_account_concurrency: 4, per_service_concurrency: 2}}
+"#,
+        data = estate.data,
+        bucket = estate.bucket,
+        consumer = estate.consumer
+    );
+    std::fs::write(estate.dir.join("org.yaml"), config).unwrap();
+    let endpoint = estate.endpoint.clone();
+    let collect = |extra: &[&str]| {
+        let mut args = vec![
+            "collect",
+            "--config",
+            "org.yaml",
+            "--endpoint-url",
+            &endpoint,
+        ];
+        args.extend_from_slice(extra);
+        let out = xscan_aws(&estate, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    collect(&["-o", "single.json"]);
+    for i in 0..3 {
+        collect(&[
+            "--shard",
+            &format!("{i}/3"),
+            "-o",
+            &format!("shard-{i}.json"),
+        ]);
+    }
+    let shard_accounts: Vec<usize> = (0..3)
+        .map(|i| {
+            let s: Value = serde_json::from_str(
+                &std::fs::read_to_string(estate.dir.join(format!("shard-{i}.json"))).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(s["metadata"]["provenance"]["shard"]["count"], 3);
+            s["accounts"].as_object().unwrap().len()
+        })
+        .collect();
+    assert_eq!(
+        shard_accounts,
+        vec![1, 1, 0],
+        "two accounts over three shards"
+    );
+
+    let out = xscan_aws(
+        &estate,
+        &[
+            "merge",
+            "shard-2.json",
+            "shard-0.json",
+            "shard-1.json",
+            "-o",
+            "merged.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let scan = |snapshot: &str| {
+        let out = xscan_aws(
+            &estate,
+            &[
+                "scan",
+                "--snapshot",
+                snapshot,
+                "--config",
+                "org.yaml",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (single, merged) = (scan("single.json"), scan("merged.json"));
+    assert_eq!(single["results"], merged["results"]);
+    assert_eq!(single["summary"], merged["summary"]);
+    assert_eq!(single["scan"]["accounts"], merged["scan"]["accounts"]);
+    assert!(single["summary"]["by_status"]["pass"].as_u64().unwrap() > 20);
+    let roles: Vec<(&str, &str)> = single["scan"]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["role"].as_str().unwrap()))
+        .collect();
+    assert!(roles.contains(&("ml-consumer", "consumer")) && roles.contains(&("dataset", "data")));
+    assert_eq!(
+        roles.len(),
+        2,
+        "the sandbox matches no selector: out of scope"
+    );
+
+    // An incomplete shard set is refused.
+    let out = xscan_aws(&estate, &["merge", "shard-0.json", "shard-1.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("shard(s) 2 of 3 missing"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,233 @@
+//! Combining the snapshots of a sharded collection (`xscan collect --shard I/N`) into one, so
+//! that one evaluation and one report cover the whole organization. Refuses shards that did not
+//! come from the same configuration and rule pack, incomplete or repeated shard sets, and
+//! accounts collected twice.
+
+use std::collections::BTreeSet;
+
+use super::{Provenance, Snapshot};
+
+/// Why shards cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(
+        "nothing to merge\nhelp: pass the shard snapshots: xscan merge shard-*.json -o merged.json"
+    )]
+    Empty,
+    #[error(
+        "{path} was not written by `xscan collect --shard`: it records no shard\nhelp: merge the snapshots of one sharded collection"
+    )]
+    NotAShard { path: String },
+    #[error(
+        "{path} differs from {first} in {what} ({found} vs {expected})\nhelp: every shard must be collected with the same configuration (and account list), rule pack, regions and xscan version"
+    )]
+    Mismatch {
+        path: String,
+        first: String,
+        what: &'static str,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "shard set incomplete: {detail}\nhelp: collect every shard 0..N-1 once (--shard I/N) and merge them all"
+    )]
+    Shards { detail: String },
+    #[error(
+        "account {account} is in both {first} and {second}\nhelp: shards must come from one sharded collection"
+    )]
+    Overlap {
+        account: String,
+        first: String,
+        second: String,
+    },
+}
+
+/// Merges `(path, snapshot)` shards; the result records the common provenance without a shard.
+pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
+    let mut iter = shards.into_iter();
+    let (first_path, mut merged) = iter.next().ok_or(MergeError::Empty)?;
+    let provenance = |path: &str, s: &Snapshot| -> Result<Provenance, MergeError> {
+        match &s.metadata.provenance {
+            Some(p) if p.shard.is_some() => Ok(p.clone()),
+            _ => Err(MergeError::NotAShard {
+                path: path.to_string(),
+            }),
+        }
+    };
+    let base = provenance(&first_path, &merged)?;
+    let count = base.shard.map_or(1, |s| s.count);
+    let mut seen: BTreeSet<usize> = base.shard.map(|s| s.index).into_iter().collect();
+    let mut owner: std::collections::BTreeMap<String, String> = merged
+        .accounts
+        .keys()
+        .map(|a| (a.clone(), first_path.clone()))
+        .collect();
+    for (path, shard) in iter {
+        let p = provenance(&path, &shard)?;
+        let mismatch = |what, found: String, expected: String| MergeError::Mismatch {
+            path: path.clone(),
+            first: first_path.clone(),
+            what,
+            found,
+            expected,
+        };
+        let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
+        if p.config_sha256 != base.config_sha256 {
+            return Err(mismatch(
+                "configuration",
+                opt(&p.config_sha256),
+                opt(&base.config_sha256),
+            ));
+        }
+        if p.rule_pack_sha256 != base.rule_pack_sha256 {
+            return Err(mismatch(
+                "rule pack",
+                p.rule_pack_sha256.clone(),
+                base.rule_pack_sha256.clone(),
+            ));
+        }
+        let shard_info = p.shard.unwrap_or_default();
+        if shard_info.count != count {
+            return Err(mismatch(
+                "shard count",
+                shard_info.count.to_string(),
+                count.to_string(),
+            ));
+        }
+        if shard.metadata.regions != merged.metadata.regions {
+            return Err(mismatch(
+                "regions",
+                shard.metadata.regions.join(","),
+                merged.metadata.regions.join(","),
+            ));
+        }
+        if shard.metadata.tool_version != merged.metadata.tool_version {
+            return Err(mismatch(
+                "xscan version",
+                shard.metadata.tool_version.clone(),
+                merged.metadata.tool_version.clone(),
+            ));
+        }
+        if !seen.insert(shard_info.index) {
+            return Err(MergeError::Shards {
+                detail: format!("shard {}/{count} given twice ({path})", shard_info.index),
+            });
+        }
+        let m = &mut merged.metadata;
+        m.started_at = m.started_at.min(shard.metadata.started_at);
+        m.finished_at = m.finished_at.max(shard.metadata.finished_at);
+        m.caller_identities.extend(shard.metadata.caller_identities);
+        m.collection_gaps.extend(shard.metadata.collection_gaps);
+        for (action, n) in shard.metadata.api_calls {
+            *m.api_calls.entry(action).or_default() += n;
+        }
+        for (id, account) in shard.accounts {
+            if let Some(first) = owner.get(&id) {
+                return Err(MergeError::Overlap {
+                    account: id,
+                    first: first.clone(),
+                    second: path.clone(),
+                });
+            }
+            owner.insert(id.clone(), path.clone());
+            merged.accounts.insert(id, account);
+        }
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !seen.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(MergeError::Shards {
+            detail: format!("shard(s) {} of {count} missing", missing.join(", ")),
+        });
+    }
+    // The same order a single collection writes.
+    merged.metadata.collection_gaps.sort_by(|a, b| {
+        (
+            &a.account,
+            &a.region,
+            &a.service,
+            &a.api_call,
+            &a.resource_id,
+        )
+            .cmp(&(
+                &b.account,
+                &b.region,
+                &b.service,
+                &b.api_call,
+                &b.resource_id,
+            ))
+    });
+    merged.metadata.provenance = Some(Provenance {
+        shard: None,
+        ..base
+    });
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccountSnapshot, Shard};
+
+    fn shard(index: usize, count: usize, account: &str, config: &str) -> (String, Snapshot) {
+        let mut s = Snapshot::new(vec!["us-east-1".into()]);
+        s.metadata.provenance = Some(Provenance {
+            config_sha256: Some(config.into()),
+            rule_pack_sha256: "pack".into(),
+            shard: Some(Shard { index, count }),
+        });
+        s.accounts
+            .insert(account.into(), AccountSnapshot::default());
+        s.metadata.api_calls.insert("ec2:DescribeVpcs".into(), 2);
+        (format!("shard-{index}.json"), s)
+    }
+
+    #[test]
+    fn merges_a_complete_set_and_refuses_the_rest() {
+        let merged = merge(vec![
+            shard(1, 2, "222222222222", "c"),
+            shard(0, 2, "111111111111", "c"),
+        ])
+        .unwrap();
+        assert_eq!(merged.accounts.len(), 2);
+        assert_eq!(merged.metadata.api_calls["ec2:DescribeVpcs"], 4);
+        assert_eq!(merged.metadata.provenance.unwrap().shard, None);
+
+        let err = merge(vec![shard(0, 2, "111111111111", "c")]).unwrap_err();
+        assert!(err.to_string().contains("shard(s) 1 of 2 missing"), "{err}");
+        let err = merge(vec![
+            shard(0, 2, "111111111111", "c"),
+            shard(1, 2, "222222222222", "other"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("in configuration"), "{err}");
+        let err = merge(vec![
+            shard(0, 2, "111111111111", "c"),
+            shard(0, 2, "222222222222", "c"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
+        let err = merge(vec![
+            shard(0, 2, "111111111111", "c"),
+            shard(1, 2, "111111111111", "c"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, MergeError::Overlap { .. }), "{err}");
+        let mut unsharded = shard(0, 1, "111111111111", "c");
+        unsharded.1.metadata.provenance = None;
+        assert!(matches!(
+            merge(vec![unsharded]).unwrap_err(),
+            MergeError::NotAShard { .. }
+        ));
+    }
+
+    #[test]
+    fn shard_specs_parse() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
+        assert!("4/4".parse::<Shard>().is_err());
+        assert!("1/0".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+    }
+}
