@@ -17,6 +17,10 @@ use xscan::scan::{ScanInputs, run};
 
 const ACCOUNTS: usize = 100;
 
+/// The allocator the `xscan` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Clones the compliant fixture's resources into `ACCOUNTS` accounts so that notebooks, SGs,
 /// endpoints and access points add up to `size`.
 fn estate(fixture: &str, size: usize) -> Snapshot {
