@@ -238,22 +238,7 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
             Err(e) => tracing::error!("an account task failed: {e}"),
         }
     }
-    snapshot.metadata.collection_gaps.sort_by(|a, b| {
-        (
-            &a.account,
-            &a.region,
-            &a.service,
-            &a.api_call,
-            &a.resource_id,
-        )
-            .cmp(&(
-                &b.account,
-                &b.region,
-                &b.service,
-                &b.api_call,
-                &b.resource_id,
-            ))
-    });
+    snapshot.metadata.sort_gaps();
     snapshot.metadata.api_calls = calls.counts();
     snapshot.metadata.finished_at = Utc::now();
     Ok(snapshot)

@@ -143,22 +143,7 @@ pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
         });
     }
     // The same order a single collection writes.
-    merged.metadata.collection_gaps.sort_by(|a, b| {
-        (
-            &a.account,
-            &a.region,
-            &a.service,
-            &a.api_call,
-            &a.resource_id,
-        )
-            .cmp(&(
-                &b.account,
-                &b.region,
-                &b.service,
-                &b.api_call,
-                &b.resource_id,
-            ))
-    });
+    merged.metadata.sort_gaps();
     merged.metadata.provenance = Some(Provenance {
         shard: None,
         ..base

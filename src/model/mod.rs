@@ -210,6 +210,29 @@ pub struct RegionSnapshot {
     pub s3_access_points: BTreeMap<String, S3AccessPoint>,
 }
 
+impl ScanMetadata {
+    /// Puts the gaps in their canonical order (account, region, service, call, resource), so
+    /// that the same collection writes the same snapshot however its tasks finished.
+    pub fn sort_gaps(&mut self) {
+        self.collection_gaps.sort_by(|a, b| {
+            (
+                &a.account,
+                &a.region,
+                &a.service,
+                &a.api_call,
+                &a.resource_id,
+            )
+                .cmp(&(
+                    &b.account,
+                    &b.region,
+                    &b.service,
+                    &b.api_call,
+                    &b.resource_id,
+                ))
+        });
+    }
+}
+
 impl Snapshot {
     /// An empty snapshot stamped now.
     pub fn new(regions: Vec<String>) -> Self {

@@ -107,3 +107,13 @@ pub fn notebook(snapshot: &mut Value) -> &mut Value {
 pub fn access_point(snapshot: &mut Value) -> &mut Value {
     &mut snapshot["accounts"]["222222222222"]["regions"]["us-east-1"]["s3_access_points"]["test-ap-1"]
 }
+
+/// The result of `rule` on the resource with `id`.
+pub fn result_of<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule_id"] == rule && r["resource"]["id"] == id)
+        .unwrap_or_else(|| panic!("no result {rule} {id}"))
+}

@@ -7,12 +7,7 @@ use crate::common::{
 };
 
 fn state_of<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
-    &report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["rule_id"] == rule && r["resource"]["id"] == id)
-        .unwrap()["baseline_state"]
+    &crate::common::result_of(report, rule, id)["baseline_state"]
 }
 
 #[test]

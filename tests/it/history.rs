@@ -51,12 +51,7 @@ fn latest(history: &Path) -> String {
 }
 
 fn state<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
-    &report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["rule_id"] == rule && r["resource"]["id"] == id)
-        .unwrap()["baseline_state"]
+    &crate::common::result_of(report, rule, id)["baseline_state"]
 }
 
 #[test]

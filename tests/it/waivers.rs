@@ -5,18 +5,9 @@
 use serde_json::Value;
 
 use crate::common::{
-    CONFIG, ESTATE, assert_valid_report, notebook, patched_snapshot, scan_json, stderr, stdout,
-    temp_dir, xscan,
+    CONFIG, ESTATE, assert_valid_report, notebook, patched_snapshot, result_of as result,
+    scan_json, stderr, stdout, temp_dir, xscan,
 };
-
-fn result<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["rule_id"] == rule && r["resource"]["id"] == id)
-        .unwrap_or_else(|| panic!("no result {rule} {id}"))
-}
 
 fn waiver_file(dir: &std::path::Path, rule: &str, resource: &str, expires: &str) -> String {
     let path = dir.join(format!("waivers-{rule}-{expires}.yaml"));
