@@ -1,17 +1,21 @@
 //! Evaluation benchmark: the built-in rule pack over a generated estate.
 //!
-//! `cargo bench --bench evaluate -- [SIZE...]` where SIZE is the number of notebooks + security
-//! groups + VPC endpoints + access points (default 10000), spread over 100 accounts (half
-//! consumer, half data). Prints wall time of index + evaluation (best and median of 5 runs), time
+//! `cargo bench --bench evaluate -- [--shared-vpc] [SIZE...]` where SIZE is the number of
+//! notebooks + security groups + VPC endpoints + access points (default 10000), spread over 100
+//! accounts (half consumer, half data). Each notebook gets its own copy of the seed pattern (VPC,
+//! subnet, route table, S3 gateway endpoint, security group), as the estate repeats it;
+//! `--shared-vpc` puts all of an account's copies in one VPC instead, the worst case for the
+//! endpoint -> notebooks relation (more gateway endpoints per VPC than AWS's quota allows). Prints wall time of index + evaluation (best and median of 5 runs), time
 //! per resource, and peak resident memory (VmHWM) of the process. Single-threaded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use xscan::config::Config;
 use xscan::findings::Severity;
-use xscan::model::Snapshot;
+use xscan::model::{AccountSnapshot, Snapshot};
 use xscan::rules::RulePack;
 use xscan::scan::{ScanInputs, run};
 
@@ -23,13 +27,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Clones the compliant fixture's resources into `ACCOUNTS` accounts so that notebooks, SGs,
 /// endpoints and access points add up to `size`.
-fn estate(fixture: &str, size: usize) -> Snapshot {
+fn estate(fixture: &str, size: usize, shared_vpc: bool) -> Snapshot {
     let base: Value = serde_json::from_str(fixture).unwrap();
     let consumer = &base["accounts"]["111111111111"];
     let data = &base["accounts"]["222222222222"];
     let region = "us-east-1";
     let per_account = size / 4 / (ACCOUNTS / 2);
-    let mut accounts = serde_json::Map::new();
+    // Each account is converted as soon as it is generated, so the JSON of the whole estate is
+    // never held: peak memory is the evaluation's, not the generator's.
+    let mut accounts: BTreeMap<String, AccountSnapshot> = BTreeMap::new();
     for a in 0..ACCOUNTS / 2 {
         let id = format!("{:012}", 100_000_000_000u64 + a as u64);
         let mut account = consumer.clone();
@@ -43,7 +49,16 @@ fn estate(fixture: &str, size: usize) -> Snapshot {
         let subnet = r["subnets"]["subnet-0c0ffee0000000a01"].clone();
         let rtb = r["route_tables"]["rtb-0c0ffee0000000a01"].clone();
         let vpce = r["vpc_endpoints"]["vpce-0c0ffee0000000a01"].clone();
+        let vpc = r["vpcs"]["vpc-0c0ffee0000000a01"].clone();
         for i in 0..per_account {
+            let vpc_id = if shared_vpc {
+                "vpc-0c0ffee0000000a01".to_string()
+            } else {
+                format!("vpc-{i:017x}")
+            };
+            let mut v = vpc.clone();
+            v["id"] = json!(vpc_id);
+            r["vpcs"][&vpc_id] = v;
             let (sg_id, subnet_id, rtb_id, vpce_id, name) = (
                 format!("sg-{i:017x}"),
                 format!("subnet-{i:017x}"),
@@ -64,20 +79,29 @@ fn estate(fixture: &str, size: usize) -> Snapshot {
             r["sagemaker_notebooks"][&name] = n;
             let mut g = sg.clone();
             g["id"] = json!(sg_id);
+            g["vpc_id"] = json!(vpc_id);
             r["security_groups"][&sg_id] = g;
             let mut s = subnet.clone();
             s["id"] = json!(subnet_id);
+            s["vpc_id"] = json!(vpc_id);
             r["subnets"][&subnet_id] = s;
             let mut t = rtb.clone();
             t["id"] = json!(rtb_id);
             t["subnet_ids"] = json!([subnet_id]);
+            t["vpc_id"] = json!(vpc_id);
+            for route in t["routes"].as_array_mut().unwrap() {
+                if route["target_type"] == "vpc_endpoint" {
+                    route["target"] = json!(vpce_id);
+                }
+            }
             r["route_tables"][&rtb_id] = t;
             let mut e = vpce.clone();
             e["id"] = json!(vpce_id);
             e["route_table_ids"] = json!([rtb_id]);
+            e["vpc_id"] = json!(vpc_id);
             r["vpc_endpoints"][&vpce_id] = e;
         }
-        accounts.insert(id, account);
+        accounts.insert(id, serde_json::from_value(account).unwrap());
     }
     for a in 0..ACCOUNTS / 2 {
         let id = format!("{:012}", 200_000_000_000u64 + a as u64);
@@ -94,11 +118,13 @@ fn estate(fixture: &str, size: usize) -> Snapshot {
             p["arn"] = json!(format!("arn:aws:s3:{region}:{id}:accesspoint/{name}"));
             r["s3_access_points"][&name] = p;
         }
-        accounts.insert(id, account);
+        accounts.insert(id, serde_json::from_value(account).unwrap());
     }
     let mut snapshot = base.clone();
-    snapshot["accounts"] = Value::Object(accounts);
-    serde_json::from_value(snapshot).unwrap()
+    snapshot["accounts"] = json!({});
+    let mut snapshot: Snapshot = serde_json::from_value(snapshot).unwrap();
+    snapshot.accounts = accounts;
+    snapshot
 }
 
 fn peak_rss_mib() -> f64 {
@@ -117,7 +143,45 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+fn rss_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_string))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Time and resident memory of each stage (index, evaluation), for finding where they go.
+fn stages(snapshot: &Snapshot, pack: &RulePack, config: &Config) {
+    let accounts = config
+        .accounts
+        .iter()
+        .map(|a| (a.id.clone(), a.role))
+        .collect();
+    eprintln!("estate built: RSS {:.0} MiB", rss_mib("VmRSS:"));
+    let start = Instant::now();
+    let evaluator = xscan::rules::Evaluator::new(snapshot, config.parameters(snapshot), accounts);
+    eprintln!(
+        "index: {:.3} s, RSS {:.0} MiB",
+        start.elapsed().as_secs_f64(),
+        rss_mib("VmRSS:")
+    );
+    let start = Instant::now();
+    let results = evaluator.evaluate_all(&pack.rules);
+    eprintln!(
+        "evaluation: {:.3} s, RSS {:.0} MiB",
+        start.elapsed().as_secs_f64(),
+        rss_mib("VmRSS:")
+    );
+    drop(results);
+}
+
 fn main() {
+    let shared_vpc = std::env::args().any(|a| a == "--shared-vpc");
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -133,7 +197,10 @@ fn main() {
     println!("| size | accounts | resources | results | best | median | per resource | peak RSS |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in sizes {
-        let snapshot = estate(pack.fixture_snapshot.as_deref().unwrap(), size);
+        let snapshot = estate(pack.fixture_snapshot.as_deref().unwrap(), size, shared_vpc);
+        if std::env::var_os("XSCAN_BENCH_STAGES").is_some() {
+            stages(&snapshot, &pack, &config);
+        }
         let mut times: Vec<Duration> = Vec::new();
         let mut results = 0;
         let mut resources = 0;

@@ -161,13 +161,13 @@ impl Waivers {
                 matched.push(finding.fingerprint.clone());
                 if !expired {
                     finding.status = Status::Waived;
-                    finding.waiver = Some(AppliedWaiver {
+                    finding.waiver = Some(Box::new(AppliedWaiver {
                         index,
                         ticket: waiver.ticket.clone(),
                         approver: waiver.approver.clone(),
                         justification: waiver.justification.clone(),
                         expires: waiver.expires,
-                    });
+                    }));
                 }
             }
             let state = match (expired, matched.is_empty()) {

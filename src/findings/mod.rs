@@ -4,6 +4,8 @@
 
 pub mod report;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -142,7 +144,8 @@ pub struct ResourceRef {
 pub struct Evidence {
     /// Where the value was read (`direct_internet_access`, `subnet -> route_table.routes`).
     pub path: String,
-    pub value: Value,
+    /// Shared: the same policy document is evidence for several rules and results.
+    pub value: Arc<Value>,
 }
 
 /// The verdict of one rule on one resource.
@@ -163,7 +166,7 @@ pub struct Finding {
     pub baseline_state: Option<BaselineState>,
     /// The waiver that accepted this failure (status `waived`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiver: Option<report::AppliedWaiver>,
+    pub waiver: Option<Box<report::AppliedWaiver>>,
 }
 
 impl Finding {

@@ -2,9 +2,9 @@
 //! whole: every (rule, resource) in scope gets pass, fail, error or skipped, with the evidence
 //! it was decided on. Missing inputs become `error`, never `pass`.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
@@ -65,7 +65,20 @@ pub struct Evaluator<'a> {
     index: SnapshotIndex<'a>,
     parameters: BTreeMap<String, Value>,
     configured_accounts: Vec<(String, AccountRole)>,
-    policy_cache: RefCell<HashMap<usize, Result<Arc<Policy>, PolicyError>>>,
+    /// Parsed policies by the address of their record in a view (views live as long as `self`).
+    policy_cache: Mutex<HashMap<usize, Result<Arc<Policy>, PolicyError>>>,
+    /// Evidence values by the address they were read from, so that a document that is evidence
+    /// for several rules and results is held once.
+    shared_evidence: Mutex<HashMap<(usize, EvidenceOf), Arc<Value>>>,
+}
+
+/// What a shared evidence value holds of the value at its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum EvidenceOf {
+    /// The value itself.
+    Itself,
+    /// The `document` of a policy record, or of each record of a list.
+    Documents,
 }
 
 impl<'a> Evaluator<'a> {
@@ -84,7 +97,8 @@ impl<'a> Evaluator<'a> {
             index: SnapshotIndex::build(snapshot, &role_of),
             parameters,
             configured_accounts: accounts,
-            policy_cache: RefCell::new(HashMap::new()),
+            policy_cache: Mutex::new(HashMap::new()),
+            shared_evidence: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,20 +107,65 @@ impl<'a> Evaluator<'a> {
         self.index.entries.len()
     }
 
-    /// Evaluates every rule; results are ordered by rule, then resource ARN.
+    /// Evaluates every rule; results are ordered by rule, then resource ARN. Rules are shared
+    /// out to one worker per core; the order of the results does not depend on it.
     pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for rule in rules {
-            findings.extend(self.evaluate_rule(rule));
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(rules.len());
+        if workers <= 1 {
+            return concat(rules.iter().map(|r| self.evaluate_rule(r)).collect());
         }
-        findings
+        let next = AtomicUsize::new(0);
+        let mut per_rule: Vec<(usize, Vec<Finding>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(rule) = rules.get(i) else { break };
+                            done.push((i, self.evaluate_rule(rule)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        per_rule.sort_by_key(|(i, _)| *i);
+        concat(per_rule.into_iter().map(|(_, f)| f).collect())
+    }
+
+    /// `value` (read from a view or the parameters) as shared evidence.
+    fn evidence_of(&self, value: &Value) -> Arc<Value> {
+        if !matches!(value, Value::Array(_) | Value::Object(_)) {
+            return Arc::new(value.clone());
+        }
+        self.shared(value, EvidenceOf::Itself, || value.clone())
+    }
+
+    /// The shared evidence `what` of the value at `at`, made once.
+    fn shared(&self, at: &Value, what: EvidenceOf, make: impl FnOnce() -> Value) -> Arc<Value> {
+        let key = (at as *const Value as usize, what);
+        let mut cache = self
+            .shared_evidence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.entry(key).or_insert_with(|| Arc::new(make())).clone()
     }
 
     /// Evaluates one rule over every resource of its type, plus an `error` result for each
     /// account/region whose population of that type is unknown.
     pub fn evaluate_rule(&self, rule: &LoadedRule) -> Vec<Finding> {
         let spec = &rule.spec;
-        let mut findings = Vec::new();
+        let mut findings = Vec::with_capacity(self.index.of_type(spec.resource_type).len());
         let finding = |status, resource, message: String, evidence| {
             Finding::new(
                 &spec.id,
@@ -167,7 +226,7 @@ impl<'a> Evaluator<'a> {
                     format!("not evaluated: the {} resources of this account could not be listed ({reason})", spec.resource_type),
                     vec![Evidence {
                         path: "collection_gap".into(),
-                        value: json!(reason),
+                        value: Arc::new(json!(reason)),
                     }],
                 ));
             }
@@ -273,7 +332,7 @@ impl<'a> Evaluator<'a> {
                     format!("not applicable: account {} is {role}", entry.account),
                     vec![Evidence {
                         path: "account_role".into(),
-                        value: json!(entry.account_role.map(AccountRole::as_str)),
+                        value: Arc::new(json!(entry.account_role.map(AccountRole::as_str))),
                     }],
                 );
             }
@@ -314,16 +373,8 @@ impl<'a> Evaluator<'a> {
 
     fn condition(&self, condition: &Condition, scope: Scope<'_>) -> Verdict {
         match condition {
-            Condition::All(items) => {
-                let verdicts: Vec<Verdict> =
-                    items.iter().map(|c| self.condition(c, scope)).collect();
-                combine_all(verdicts)
-            }
-            Condition::Any(items) => {
-                let verdicts: Vec<Verdict> =
-                    items.iter().map(|c| self.condition(c, scope)).collect();
-                combine_any(verdicts)
-            }
+            Condition::All(items) => combine_all(items.iter().map(|c| self.condition(c, scope))),
+            Condition::Any(items) => combine_any(items.iter().map(|c| self.condition(c, scope))),
             Condition::Not(inner) => {
                 let v = self.condition(inner, scope);
                 let outcome = match v.outcome {
@@ -446,7 +497,7 @@ impl<'a> Evaluator<'a> {
         };
         let evidence = vec![Evidence {
             path: path.clone(),
-            value: observed.clone(),
+            value: self.evidence_of(observed),
         }];
         let shown = render(observed);
         let (ok, expectation) = if let Some(expected) = &test.equals {
@@ -541,7 +592,7 @@ impl<'a> Evaluator<'a> {
                 return quantify(
                     test.quantifier,
                     false,
-                    Vec::new(),
+                    std::iter::empty(),
                     &format!("{}{}", scope.prefix, test.path),
                 );
             }
@@ -559,24 +610,18 @@ impl<'a> Evaluator<'a> {
             }
             Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
         };
-        let prefixes: Vec<String> = (0..list.len())
-            .map(|i| format!("{}{}[{i}].", scope.prefix, test.path))
-            .collect();
-        let verdicts = list
-            .iter()
-            .zip(&prefixes)
-            .map(|(item, prefix)| {
-                self.condition(
-                    &test.check,
-                    Scope {
-                        entry: scope.entry,
-                        value: item,
-                        prefix,
-                        top_level: false,
-                    },
-                )
-            })
-            .collect();
+        let verdicts = list.iter().enumerate().map(|(i, item)| {
+            let prefix = format!("{}{}[{i}].", scope.prefix, test.path);
+            self.condition(
+                &test.check,
+                Scope {
+                    entry: scope.entry,
+                    value: item,
+                    prefix: &prefix,
+                    top_level: false,
+                },
+            )
+        });
         quantify(
             test.quantifier,
             false,
@@ -629,30 +674,23 @@ impl<'a> Evaluator<'a> {
             .collect();
         let mut evidence = vec![Evidence {
             path: label.clone(),
-            value: json!(ids),
+            value: Arc::new(json!(ids)),
         }];
-        let prefixes: Vec<String> = related
-            .entries
-            .iter()
-            .map(|&i| format!("{label} {}: ", self.index.entries[i].id))
-            .collect();
-        let verdicts: Vec<Verdict> = related
-            .entries
-            .iter()
-            .zip(&prefixes)
-            .map(|(&i, prefix)| match &test.check {
+        let verdicts = related.entries.iter().map(|&i| {
+            let prefix = format!("{label} {}: ", self.index.entries[i].id);
+            match &test.check {
                 Some(check) => self.condition(
                     check,
                     Scope {
                         entry: i,
                         value: &self.index.entries[i].view,
-                        prefix,
+                        prefix: &prefix,
                         top_level: true,
                     },
                 ),
                 None => Verdict::new(Outcome::Pass, format!("{prefix}found"), Vec::new()),
-            })
-            .collect();
+            }
+        });
         let mut v = quantify(test.quantifier, test.non_empty, verdicts, &label);
         evidence.append(&mut v.evidence);
         v.evidence = evidence;
@@ -680,15 +718,22 @@ impl<'a> Evaluator<'a> {
     /// The parsed policy in a record view (`{raw, document}`), cached by address.
     fn policy_of(&self, record: &Value, name: &str) -> Result<Arc<Policy>, PolicyError> {
         let key = record as *const Value as usize;
-        if let Some(cached) = self.policy_cache.borrow().get(&key) {
+        let cache = || {
+            self.policy_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(cached) = cache().get(&key) {
             return cached.clone();
         }
+        // Parsed outside the lock: another worker may parse the same record meanwhile, and
+        // both get the same result.
         let parsed = parse_record(
             name,
             record.get("document"),
             record.get("raw").and_then(Value::as_str),
         );
-        self.policy_cache.borrow_mut().insert(key, parsed.clone());
+        cache().insert(key, parsed.clone());
         parsed
     }
 
@@ -717,7 +762,7 @@ impl<'a> Evaluator<'a> {
         };
         let mut evidence = vec![Evidence {
             path: path.clone(),
-            value: match field {
+            value: self.shared(field, EvidenceOf::Documents, || match field {
                 Value::Array(items) => Value::Array(
                     items
                         .iter()
@@ -726,7 +771,7 @@ impl<'a> Evaluator<'a> {
                 ),
                 Value::Null => Value::Null,
                 record => record.get("document").cloned().unwrap_or(Value::Null),
-            },
+            }),
         }];
         let mut missing = Vec::new();
         let mut policies = Vec::new();
@@ -791,7 +836,7 @@ impl<'a> Evaluator<'a> {
                 let principals = self.strings(call.principals.as_ref(), scope);
                 evidence.push(Evidence {
                     path: "expected principals".into(),
-                    value: json!(principals),
+                    value: Arc::new(json!(principals)),
                 });
                 per_policy(&|p| analysis::grants_only_principals(p, &principals, call.require_all))
             }
@@ -828,7 +873,7 @@ impl<'a> Evaluator<'a> {
         };
         evidence.push(Evidence {
             path: format!("{} {}", call.name.as_str(), path),
-            value: json!(result.reasons),
+            value: Arc::new(json!(result.reasons)),
         });
         let message = format!("{path}: {}", result.reasons.join("; "));
         Verdict::new(
@@ -841,6 +886,16 @@ impl<'a> Evaluator<'a> {
             evidence,
         )
     }
+}
+
+/// The parts in order, in one allocation of the exact size (the results are most of a scan's
+/// memory; a growing vector would hold up to twice that).
+fn concat(parts: Vec<Vec<Finding>>) -> Vec<Finding> {
+    let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        all.extend(part);
+    }
+    all
 }
 
 fn resource_ref(entry: &Entry<'_>) -> ResourceRef {
@@ -861,7 +916,7 @@ fn render(value: &Value) -> String {
     }
 }
 
-fn combine_all(verdicts: Vec<Verdict>) -> Verdict {
+fn combine_all(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
     let mut evidence = Vec::new();
     let mut failing = Vec::new();
     let mut errors = Vec::new();
@@ -884,7 +939,8 @@ fn combine_all(verdicts: Vec<Verdict>) -> Verdict {
     }
 }
 
-fn combine_any(verdicts: Vec<Verdict>) -> Verdict {
+/// Stops at the first verdict that passes: the rest are not evaluated.
+fn combine_any(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
     let mut evidence = Vec::new();
     let mut messages = Vec::new();
     let mut error = false;
@@ -908,10 +964,11 @@ fn combine_any(verdicts: Vec<Verdict>) -> Verdict {
 fn quantify(
     quantifier: Quantifier,
     non_empty: bool,
-    verdicts: Vec<Verdict>,
+    verdicts: impl Iterator<Item = Verdict>,
     label: &str,
 ) -> Verdict {
-    if verdicts.is_empty() {
+    let mut verdicts = verdicts.peekable();
+    if verdicts.peek().is_none() {
         return match (quantifier, non_empty) {
             (Quantifier::Any, _) | (_, true) => {
                 Verdict::new(Outcome::Fail, format!("{label}: none found"), Vec::new())
@@ -923,18 +980,15 @@ fn quantify(
         Quantifier::All => combine_all(verdicts),
         Quantifier::Any => combine_any(verdicts),
         Quantifier::None => {
-            let flipped = verdicts
-                .into_iter()
-                .map(|v| match v.outcome {
-                    Outcome::Pass => Verdict::new(
-                        Outcome::Fail,
-                        format!("must not hold: {}", v.message),
-                        v.evidence,
-                    ),
-                    Outcome::Fail => Verdict::new(Outcome::Pass, v.message, v.evidence),
-                    Outcome::Error => v,
-                })
-                .collect();
+            let flipped = verdicts.map(|v| match v.outcome {
+                Outcome::Pass => Verdict::new(
+                    Outcome::Fail,
+                    format!("must not hold: {}", v.message),
+                    v.evidence,
+                ),
+                Outcome::Fail => Verdict::new(Outcome::Pass, v.message, v.evidence),
+                Outcome::Error => v,
+            });
             combine_all(flipped)
         }
     }
