@@ -1,39 +1,70 @@
 #!/usr/bin/env bash
-# Collection benchmark against the emulator: seeds 4 consumer accounts with 50 notebooks (and 50
-# security groups) each and 4 data accounts with 13 access points each, then times
-# `xscan collect` (release build) over the 8 accounts: wall time, API calls, peak RSS.
-# Usage: bench/collect.sh [CONCURRENCY...]   (default: 16)
+# Collection benchmark: xscan against Cloud Custodian (c7n-org) over one emulated estate, in the
+# same run, against the emulator (moto) as it is and behind a loopback proxy that adds a fixed
+# latency to every call, as AWS's APIs have. Prints a Markdown report (see bench/RESULTS.md).
+#
+# Estate: 4 consumer accounts with 50 notebooks, 50 security groups and 13 S3 gateway endpoints
+# each, and 4 data accounts with 13 access points each; one drift per account pair
+# (direct internet, open endpoint policy, open egress, public access point) so that both tools
+# have something to find.
+#
+# Usage: bench/collect.sh [LATENCY_MS] [REPEAT]     (defaults: 50 ms, 3 runs per setting)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+latency_ms="${1:-50}"
+repeat="${2:-3}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/xscan-target}"
 venv="${XSCAN_VENV:-$cache/xscan-venv}"
+c7n_venv="${XSCAN_C7N_VENV:-$cache/xscan-c7n-venv}"
 if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '5.2.5')" 2>/dev/null; then
     python3 -m venv "$venv" && "$venv/bin/pip" install --quiet "moto[server]==5.2.5"
+fi
+if ! "$c7n_venv/bin/python" -c "import c7n, c7n_org" 2>/dev/null; then
+    python3 -m venv "$c7n_venv" && "$c7n_venv/bin/pip" install --quiet "c7n==0.9.53" "c7n-org==0.6.52"
 fi
 cargo build --release --quiet
 xscan="$CARGO_TARGET_DIR/release/xscan"
 work="$(mktemp -d -t xscan-bench.XXXXXX)"
-port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$venv/bin/python" tests/emulator/moto_server.py -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+free_port() { "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+moto_port="$(free_port)"
+proxy_port="$(free_port)"
+"$venv/bin/python" tests/emulator/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true' EXIT
+python3 bench/latency_proxy.py --listen "$proxy_port" --upstream "http://127.0.0.1:$moto_port" \
+    --latency-ms "$latency_ms" &
+proxy_pid=$!
+trap 'kill $moto_pid $proxy_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 sleep 2
-endpoint="http://127.0.0.1:$port"
+endpoint="http://127.0.0.1:$moto_port"
 
 {
     echo "scope: bench"
     echo "regions: [us-east-1]"
+    echo "collection: {concurrency: 64}"
     echo "accounts:"
 } >"$work/xscan.yaml"
+echo "accounts:" >"$work/c7n-accounts.yml"
+drifts=(direct-internet endpoint-open egress-open ap-public)
 buckets=""
+consumers=""
 for i in 1 2 3 4; do
     consumer="70000000001$i"; data="70000000002$i"
     "$venv/bin/python" tests/emulator/seed.py --endpoint "$endpoint" --consumer "$consumer" --data "$data" \
-        --bucket "bench-bucket-$i" --notebooks 50 --access-points 13
-    echo "  - {id: \"$consumer\", role: consumer, assume_role: \"arn:aws:iam::$consumer:role/xscan-audit\"}" >>"$work/xscan.yaml"
-    echo "  - {id: \"$data\", role: data, assume_role: \"arn:aws:iam::$data:role/xscan-audit\"}" >>"$work/xscan.yaml"
+        --bucket "bench-bucket-$i" --notebooks 50 --endpoints 13 --access-points 13 --drift "${drifts[$((i - 1))]}"
+    for pair in "$consumer consumer" "$data data"; do
+        set -- $pair
+        echo "  - {id: \"$1\", role: $2, assume_role: \"arn:aws:iam::$1:role/xscan-audit\"}" >>"$work/xscan.yaml"
+        cat >>"$work/c7n-accounts.yml" <<YAML
+  - account_id: "$1"
+    name: "$2-$1"
+    regions: [us-east-1]
+    role: "arn:aws:iam::$1:role/xscan-audit"
+    tags: [$2]
+YAML
+    done
     buckets="$buckets bench-bucket-$i,"
+    consumers="$consumers \"$consumer\","
 done
 cat >>"$work/xscan.yaml" <<YAML
 perimeter:
@@ -42,24 +73,72 @@ perimeter:
   access_points: ["arn:aws:s3:us-east-1:700000000021:accesspoint/test-ap-1"]
 YAML
 
-echo "| concurrency | accounts | notebooks | security groups | access points | API calls | wall time | peak RSS |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-for concurrency in "${@:-16}"; do
-    env -i PATH="$PATH" HOME="$work" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
-        AWS_EC2_METADATA_DISABLED=true "$venv/bin/python" - "$xscan" "$work" "$endpoint" "$concurrency" <<'PY'
-import json, os, resource, subprocess, sys, time
-xscan, work, endpoint, concurrency = sys.argv[1:]
-start = time.monotonic()
-subprocess.run([xscan, "collect", "--config", f"{work}/xscan.yaml", "--endpoint-url", endpoint,
-                "--concurrency", concurrency, "--output", f"{work}/snapshot.json"], check=True, env=os.environ)
-wall = time.monotonic() - start
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-s = json.load(open(f"{work}/snapshot.json"))
-regions = [r for a in s["accounts"].values() for r in a["regions"].values()]
-count = lambda key: sum(len(r.get(key, {})) for r in regions)
-calls = sum(s["metadata"]["api_calls"].values())
-gaps = len(s["metadata"]["collection_gaps"])
-print(f"| {concurrency} | {len(s['accounts'])} | {count('sagemaker_notebooks')} | {count('security_groups')} | "
-      f"{count('s3_access_points')} | {calls} | {wall:.2f} s | {rss:.0f} MiB |" + (f" ({gaps} gaps)" if gaps else ""))
+# Cloud Custodian's version of the same four checks.
+cat >"$work/c7n-policies.yml" <<YAML
+policies:
+  - name: notebook-direct-internet
+    resource: aws.sagemaker-notebook
+    filters:
+      - DirectInternetAccess: Enabled
+  - name: access-point-public
+    resource: aws.s3-access-point
+    filters:
+      - or:
+          - PublicAccessBlockConfiguration.BlockPublicAcls: false
+          - PublicAccessBlockConfiguration.IgnorePublicAcls: false
+          - PublicAccessBlockConfiguration.BlockPublicPolicy: false
+          - PublicAccessBlockConfiguration.RestrictPublicBuckets: false
+          - type: cross-account
+            whitelist: [${consumers%,}]
+  - name: endpoint-policy-not-restricted
+    resource: aws.vpc-endpoint
+    filters:
+      - VpcEndpointType: Gateway
+      - type: value
+        key: PolicyDocument
+        op: regex
+        value: '(?s)^((?!ResourceAccount).)*$'
+  - name: notebook-sg-open-egress
+    resource: aws.security-group
+    filters:
+      - type: value
+        key: GroupName
+        op: glob
+        value: "xscan-notebook-*"
+      - type: egress
+        Cidr:
+          value: "0.0.0.0/0"
+YAML
+# The emulator accommodations xscan makes too: path-style S3, and no account-id host label for
+# S3 Control (it would not resolve on 127.0.0.1).
+printf '[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n' >"$work/aws-config"
+mkdir -p "$work/c7n-site"
+cat >"$work/c7n-site/sitecustomize.py" <<'PY'
+import botocore.session
+
+_create_client = botocore.session.Session.create_client
+
+
+def _strip_account_label(request, **_):
+    scheme, rest = request.url.split("://", 1)
+    host, path = rest.split("/", 1)
+    labels = host.split(".", 1)
+    if len(labels) == 2 and labels[0].isdigit() and len(labels[0]) == 12:
+        request.url = f"{scheme}://{labels[1]}/{path}"
+        request.headers["Host"] = labels[1]
+
+
+def create_client(self, service_name, *args, **kwargs):
+    client = _create_client(self, service_name, *args, **kwargs)
+    if service_name == "s3control":
+        client.meta.events.register("before-send.s3-control", _strip_account_label)
+    return client
+
+
+botocore.session.Session.create_client = create_client
 PY
-done
+
+echo "Machine: $(nproc) vCPU $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(date -u +%F)."
+"$venv/bin/python" bench/collect_compare.py --xscan "$xscan" --c7n-org "$c7n_venv/bin/c7n-org" \
+    --work "$work" --emulator "$endpoint" --proxy "http://127.0.0.1:$proxy_port" \
+    --latency-ms "$latency_ms" --moto-pid "$moto_pid" --moto-log "$work/moto.log" --repeat "$repeat"

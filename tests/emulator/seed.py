@@ -62,7 +62,7 @@ def client(session, service, endpoint):
     return c
 
 
-def seed_consumer(endpoint, consumer, data, bucket, ap_arn, drift, notebooks):
+def seed_consumer(endpoint, consumer, data, bucket, ap_arn, drift, notebooks, endpoints=1):
     s = session_for(endpoint, consumer)
     ec2 = client(s, "ec2", endpoint)
     iam = client(s, "iam", endpoint)
@@ -86,6 +86,12 @@ def seed_consumer(endpoint, consumer, data, bucket, ap_arn, drift, notebooks):
     ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3",
                             VpcEndpointType="Gateway", RouteTableIds=[rtb],
                             PolicyDocument=json.dumps(endpoint_policy))
+    # More S3 gateway endpoints (benchmarks), each on its own route table, as AWS requires.
+    for _ in range(1, endpoints):
+        extra = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3",
+                                VpcEndpointType="Gateway", RouteTableIds=[extra],
+                                PolicyDocument=json.dumps(endpoint_policy))
 
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -198,6 +204,7 @@ def main():
     parser.add_argument("--drift", choices=DRIFTS)
     parser.add_argument("--notebooks", type=int, default=1)
     parser.add_argument("--access-points", type=int, default=1)
+    parser.add_argument("--endpoints", type=int, default=1)
     parser.add_argument("--existing", action="store_true")
     args = parser.parse_args()
     if args.existing:
@@ -206,7 +213,7 @@ def main():
         return
     ap_arn = f"arn:aws:s3:{REGION}:{args.data}:accesspoint/{args.access_point}"
     role_arn = seed_consumer(args.endpoint, args.consumer, args.data, args.bucket, ap_arn,
-                             args.drift, args.notebooks)
+                             args.drift, args.notebooks, args.endpoints)
     seed_data(args.endpoint, args.data, args.bucket, args.access_point, role_arn, args.drift,
               args.access_points)
 
