@@ -28,7 +28,7 @@ pub struct Entry<'a> {
 type Key<'a> = (&'a str, &'a str, &'a str);
 
 /// The index.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SnapshotIndex<'a> {
     pub entries: Vec<Entry<'a>>,
     by_type: HashMap<ResourceType, Vec<usize>>,
@@ -48,6 +48,15 @@ pub struct SnapshotIndex<'a> {
     bucket_access_points: HashMap<(&'a str, &'a str), Vec<usize>>,
     /// (account, region) -> ids of the region's S3 managed prefix lists.
     s3_prefix_lists: HashMap<(&'a str, &'a str), Vec<String>>,
+    /// While building: how to make each entry's view (made on all cores at the end).
+    view_makers: Vec<ViewMaker<'a>>,
+}
+
+/// Makes one entry's view; run on worker threads.
+type ViewMaker<'a> = Box<dyn Fn() -> Value + Send + Sync + 'a>;
+
+fn lazy<'a>(make: impl Fn() -> Value + Send + Sync + 'a) -> ViewMaker<'a> {
+    Box::new(make)
 }
 
 fn view_of<T: Serialize>(
@@ -80,7 +89,9 @@ impl<'a> SnapshotIndex<'a> {
                     id: name,
                     arn: r.arn.clone(),
                     account_role: role,
-                    view: {
+                    view: Value::Null,
+                    collection_errors: Some(&r.collection_errors),
+                }, lazy(move || {
                         let mut v = view_of(r, account, None, role);
                         // All identity policies of the role in one list, for analyses.
                         let mut identity = Vec::new();
@@ -97,48 +108,55 @@ impl<'a> SnapshotIndex<'a> {
                             m.insert("identity_policies".into(), Value::Array(identity));
                         }
                         v
-                    },
-                    collection_errors: Some(&r.collection_errors),
-                });
+                    }));
                 index.roles_by_arn.insert(&r.arn, i);
             }
             for (name, b) in &a.s3_buckets {
-                index.push(Entry {
-                    resource_type: ResourceType::S3Bucket,
-                    account,
-                    region: b.region.as_deref(),
-                    id: name,
-                    arn: b.arn.clone(),
-                    account_role: role,
-                    view: view_of(b, account, b.region.as_deref(), role),
-                    collection_errors: Some(&b.collection_errors),
-                });
+                index.push(
+                    Entry {
+                        resource_type: ResourceType::S3Bucket,
+                        account,
+                        region: b.region.as_deref(),
+                        id: name,
+                        arn: b.arn.clone(),
+                        account_role: role,
+                        view: Value::Null,
+                        collection_errors: Some(&b.collection_errors),
+                    },
+                    lazy(move || view_of(b, account, b.region.as_deref(), role)),
+                );
             }
             if let Some(settings) = &a.s3_account_settings {
-                index.push(Entry {
-                    resource_type: ResourceType::S3AccountSettings,
-                    account,
-                    region: None,
-                    id: account,
-                    arn: format!("arn:aws:s3:::account/{account}"),
-                    account_role: role,
-                    view: view_of(settings, account, None, role),
-                    collection_errors: Some(&settings.collection_errors),
-                });
+                index.push(
+                    Entry {
+                        resource_type: ResourceType::S3AccountSettings,
+                        account,
+                        region: None,
+                        id: account,
+                        arn: format!("arn:aws:s3:::account/{account}"),
+                        account_role: role,
+                        view: Value::Null,
+                        collection_errors: Some(&settings.collection_errors),
+                    },
+                    lazy(move || view_of(settings, account, None, role)),
+                );
             }
             for (region, r) in &a.regions {
                 let reg = Some(region.as_str());
                 let push = |index: &mut Self, t, id: &'a str, arn: String, view, errors| {
-                    index.push(Entry {
-                        resource_type: t,
-                        account,
-                        region: reg,
-                        id,
-                        arn,
-                        account_role: role,
+                    index.push(
+                        Entry {
+                            resource_type: t,
+                            account,
+                            region: reg,
+                            id,
+                            arn,
+                            account_role: role,
+                            view: Value::Null,
+                            collection_errors: errors,
+                        },
                         view,
-                        collection_errors: errors,
-                    })
+                    )
                 };
                 let arn = |service: &str, kind: &str, id: &str| {
                     format!("arn:aws:{service}:{region}:{account}:{kind}/{id}")
@@ -149,7 +167,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::SagemakerNotebook,
                         id,
                         n.arn.clone(),
-                        view_of(n, account, reg, role),
+                        lazy(move || view_of(n, account, reg, role)),
                         Some(&n.collection_errors),
                     );
                 }
@@ -159,7 +177,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::Vpc,
                         id,
                         arn("ec2", "vpc", id),
-                        view_of(v, account, reg, role),
+                        lazy(move || view_of(v, account, reg, role)),
                         None,
                     );
                 }
@@ -169,7 +187,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::Subnet,
                         id,
                         arn("ec2", "subnet", id),
-                        view_of(s, account, reg, role),
+                        lazy(move || view_of(s, account, reg, role)),
                         None,
                     );
                 }
@@ -179,7 +197,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::RouteTable,
                         id,
                         arn("ec2", "route-table", id),
-                        view_of(t, account, reg, role),
+                        lazy(move || view_of(t, account, reg, role)),
                         None,
                     );
                     for subnet in &t.subnet_ids {
@@ -199,7 +217,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::SecurityGroup,
                         id,
                         arn("ec2", "security-group", id),
-                        view_of(g, account, reg, role),
+                        lazy(move || view_of(g, account, reg, role)),
                         None,
                     );
                 }
@@ -209,7 +227,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::VpcEndpoint,
                         id,
                         arn("ec2", "vpc-endpoint", id),
-                        view_of(e, account, reg, role),
+                        lazy(move || view_of(e, account, reg, role)),
                         Some(&e.collection_errors),
                     );
                     if e.endpoint_type == "Gateway" {
@@ -228,7 +246,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::PrefixList,
                         id,
                         arn("ec2", "prefix-list", id),
-                        view_of(p, account, reg, role),
+                        lazy(move || view_of(p, account, reg, role)),
                         None,
                     );
                     if p.name == format!("com.amazonaws.{region}.s3") {
@@ -245,7 +263,7 @@ impl<'a> SnapshotIndex<'a> {
                         ResourceType::S3AccessPoint,
                         id,
                         ap.arn.clone(),
-                        view_of(ap, account, reg, role),
+                        lazy(move || view_of(ap, account, reg, role)),
                         Some(&ap.collection_errors),
                     );
                     let bucket_account = ap.bucket_account.as_deref().unwrap_or(account);
@@ -257,7 +275,8 @@ impl<'a> SnapshotIndex<'a> {
                 }
             }
         }
-        // Reverse relations from notebooks.
+        index.make_views();
+        // Reverse relations from notebooks (they read views).
         for (account, a) in &snapshot.accounts {
             for (region, r) in &a.regions {
                 for (id, n) in &r.sagemaker_notebooks {
@@ -316,7 +335,25 @@ impl<'a> SnapshotIndex<'a> {
         index
     }
 
-    fn push(&mut self, entry: Entry<'a>) -> usize {
+    /// Makes every entry's view, the entries shared out to one worker per core: serializing
+    /// 100k resources is most of the index's cost.
+    fn make_views(&mut self) {
+        let makers = std::mem::take(&mut self.view_makers);
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = self.entries.len().div_ceil(workers).max(1);
+        std::thread::scope(|scope| {
+            for (entries, makers) in self.entries.chunks_mut(chunk).zip(makers.chunks(chunk)) {
+                scope.spawn(move || {
+                    for (entry, make) in entries.iter_mut().zip(makers) {
+                        entry.view = make();
+                    }
+                });
+            }
+        });
+    }
+
+    fn push(&mut self, entry: Entry<'a>, make_view: ViewMaker<'a>) -> usize {
+        self.view_makers.push(make_view);
         let i = self.entries.len();
         self.by_type.entry(entry.resource_type).or_default().push(i);
         self.by_id.insert(
