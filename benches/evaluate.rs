@@ -5,8 +5,10 @@
 //! accounts (half consumer, half data). Each notebook gets its own copy of the seed pattern (VPC,
 //! subnet, route table, S3 gateway endpoint, security group), as the estate repeats it;
 //! `--shared-vpc` puts all of an account's copies in one VPC instead, the worst case for the
-//! endpoint -> notebooks relation (more gateway endpoints per VPC than AWS's quota allows). Prints wall time of index + evaluation (best and median of 5 runs), time
-//! per resource, and peak resident memory (VmHWM) of the process. Single-threaded.
+//! endpoint -> notebooks relation (more gateway endpoints per VPC than AWS's quota allows).
+//! Prints wall time of index + evaluation (best and median of 5 runs; both use every core, as
+//! `xscan scan` does), time per resource, and peak resident memory (VmHWM) of the process.
+//! `XSCAN_BENCH_STAGES=1` also prints each stage's time and resident memory on stderr.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::BTreeMap;
@@ -127,22 +129,7 @@ fn estate(fixture: &str, size: usize, shared_vpc: bool) -> Snapshot {
     snapshot
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
+/// A memory line of /proc/self/status (`VmRSS:` now, `VmHWM:` peak) in MiB.
 fn rss_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -226,7 +213,7 @@ fn main() {
             times[0].as_secs_f64(),
             median.as_secs_f64(),
             median.as_secs_f64() * 1e6 / resources as f64,
-            peak_rss_mib()
+            rss_mib("VmHWM:")
         );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{AccountRole, CollectionErrors, ResourceType, Snapshot};
+use crate::model::{AccountRole, CollectionErrors, IamRole, PolicyRecord, ResourceType, Snapshot};
 
 use super::spec::Relation;
 
@@ -74,6 +74,26 @@ fn view_of<T: Serialize>(
     view
 }
 
+/// A role's view, with all its identity policies in one list (`identity_policies`) for analyses.
+fn role_view(r: &IamRole, account: &str, role: Option<AccountRole>) -> Value {
+    let mut view = view_of(r, account, None, role);
+    let record = |name: &str, p: Option<&PolicyRecord>| json!({"name": name, "raw": p.map(|p| &p.raw), "document": p.map(|p| &p.document)});
+    let identity = r
+        .inline_policies
+        .iter()
+        .map(|(name, p)| record(name, Some(p)))
+        .chain(
+            r.attached_policies
+                .iter()
+                .map(|a| record(&a.name, a.document.as_ref())),
+        )
+        .collect();
+    if let Value::Object(m) = &mut view {
+        m.insert("identity_policies".into(), Value::Array(identity));
+    }
+    view
+}
+
 impl<'a> SnapshotIndex<'a> {
     /// Indexes `snapshot`; `roles` gives each account's role when the snapshot has none.
     pub fn build(snapshot: &'a Snapshot, role_of: &dyn Fn(&str) -> Option<AccountRole>) -> Self {
@@ -82,33 +102,19 @@ impl<'a> SnapshotIndex<'a> {
             let role = a.role.or_else(|| role_of(account));
             let account = account.as_str();
             for (name, r) in &a.iam_roles {
-                let i = index.push(Entry {
-                    resource_type: ResourceType::IamRole,
-                    account,
-                    region: None,
-                    id: name,
-                    arn: r.arn.clone(),
-                    account_role: role,
-                    view: Value::Null,
-                    collection_errors: Some(&r.collection_errors),
-                }, lazy(move || {
-                        let mut v = view_of(r, account, None, role);
-                        // All identity policies of the role in one list, for analyses.
-                        let mut identity = Vec::new();
-                        for (policy_name, p) in &r.inline_policies {
-                            identity.push(json!({"name": policy_name, "raw": p.raw, "document": p.document}));
-                        }
-                        for attached in &r.attached_policies {
-                            match &attached.document {
-                                Some(p) => identity.push(json!({"name": attached.name, "raw": p.raw, "document": p.document})),
-                                None => identity.push(json!({"name": attached.name, "raw": null, "document": null})),
-                            }
-                        }
-                        if let Value::Object(m) = &mut v {
-                            m.insert("identity_policies".into(), Value::Array(identity));
-                        }
-                        v
-                    }));
+                let i = index.push(
+                    Entry {
+                        resource_type: ResourceType::IamRole,
+                        account,
+                        region: None,
+                        id: name,
+                        arn: r.arn.clone(),
+                        account_role: role,
+                        view: Value::Null,
+                        collection_errors: Some(&r.collection_errors),
+                    },
+                    lazy(move || role_view(r, account, role)),
+                );
                 index.roles_by_arn.insert(&r.arn, i);
             }
             for (name, b) in &a.s3_buckets {
