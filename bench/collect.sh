@@ -34,7 +34,7 @@ moto_pid=$!
 python3 bench/latency_proxy.py --listen "$proxy_port" --upstream "http://127.0.0.1:$moto_port" \
     --latency-ms "$latency_ms" &
 proxy_pid=$!
-trap 'kill $moto_pid $proxy_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap 'kill $moto_pid $proxy_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 2
 endpoint="http://127.0.0.1:$moto_port"
 

@@ -8,7 +8,8 @@ the execution role, the account public access block.
 
 --drift NAME applies one drift (see DRIFTS); with --existing, the drift is applied to an estate
 seeded earlier instead (as a later change would; ap-write and bucket-no-tls). --notebooks N seeds N notebooks (and as many
-security groups) for benchmarks.
+security groups), --endpoints N that many S3 gateway endpoints (each on its own route table) and
+--access-points N that many access points, for benchmarks.
 
 Usage: python seed.py --endpoint URL --consumer ACCOUNT --data ACCOUNT --bucket NAME [--drift NAME]
 """
