@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use serde_json::{Value, json};
 
@@ -110,37 +110,45 @@ impl<'a> Evaluator<'a> {
     /// Evaluates every rule; results are ordered by rule, then resource ARN. Rules are shared
     /// out to one worker per core; the order of the results does not depend on it.
     pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
+        // The results are most of a scan's memory: their room is taken once (a result per
+        // resource of each rule's type; unlisted populations may add a few), and each rule's
+        // results move there as soon as the rules before it are done.
+        let expected = rules
+            .iter()
+            .map(|r| self.index.of_type(r.spec.resource_type).len())
+            .sum();
+        let mut all = Vec::with_capacity(expected);
         let workers = std::thread::available_parallelism()
             .map_or(1, usize::from)
-            .min(rules.len());
-        if workers <= 1 {
-            return concat(rules.iter().map(|r| self.evaluate_rule(r)).collect());
-        }
+            .clamp(1, rules.len().max(1));
         let next = AtomicUsize::new(0);
-        let mut per_rule: Vec<(usize, Vec<Finding>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(rule) = rules.get(i) else { break };
-                            done.push((i, self.evaluate_rule(rule)));
+        let (sender, receiver) = mpsc::channel::<(usize, Vec<Finding>)>();
+        // A worker that panics drops its sender; the scope then re-raises the panic.
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (sender, next) = (sender.clone(), &next);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(rule) = rules.get(i) else { break };
+                        if sender.send((i, self.evaluate_rule(rule))).is_err() {
+                            break;
                         }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
+                    }
+                });
+            }
+            drop(sender);
+            let mut done: BTreeMap<usize, Vec<Finding>> = BTreeMap::new();
+            let mut wanted = 0;
+            for (i, findings) in receiver {
+                done.insert(i, findings);
+                while let Some(findings) = done.remove(&wanted) {
+                    all.extend(findings);
+                    wanted += 1;
+                }
+            }
         });
-        per_rule.sort_by_key(|(i, _)| *i);
-        concat(per_rule.into_iter().map(|(_, f)| f).collect())
+        all
     }
 
     /// `value` (read from a view or the parameters) as shared evidence.
@@ -886,16 +894,6 @@ impl<'a> Evaluator<'a> {
             evidence,
         )
     }
-}
-
-/// The parts in order, in one allocation of the exact size (the results are most of a scan's
-/// memory; a growing vector would hold up to twice that).
-fn concat(parts: Vec<Vec<Finding>>) -> Vec<Finding> {
-    let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for part in parts {
-        all.extend(part);
-    }
-    all
 }
 
 fn resource_ref(entry: &Entry<'_>) -> ResourceRef {

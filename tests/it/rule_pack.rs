@@ -117,26 +117,38 @@ fn compliant_fixture_has_no_failures_or_errors() {
 }
 
 /// Rules are evaluated on several threads; the results must not depend on it: the same as one
-/// rule after the other, in rule order, on the example estate (which has failures, an error
-/// and skipped results).
+/// rule after the other, in rule order, on the example estate (failures, an error, skipped
+/// results) and on the compliant fixture.
 #[test]
 fn parallel_evaluation_equals_one_rule_after_the_other() {
     let pack = pack();
-    let text = std::fs::read_to_string(root().join("examples/estate.snapshot.json")).unwrap();
-    let snapshot = xscan::model::Snapshot::from_json("estate", &text).unwrap();
-    let config = xscan::config::Config::load(&root().join("examples/xscan.yaml")).unwrap();
-    let accounts: Vec<_> = config
-        .accounts
-        .iter()
-        .map(|a| (a.id.clone(), a.role))
-        .collect();
-    let evaluator = xscan::rules::Evaluator::new(&snapshot, config.parameters(&snapshot), accounts);
-    let all = evaluator.evaluate_all(&pack.rules);
-    let one_by_one: Vec<_> = pack
-        .rules
-        .iter()
-        .flat_map(|r| evaluator.evaluate_rule(r))
-        .collect();
-    assert!(all.iter().any(|f| f.status == Status::Fail));
-    assert_eq!(all, one_by_one);
+    let estates = [
+        (
+            std::fs::read_to_string(root().join("examples/estate.snapshot.json")).unwrap(),
+            xscan::config::Config::load(&root().join("examples/xscan.yaml")).unwrap(),
+        ),
+        (
+            pack.fixture_snapshot.clone().unwrap(),
+            xscan::config::Config::from_yaml("fixture", pack.fixture_config.as_deref().unwrap())
+                .unwrap(),
+        ),
+    ];
+    for (text, config) in estates {
+        let snapshot = xscan::model::Snapshot::from_json("estate", &text).unwrap();
+        let accounts: Vec<_> = config
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.role))
+            .collect();
+        let parameters = config.parameters(&snapshot);
+        let evaluator = xscan::rules::Evaluator::new(&snapshot, parameters, accounts);
+        let one_by_one: Vec<_> = pack
+            .rules
+            .iter()
+            .flat_map(|r| evaluator.evaluate_rule(r))
+            .collect();
+        let all = evaluator.evaluate_all(&pack.rules);
+        assert!(all.iter().any(|f| f.status == Status::Pass));
+        assert_eq!(all, one_by_one);
+    }
 }
