@@ -9,6 +9,8 @@
 # have something to find.
 #
 # Usage: bench/collect.sh [LATENCY_MS] [REPEAT]     (defaults: 50 ms, 3 runs per setting)
+#        XSCAN_BENCH_PER_ACCOUNT=N XSCAN_BENCH_PER_SERVICE=M bench/collect.sh ... runs xscan with
+#        per_account_concurrency N and per_service_concurrency M instead of the defaults (8, 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 latency_ms="${1:-50}"
@@ -41,7 +43,9 @@ endpoint="http://127.0.0.1:$moto_port"
 {
     echo "scope: bench"
     echo "regions: [us-east-1]"
-    echo "collection: {concurrency: 64}"
+    # XSCAN_BENCH_PER_ACCOUNT / XSCAN_BENCH_PER_SERVICE override per_account_concurrency (8) and
+    # per_service_concurrency (4), to show what those limits cost under latency.
+    echo "collection: {concurrency: 64${XSCAN_BENCH_PER_ACCOUNT:+, per_account_concurrency: $XSCAN_BENCH_PER_ACCOUNT}${XSCAN_BENCH_PER_SERVICE:+, per_service_concurrency: $XSCAN_BENCH_PER_SERVICE}}"
     echo "accounts:"
 } >"$work/xscan.yaml"
 echo "accounts:" >"$work/c7n-accounts.yml"

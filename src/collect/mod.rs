@@ -303,90 +303,97 @@ async fn collect_account(
         ..Default::default()
     };
 
-    // Regions concurrently; within a region, services concurrently.
-    let region_futures = config.regions.iter().map(|region| {
-        let sdk = session.regional(&sdk, region);
-        let role = account.role;
-        let id = id.clone();
-        async move {
-            let mut region_snapshot = RegionSnapshot::default();
-            let mut gaps = Vec::new();
-            let (notebooks, network, access_points) = tokio::join!(
-                sagemaker::collect(&sdk, calls, &id, region),
-                ec2::collect(&sdk, calls, &id, region),
-                async {
-                    if role == AccountRole::Data {
-                        Some(s3control::access_points(&sdk, session, calls, &id, region).await)
-                    } else {
-                        None
-                    }
-                }
-            );
-            let (n, g) = notebooks;
-            region_snapshot.sagemaker_notebooks = n;
-            gaps.extend(g);
-            gaps.extend(network.apply(&mut region_snapshot));
-            if let Some((aps, g)) = access_points {
-                region_snapshot.s3_access_points = aps;
-                gaps.extend(g);
-            }
-            (region.clone(), region_snapshot, gaps)
-        }
-    });
-    let regions = futures::future::join_all(region_futures).await;
-    for (region, region_snapshot, region_gaps) in regions {
-        snapshot.regions.insert(region, region_snapshot);
-        gaps.extend(region_gaps);
-    }
-
-    // Dependent phase: the roles the notebooks use (and configured ones), the buckets.
-    let mut role_names: BTreeSet<String> = BTreeSet::new();
-    for region in snapshot.regions.values() {
-        for notebook in region.sagemaker_notebooks.values() {
-            if let Some(arn) = &notebook.role_arn
-                && arn.split(':').nth(4) == Some(id.as_str())
-            {
-                role_names.insert(role_name(arn));
-            }
-        }
-    }
-    for arn in &config.perimeter.execution_roles {
-        if arn.split(':').nth(4) == Some(id.as_str()) {
-            role_names.insert(role_name(arn));
-        }
-    }
+    // Three chains side by side, each dependent read starting as soon as its own inputs are
+    // in (not when the whole account's listings are): notebooks of every region, then the roles
+    // they use; access points, then their buckets; the network; the account's S3 settings.
     let home_region = config
         .regions
         .first()
         .cloned()
         .unwrap_or_else(|| "us-east-1".into());
     let home = session.regional(&sdk, &home_region);
-    let (roles, buckets, account_settings) = tokio::join!(
-        iam::roles(&home, calls, &id, &role_names),
-        async {
-            if account.role == AccountRole::Data {
-                let mut names: BTreeSet<String> =
-                    config.perimeter.dataset_buckets.iter().cloned().collect();
-                for region in snapshot.regions.values() {
-                    for ap in region.s3_access_points.values() {
-                        if ap.bucket_account.as_deref().unwrap_or(&id) == id {
-                            names.insert(ap.bucket.clone());
-                        }
-                    }
-                }
-                Some(s3::buckets(&home, session, calls, &id, &names).await)
-            } else {
-                None
-            }
-        },
-        async {
-            if account.role == AccountRole::Data {
-                Some(s3control::account_settings(&home, session, calls, &id).await)
-            } else {
-                None
+    let is_data = account.role == AccountRole::Data;
+    let notebooks_then_roles = async {
+        let notebooks = futures::future::join_all(config.regions.iter().map(|region| {
+            let sdk = session.regional(&sdk, region);
+            let id = &id;
+            async move { sagemaker::collect(&sdk, calls, id, region).await }
+        }))
+        .await;
+        // The roles the notebooks use (in this account), and configured ones.
+        let mut role_names: BTreeSet<String> = BTreeSet::new();
+        for arn in notebooks
+            .iter()
+            .flat_map(|(n, _)| n.values())
+            .filter_map(|n| n.role_arn.as_ref())
+            .chain(&config.perimeter.execution_roles)
+        {
+            if arn.split(':').nth(4) == Some(id.as_str()) {
+                role_names.insert(role_name(arn));
             }
         }
+        let roles = iam::roles(&home, calls, &id, &role_names).await;
+        (notebooks, roles)
+    };
+    let networks = futures::future::join_all(config.regions.iter().map(|region| {
+        let sdk = session.regional(&sdk, region);
+        let id = &id;
+        async move { ec2::collect(&sdk, calls, id, region).await }
+    }));
+    let access_points_then_buckets = async {
+        if !is_data {
+            return None;
+        }
+        let access_points = futures::future::join_all(config.regions.iter().map(|region| {
+            let sdk = session.regional(&sdk, region);
+            let id = &id;
+            async move { s3control::access_points(&sdk, session, calls, id, region).await }
+        }))
+        .await;
+        let mut names: BTreeSet<String> =
+            config.perimeter.dataset_buckets.iter().cloned().collect();
+        for ap in access_points.iter().flat_map(|(aps, _)| aps.values()) {
+            if ap.bucket_account.as_deref().unwrap_or(&id) == id {
+                names.insert(ap.bucket.clone());
+            }
+        }
+        let buckets = s3::buckets(&home, session, calls, &id, &names).await;
+        Some((access_points, buckets))
+    };
+    let account_settings = async {
+        if is_data {
+            Some(s3control::account_settings(&home, session, calls, &id).await)
+        } else {
+            None
+        }
+    };
+    let ((notebooks, roles), networks, access_points_and_buckets, account_settings) = tokio::join!(
+        notebooks_then_roles,
+        networks,
+        access_points_then_buckets,
+        account_settings
     );
+
+    let (access_points, buckets) = match access_points_and_buckets {
+        Some((access_points, buckets)) => (Some(access_points), Some(buckets)),
+        None => (None, None),
+    };
+    let mut access_points = access_points.map(Vec::into_iter);
+    for ((region, (n, notebook_gaps)), network) in
+        config.regions.iter().zip(notebooks).zip(networks)
+    {
+        let mut region_snapshot = RegionSnapshot {
+            sagemaker_notebooks: n,
+            ..Default::default()
+        };
+        gaps.extend(notebook_gaps);
+        gaps.extend(network.apply(&mut region_snapshot));
+        if let Some((aps, ap_gaps)) = access_points.as_mut().and_then(Iterator::next) {
+            region_snapshot.s3_access_points = aps;
+            gaps.extend(ap_gaps);
+        }
+        snapshot.regions.insert(region.clone(), region_snapshot);
+    }
     let (roles, role_gaps) = roles;
     snapshot.iam_roles = roles;
     gaps.extend(role_gaps);
