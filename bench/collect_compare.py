@@ -12,11 +12,11 @@ Lower bound of a collection (what no client could beat):
     caller identity -> list -> describe ...); the longest chain, times the per-call latency
     (proxy latency + moto's mean service time), cannot be shortened by any concurrency.
   bound = max(emulator CPU time, depth x per-call latency).
-The depth is read off xscan's collector (src/collect/mod.rs): per account, 2 STS calls, then
-regional phase max(sagemaker list pages + describe, slowest EC2 pagination, s3control list pages
-+ per-access-point calls), then the dependent phase max(IAM role chain: GetRole, inline list
-pages, GetRolePolicy, attached list pages [+ GetPolicy, GetPolicyVersion], S3 bucket chain:
-GetBucketLocation then the configuration calls).
+The depth is read off xscan's collector (src/collect/mod.rs): per account, 2 STS calls, then the
+longest of three chains: sagemaker list pages + describe, then the IAM role chain (GetRole,
+inline list pages, GetRolePolicy, attached list pages [+ GetPolicy, GetPolicyVersion]); the
+slowest EC2 pagination; s3control list pages + per-access-point calls, then the S3 bucket chain
+(GetBucketLocation, then the configuration calls).
 """
 
 import argparse
@@ -62,19 +62,22 @@ def critical_path_depth(snapshot):
     def pages(op, over):
         return -(-calls.get(op, 0) // max(over, 1))  # ceiling: pages per account
 
-    regional = max(
-        pages("sagemaker:ListNotebookInstances", n) + 1,
-        max(pages(f"ec2:{op}", n) for op in ("DescribeVpcs", "DescribeSubnets",
-                                            "DescribeRouteTables", "DescribeSecurityGroups",
-                                            "DescribeVpcEndpoints",
-                                            "DescribeManagedPrefixLists")),
-        (pages("s3:ListAccessPoints", len(data)) + 1) if data else 0,
-    )
     role_chain = 1 + pages("iam:ListRolePolicies", n) + 1 + pages("iam:ListAttachedRolePolicies", n)
     if calls.get("iam:GetPolicy"):
         role_chain += 2
-    bucket_chain = 2 if data else 0
-    return 2 + regional + max(role_chain, bucket_chain)
+    chains = [
+        # notebooks (list pages, describe), then the roles they use
+        pages("sagemaker:ListNotebookInstances", n) + 1 + role_chain,
+        # each EC2 listing's pages
+        max(pages(f"ec2:{op}", n) for op in ("DescribeVpcs", "DescribeSubnets",
+                                            "DescribeRouteTables", "DescribeSecurityGroups",
+                                            "DescribeVpcEndpoints", "DescribeManagedPrefixLists")),
+    ]
+    if data:
+        # access points (list pages, details), then their buckets (location, configuration)
+        chains.append(pages("s3:ListAccessPoints", len(data)) + 1 + 2)
+    # AssumeRole and GetCallerIdentity come first
+    return 2 + max(chains)
 
 
 def run_xscan(args, endpoint, out):
