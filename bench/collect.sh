@@ -117,25 +117,21 @@ YAML
 # S3 Control (it would not resolve on 127.0.0.1).
 printf '[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n' >"$work/aws-config"
 mkdir -p "$work/c7n-site"
-cat >"$work/c7n-site/sitecustomize.py" <<'PY'
+cat >"$work/c7n-site/sitecustomize.py" <<PY
+import sys
+
 import botocore.session
 
+sys.path.insert(0, "$PWD/tests/emulator")
+from s3control_host import strip_account_label
+
 _create_client = botocore.session.Session.create_client
-
-
-def _strip_account_label(request, **_):
-    scheme, rest = request.url.split("://", 1)
-    host, path = rest.split("/", 1)
-    labels = host.split(".", 1)
-    if len(labels) == 2 and labels[0].isdigit() and len(labels[0]) == 12:
-        request.url = f"{scheme}://{labels[1]}/{path}"
-        request.headers["Host"] = labels[1]
 
 
 def create_client(self, service_name, *args, **kwargs):
     client = _create_client(self, service_name, *args, **kwargs)
     if service_name == "s3control":
-        client.meta.events.register("before-send.s3-control", _strip_account_label)
+        client.meta.events.register("before-send.s3-control", strip_account_label)
     return client
 
 

@@ -303,9 +303,9 @@ async fn collect_account(
         ..Default::default()
     };
 
-    // Three chains side by side, each dependent read starting as soon as its own inputs are
-    // in (not when the whole account's listings are): notebooks of every region, then the roles
-    // they use; access points, then their buckets; the network; the account's S3 settings.
+    // Four chains side by side, each dependent read starting as soon as its own inputs are in
+    // (not when all of the account's listings are): the notebooks of every region, then the
+    // roles they use; the network; the access points, then their buckets; the S3 settings.
     let home_region = config
         .regions
         .first()

@@ -20,6 +20,8 @@ import json
 import boto3
 from botocore.config import Config
 
+from s3control_host import strip_account_label
+
 REGION = "us-east-1"
 DRIFTS = [
     "direct-internet",
@@ -50,15 +52,6 @@ def client(session, service, endpoint):
     c = session.client(service, endpoint_url=endpoint,
                        config=Config(inject_host_prefix=False, s3={"addressing_style": "path"}))
     if service == "s3control":
-        # The endpoint rules put the account id in the host (`{AccountId}.127.0.0.1`), which
-        # does not resolve; moto routes S3 Control by path, so drop that label.
-        def strip_account_label(request, **_):
-            scheme, rest = request.url.split("://", 1)
-            host, path = rest.split("/", 1)
-            labels = host.split(".", 1)
-            if len(labels) == 2 and labels[0].isdigit() and len(labels[0]) == 12:
-                request.url = f"{scheme}://{labels[1]}/{path}"
-                request.headers["Host"] = labels[1]
         c.meta.events.register("before-send.s3-control", strip_account_label)
     return c
 
