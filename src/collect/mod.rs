@@ -374,10 +374,7 @@ async fn collect_account(
         account_settings
     );
 
-    let (access_points, buckets) = match access_points_and_buckets {
-        Some((access_points, buckets)) => (Some(access_points), Some(buckets)),
-        None => (None, None),
-    };
+    let (access_points, buckets) = access_points_and_buckets.unzip();
     let mut access_points = access_points.map(Vec::into_iter);
     for ((region, (n, notebook_gaps)), network) in
         config.regions.iter().zip(notebooks).zip(networks)
