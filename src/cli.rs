@@ -22,7 +22,7 @@ use crate::scan::{self, ScanInputs};
 /// Compliance drift scanner for cross-account AWS data access (SageMaker notebooks reading a
 /// dataset through S3 access points). `xscan` alone scans with ./xscan.yaml.
 #[derive(Debug, Parser)]
-#[command(name = "xscan", version, args_conflicts_with_subcommands = true)]
+#[command(name = "xscan", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -139,9 +139,9 @@ pub struct CollectArgs {
     /// Send AWS calls to this endpoint (an emulator or private endpoint); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Concurrent API calls (overrides collection.concurrency).
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<usize>,
+    /// Concurrent API calls, 1 to 1024 (overrides collection.concurrency).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: Option<u16>,
     /// Collect only shard I of N (0-based): every N-th account in id order. Merge the shards
     /// with `xscan merge`.
     #[arg(long, value_name = "I/N")]
@@ -281,20 +281,57 @@ impl CliError {
 }
 
 /// Writes to the output file, or standard output.
+///
+/// A file is written whole or not at all: into a temporary file beside it, synced, then
+/// renamed over the target, so a run killed midway leaves the previous report (a cron job's
+/// `--output latest.html`) rather than a cut one. On standard output a closed pipe (`| head`)
+/// is not worth a message, but any other write error is: the report was not delivered.
 fn emit(output: Option<&Path>, text: &str) -> Result<(), CliError> {
     match output {
-        Some(path) => std::fs::write(path, text).map_err(|source| CliError::Write {
+        Some(path) => write_atomically(path, text.as_bytes()).map_err(|source| CliError::Write {
             path: path.display().to_string(),
             source,
         }),
         None => {
             let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            let _ = stdout.write_all(text.as_bytes());
-            let _ = stdout.flush();
-            Ok(())
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Write {
+                    path: "standard output".into(),
+                    source: e,
+                }),
+                _ => Ok(()),
+            }
         }
     }
+}
+
+/// Replaces `path` with `contents` by writing a temporary file in the same directory and
+/// renaming it (atomic on POSIX file systems).
+fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.xscan-tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
 }
 
 fn load_pack(dir: Option<&Path>) -> Result<RulePack, CliError> {
@@ -311,6 +348,34 @@ fn config_path(given: Option<&Path>) -> Option<PathBuf> {
             .exists()
             .then(|| PathBuf::from("xscan.yaml"))
     })
+}
+
+impl Cli {
+    /// Parses the process's arguments. `xscan [SCAN OPTIONS]` scans; scan options before a
+    /// subcommand (`xscan --format sarif diff ...`) are refused rather than ignored, while the
+    /// global `-v` may stand on either side of it.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().get_matches();
+        if matches.subcommand_name().is_some()
+            && let Some(id) = matches.ids().find(|id| {
+                id.as_str() != "verbose"
+                    && matches.value_source(id.as_str())
+                        == Some(clap::parser::ValueSource::CommandLine)
+            })
+        {
+            Self::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--{} belongs to the scan and cannot come before a subcommand; put it after the subcommand",
+                        id.as_str().replace('_', "-")
+                    ),
+                )
+                .exit();
+        }
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -404,7 +469,7 @@ fn collect_command(args: &CollectArgs, verbose: u8) -> Result<i32, CliError> {
     let mut snapshot = collect_live(
         &config,
         args.endpoint_url.clone(),
-        args.concurrency,
+        args.concurrency.map(usize::from),
         verbose,
     )?;
     snapshot.metadata.provenance = Some(crate::model::Provenance {
@@ -524,7 +589,21 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         (None, None) => None,
     };
     if let Some(path) = &baseline_path {
-        let baseline = load_baseline(path, &evaluate)?;
+        let baseline = match load_baseline(path, &evaluate) {
+            Ok(baseline) => baseline,
+            // The previous run of a history directory, not a file the user passed: say which
+            // run it is and how to get past it.
+            Err(e) if args.baseline.is_none() => {
+                let problem = e.to_string();
+                let problem = problem.split("\nhelp:").next().unwrap_or_default();
+                let run = path.parent().unwrap_or(path);
+                return Err(CliError::Usage(format!(
+                    "the previous run {} cannot be read as this run's baseline: {problem}\nhelp: move that run out of the history directory (or delete its `latest` file) and run again; the next run then starts without a baseline. --baseline FILE compares with another file instead",
+                    run.display()
+                )));
+            }
+            Err(e) => return Err(e),
+        };
         let mut drift = crate::drift::compare(&baseline.report, &baseline.sha256, &mut report);
         if let Some(old) = &baseline.snapshot {
             drift.config_changes = crate::drift::diff::diff_snapshots(old, &snapshot);
@@ -903,12 +982,31 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
     } else {
         PolicyKind::Resource
     };
+    let check = |policy: &Policy, kind: PolicyKind| -> Result<(), CliError> {
+        match policy.statement_without_principal(kind) {
+            Some(statement) => Err(CliError::Policy(PolicyError::new(
+                &policy.name,
+                Some(statement.index),
+                "a resource-based or VPC endpoint policy statement must have a Principal (AWS refuses the document without one)",
+            ))),
+            None => Ok(()),
+        }
+    };
+    if let Some(policy) = &resource {
+        check(policy, kind)?;
+    }
+    for policy in &endpoint {
+        check(policy, PolicyKind::Endpoint)?;
+    }
     let set = PolicySet {
         identity: identity.iter().collect(),
         resource: resource.as_ref().map(|p| (p, kind)),
         endpoint: endpoint.iter().collect(),
     };
     let bucket_policy = args.bucket_policy.as_deref().map(read_policy).transpose()?;
+    if let Some(policy) = &bucket_policy {
+        check(policy, PolicyKind::Resource)?;
+    }
     let evaluation = match (&bucket_policy, &args.bucket) {
         (Some(bucket_policy), Some(bucket)) => {
             if !args.resource.contains(":accesspoint/") {
@@ -942,9 +1040,11 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
             serde_json::to_string_pretty(&evaluation).unwrap_or_default()
         ),
         EvalFormat::Text => {
+            use crate::text::visible as v;
             let mut out = format!(
                 "Decision: {}\nReason:   {}\n",
-                evaluation.decision, evaluation.reason
+                evaluation.decision,
+                v(&evaluation.reason)
             );
             if !evaluation.statements.is_empty() {
                 out.push_str("Statements:\n");
@@ -952,16 +1052,19 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
                     let sid = s
                         .sid
                         .as_ref()
-                        .map(|x| format!(" (Sid \"{x}\")"))
+                        .map(|x| format!(" (Sid \"{}\")", v(x)))
                         .unwrap_or_default();
                     out.push_str(&format!(
                         "  - {} statement {}{sid}: {:?} {}\n",
-                        s.policy, s.index, s.effect, s.outcome
+                        v(&s.policy),
+                        s.index,
+                        s.effect,
+                        v(&s.outcome)
                     ));
                 }
             }
             for w in &evaluation.warnings {
-                out.push_str(&format!("warning: {w}\n"));
+                out.push_str(&format!("warning: {}\n", v(w)));
             }
             out
         }

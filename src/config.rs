@@ -176,7 +176,7 @@ fn parse_account_list(
     let mut accounts = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut first = true;
-    for (number, line) in text.lines().enumerate() {
+    for (number, line) in crate::input::strip_bom(text).lines().enumerate() {
         let line_no = number + 1;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -237,6 +237,22 @@ fn parse_account_list(
     Ok(accounts)
 }
 
+/// The ranges the collection limits must fall in (documented in README.md#configuration):
+/// beyond them a value is a typo, and would exhaust the runtime (a semaphore of 2^64
+/// permits), overflow the SDK's timers or retry for days.
+pub struct Limits {
+    pub concurrency: std::ops::RangeInclusive<u64>,
+    pub call_timeout_seconds: std::ops::RangeInclusive<u64>,
+    pub max_attempts: std::ops::RangeInclusive<u64>,
+}
+
+/// See [`Limits`].
+pub const LIMITS: Limits = Limits {
+    concurrency: 1..=1024,
+    call_timeout_seconds: 1..=3600,
+    max_attempts: 1..=20,
+};
+
 /// Collection limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,6 +305,7 @@ impl Default for CollectionConfig {
 impl Config {
     /// Parses YAML; `origin` names the file in errors.
     pub fn from_yaml(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        let text = crate::input::strip_bom(text);
         let config: Config = serde_norway::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             ConfigError::Invalid {
@@ -402,6 +419,41 @@ impl Config {
         if self.regions.is_empty() {
             return Err(invalid("regions", "at least one region is required".into()));
         }
+        let c = &self.collection;
+        for (key, value, range) in [
+            ("concurrency", c.concurrency as u64, LIMITS.concurrency),
+            (
+                "per_account_concurrency",
+                c.per_account_concurrency as u64,
+                LIMITS.concurrency,
+            ),
+            (
+                "per_service_concurrency",
+                c.per_service_concurrency as u64,
+                LIMITS.concurrency,
+            ),
+            (
+                "call_timeout_seconds",
+                c.call_timeout_seconds,
+                LIMITS.call_timeout_seconds,
+            ),
+            (
+                "max_attempts",
+                u64::from(c.max_attempts),
+                LIMITS.max_attempts,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    &format!("{key}:"),
+                    format!(
+                        "collection.{key} is {value}; it must be between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -481,6 +533,33 @@ perimeter:
         assert!(err.starts_with("x.yaml:3:"), "{err}");
         assert!(err.contains("regoins"), "{err}");
         assert!(err.contains("help:"), "{err}");
+    }
+
+    #[test]
+    fn collection_limits_are_bounded_with_a_location() {
+        for (line, key) in [
+            ("concurrency: 18446744073709551615", "concurrency"),
+            ("per_service_concurrency: 0", "per_service_concurrency"),
+            ("per_account_concurrency: 100000", "per_account_concurrency"),
+            (
+                "call_timeout_seconds: 10000000000000000000",
+                "call_timeout_seconds",
+            ),
+            ("max_attempts: 4294967295", "max_attempts"),
+        ] {
+            let yaml = format!("{GOOD}collection:\n  {line}\n");
+            let err = Config::from_yaml("x.yaml", &yaml).unwrap_err().to_string();
+            assert!(err.starts_with("x.yaml:12:3:"), "{line}: {err}");
+            assert!(err.contains(&format!("collection.{key}")), "{err}");
+            assert!(err.contains("help:"), "{err}");
+        }
+        let fine = format!("{GOOD}collection:\n  concurrency: 1024\n  max_attempts: 20\n");
+        assert!(Config::from_yaml("x.yaml", &fine).is_ok());
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        assert!(Config::from_yaml("x.yaml", &format!("\u{feff}{GOOD}")).is_ok());
     }
 
     #[test]

@@ -15,8 +15,10 @@ mod embedded {
 }
 
 pub mod findings;
+pub mod input;
 pub mod model;
 pub mod policy;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod text;

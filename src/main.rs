@@ -3,14 +3,12 @@
 
 use std::io::Write;
 
-use clap::Parser;
-
 /// Evaluation allocates many small JSON values; mimalloc keeps that fast at 100k resources.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = xscan::cli::Cli::parse();
+    let cli = xscan::cli::Cli::parse_args();
     // Silent unless asked: cron runs must not produce noise.
     let filter = match cli.verbose {
         0 => "off",
@@ -26,7 +24,13 @@ fn main() {
     let code = match xscan::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            let _ = writeln!(std::io::stderr(), "error: {error}");
+            // Messages quote file contents and AWS values: shown, never obeyed by the terminal.
+            let message = error.to_string();
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                xscan::text::visible_lines(&message)
+            );
             error.exit_code()
         }
     };

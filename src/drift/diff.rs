@@ -200,7 +200,9 @@ fn policy_diff(old: &Value, new: &Value) -> String {
 }
 
 /// The changes as text, one resource per block (`xscan diff`).
+/// Values are made visible ([`crate::text::visible`]): they come from AWS.
 pub fn render_text(changes: &[ResourceChange]) -> String {
+    use crate::text::visible;
     let mut out = String::new();
     for c in changes {
         let sign = match c.change {
@@ -211,21 +213,21 @@ pub fn render_text(changes: &[ResourceChange]) -> String {
         out.push_str(&format!(
             "{sign} {} {}\n",
             c.resource_type.as_str(),
-            c.label()
+            visible(&c.label())
         ));
         for f in &c.fields {
             match &f.policy_diff {
                 Some(diff) => {
-                    out.push_str(&format!("    {}: policy changed\n", f.field));
+                    out.push_str(&format!("    {}: policy changed\n", visible(&f.field)));
                     for line in diff.lines() {
-                        out.push_str(&format!("      {line}\n"));
+                        out.push_str(&format!("      {}\n", visible(line)));
                     }
                 }
                 None => out.push_str(&format!(
                     "    {}: {} -> {}\n",
-                    f.field,
-                    compact(f.old.as_ref()),
-                    compact(f.new.as_ref())
+                    visible(&f.field),
+                    visible(&compact(f.old.as_ref())),
+                    visible(&compact(f.new.as_ref()))
                 )),
             }
         }

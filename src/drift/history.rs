@@ -44,6 +44,11 @@ pub enum HistoryError {
     BadPointer { path: String, run: String },
 }
 
+/// Where a symbolic link points, for messages.
+fn link_target(path: &Path) -> String {
+    fs::read_link(path).map_or_else(|_| "?".into(), |t| t.display().to_string())
+}
+
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError {
     let path = path.display().to_string();
     move |source| HistoryError::Io {
@@ -121,7 +126,20 @@ impl History {
         let pointer = self.dir.join(LATEST);
         let run = match fs::read_to_string(&pointer) {
             Ok(text) => text.trim().to_string(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // A `latest` that is a link to nothing is a broken pointer, not a first run:
+            // treating it as none would drop the drift comparison and overwrite the link.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && fs::symlink_metadata(&pointer).is_err() =>
+            {
+                return Ok(None);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(HistoryError::BadPointer {
+                    path: pointer.display().to_string(),
+                    run: format!("{} (a link to a missing file)", link_target(&pointer)),
+                });
+            }
             Err(e) => return Err(io("cannot read", &pointer)(e)),
         };
         let path = self.dir.join(&run);

@@ -77,6 +77,7 @@ impl Waivers {
         text: &str,
         known_rules: &BTreeSet<String>,
     ) -> Result<Self, WaiverError> {
+        let text = crate::input::strip_bom(text);
         let invalid = |line: usize, column: usize, message: String| WaiverError::Invalid {
             path: path.to_string(),
             line,
@@ -115,13 +116,9 @@ impl Waivers {
                     ));
                 }
             }
-            if waiver.resource.trim() == "*" {
+            if let Err(why) = check_scope(waiver.resource.trim()) {
                 let (line, column) = locate_from(text, line, "resource");
-                return Err(invalid(
-                    line,
-                    column,
-                    "`resource: \"*\"` would waive the rule everywhere; name the resources".into(),
-                ));
+                return Err(invalid(line, column, why));
             }
         }
         Ok(Self {
@@ -195,6 +192,32 @@ impl Waivers {
             as_of,
             waivers: outcomes,
         });
+    }
+}
+
+/// A waiver names one resource exactly, or a pattern within one account: an ARN whose
+/// partition, service and account are written out (the region may be `*`). Anything broader
+/// (`*`, `**`, `arn:*`, a wildcard account) would waive the rule across the estate.
+fn check_scope(resource: &str) -> Result<(), String> {
+    let wild = |part: &str| part.contains(['*', '?']);
+    if !wild(resource) {
+        return Ok(());
+    }
+    let parts: Vec<&str> = resource.splitn(6, ':').collect();
+    let within_account = matches!(
+        parts.as_slice(),
+        ["arn", partition, service, region, account, _]
+            if !wild(partition) && !partition.is_empty()
+                && !wild(service) && !service.is_empty()
+                && (!wild(region) || *region == "*")
+                && crate::policy::principal::is_account_id(account)
+    );
+    if within_account {
+        Ok(())
+    } else {
+        Err(format!(
+            "`resource: \"{resource}\"` is a pattern that is not confined to one account and would waive the rule across the estate; name an exact resource, or a pattern inside one account (arn:aws:SERVICE:REGION:ACCOUNT:...)"
+        ))
     }
 }
 
@@ -318,5 +341,37 @@ waivers:
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("w.yaml:4:"), "{err}");
+        for pattern in [
+            "\"**\"",
+            "\"arn:*\"",
+            "\"arn:aws:ec2:us-east-1:*:security-group/*\"",
+            "\"arn:aws:*:us-east-1:111111111111:*\"",
+            "\"*:111111111111:*\"",
+        ] {
+            let bad = GOOD.replace(
+                "arn:aws:ec2:us-east-1:111111111111:security-group/sg-*",
+                pattern,
+            );
+            let err = Waivers::from_yaml("w.yaml", &bad, &known())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("not confined to one account"),
+                "{pattern}: {err}"
+            );
+        }
+        for pattern in [
+            "arn:aws:ec2:*:111111111111:security-group/sg-*",
+            "arn:aws:s3:::test-bucket-1",
+        ] {
+            let good = GOOD.replace(
+                "arn:aws:ec2:us-east-1:111111111111:security-group/sg-*",
+                pattern,
+            );
+            assert!(
+                Waivers::from_yaml("w.yaml", &good, &known()).is_ok(),
+                "{pattern}"
+            );
+        }
     }
 }

@@ -33,6 +33,18 @@ pub enum MergeError {
     )]
     Shards { detail: String },
     #[error(
+        "{path} records shard {index}/{count}, which is not a shard\nhelp: a shard is I/N with 0 <= I < N <= {MAX_SHARDS}; the file was edited or not written by `xscan collect --shard`"
+    )]
+    InvalidShard {
+        path: String,
+        index: usize,
+        count: usize,
+    },
+    #[error(
+        "{path}: the call count of {action} overflows when added to the other shards'\nhelp: the file was edited or not written by `xscan collect`"
+    )]
+    CallCount { path: String, action: String },
+    #[error(
         "account {account} is in both {first} and {second}\nhelp: shards must come from one sharded collection"
     )]
     Overlap {
@@ -42,14 +54,33 @@ pub enum MergeError {
     },
 }
 
+/// The most shards one collection may be split into (`--shard I/N`, N at most this).
+pub const MAX_SHARDS: usize = 10_000;
+
 /// Merges `(path, snapshot)` shards; the result records the common provenance without a shard.
 pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
     let mut iter = shards.into_iter();
     let (first_path, mut merged) = iter.next().ok_or(MergeError::Empty)?;
     let provenance = |path: &str, s: &Snapshot| -> Result<Provenance, MergeError> {
         match &s.metadata.provenance {
-            Some(p) if p.shard.is_some() => Ok(p.clone()),
-            _ => Err(MergeError::NotAShard {
+            Some(p) => match p.shard {
+                Some(shard)
+                    if shard.count == 0
+                        || shard.count > MAX_SHARDS
+                        || shard.index >= shard.count =>
+                {
+                    Err(MergeError::InvalidShard {
+                        path: path.to_string(),
+                        index: shard.index,
+                        count: shard.count,
+                    })
+                }
+                Some(_) => Ok(p.clone()),
+                None => Err(MergeError::NotAShard {
+                    path: path.to_string(),
+                }),
+            },
+            None => Err(MergeError::NotAShard {
                 path: path.to_string(),
             }),
         }
@@ -119,7 +150,11 @@ pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
         m.caller_identities.extend(shard.metadata.caller_identities);
         m.collection_gaps.extend(shard.metadata.collection_gaps);
         for (action, n) in shard.metadata.api_calls {
-            *m.api_calls.entry(action).or_default() += n;
+            let total = m.api_calls.entry(action.clone()).or_default();
+            *total = total.checked_add(n).ok_or_else(|| MergeError::CallCount {
+                path: path.clone(),
+                action,
+            })?;
         }
         for (id, account) in shard.accounts {
             if let Some(first) = owner.get(&id) {
@@ -133,13 +168,21 @@ pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
             merged.accounts.insert(id, account);
         }
     }
-    let missing: Vec<String> = (0..count)
-        .filter(|i| !seen.contains(i))
-        .map(|i| i.to_string())
-        .collect();
-    if !missing.is_empty() {
+    if seen.len() < count {
+        // Name the first few missing shards only: the count is bounded, the message too.
+        let missing: Vec<String> = (0..count)
+            .filter(|i| !seen.contains(i))
+            .take(10)
+            .map(|i| i.to_string())
+            .collect();
+        let more = count - seen.len() - missing.len();
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
         return Err(MergeError::Shards {
-            detail: format!("shard(s) {} of {count} missing", missing.join(", ")),
+            detail: format!("shard(s) {}{more} of {count} missing", missing.join(", ")),
         });
     }
     // The same order a single collection writes.
@@ -206,6 +249,32 @@ mod tests {
             merge(vec![unsharded]).unwrap_err(),
             MergeError::NotAShard { .. }
         ));
+    }
+
+    #[test]
+    fn hostile_shard_records_are_refused_quickly() {
+        let start = std::time::Instant::now();
+        for (index, count) in [(0, 1_000_000_000_000), (0, 0), (3, 2), (2, 2)] {
+            let err = merge(vec![shard(index, count, "111111111111", "c")]).unwrap_err();
+            assert!(
+                matches!(err, MergeError::InvalidShard { .. }),
+                "{index}/{count}: {err}"
+            );
+        }
+        let err = merge(vec![shard(0, MAX_SHARDS, "111111111111", "c")]).unwrap_err();
+        assert!(
+            err.to_string().contains("and 9989 more of 10000 missing"),
+            "{err}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+
+        let mut huge = shard(1, 2, "222222222222", "c");
+        huge.1
+            .metadata
+            .api_calls
+            .insert("ec2:DescribeVpcs".into(), u64::MAX);
+        let err = merge(vec![shard(0, 2, "111111111111", "c"), huge]).unwrap_err();
+        assert!(matches!(err, MergeError::CallCount { .. }), "{err}");
     }
 
     #[test]

@@ -112,9 +112,12 @@ impl std::str::FromStr for Shard {
             .split_once('/')
             .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
         match parsed {
-            Some((index, count)) if count > 0 && index < count => Ok(Shard { index, count }),
+            Some((index, count)) if count > 0 && count <= merge::MAX_SHARDS && index < count => {
+                Ok(Shard { index, count })
+            }
             _ => Err(format!(
-                "`{s}` is not a shard I/N with 0 <= I < N (e.g. 0/4 ... 3/4)"
+                "`{s}` is not a shard I/N with 0 <= I < N <= {} (e.g. 0/4 ... 3/4)",
+                merge::MAX_SHARDS
             )),
         }
     }
@@ -256,6 +259,13 @@ impl Snapshot {
 
     /// Parses snapshot JSON; `origin` names it in errors.
     pub fn from_json(origin: &str, text: &str) -> Result<Self, ModelError> {
+        let text = crate::input::strip_bom(text);
+        crate::input::check_json(text).map_err(|p| ModelError::Parse {
+            path: origin.to_string(),
+            line: p.line,
+            column: p.column,
+            message: p.message,
+        })?;
         let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| ModelError::Parse {
             path: origin.to_string(),
             line: e.line(),

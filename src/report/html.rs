@@ -269,6 +269,9 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
     let dir = options.template_dir.as_deref();
     let mut registry = Handlebars::new();
     registry.set_strict_mode(false);
+    // HTML forbids control characters and a reader cannot see bidi overrides: AWS values show
+    // them as visible escapes (line feeds and tabs of pretty-printed evidence stay).
+    registry.register_escape_fn(|text| handlebars::html_escape(&crate::text::visible_lines(text)));
     let page = template(dir, "report.html.hbs", embedded_file("report.html.hbs"))?;
     let style = template(dir, "style.css.hbs", embedded_file("style.css.hbs"))?;
     registry

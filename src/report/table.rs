@@ -6,6 +6,7 @@ use tabled::settings::{Modify, Style, Width};
 use tabled::{Table, Tabled};
 
 use crate::findings::{Report, Status};
+use crate::text::visible as v;
 
 #[derive(Tabled)]
 struct Row {
@@ -56,8 +57,8 @@ pub fn render(report: &Report, color: bool) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "xscan {} — scope {} — {} account(s), {} region(s), {} rule(s), {} result(s)\n",
-        report.tool.version,
-        report.scan.scope,
+        v(&report.tool.version),
+        v(&report.scan.scope),
         report.scan.accounts.len(),
         report.scan.regions.len(),
         report.rules.len(),
@@ -81,7 +82,7 @@ pub fn render(report: &Report, color: bool) -> String {
         use crate::findings::BaselineState as B;
         out.push_str(&format!(
             "since baseline {} ({}): {} new, {} changed, {} unchanged, {} resolved\n",
-            drift.baseline_report_id,
+            v(&drift.baseline_report_id),
             drift
                 .baseline_finished_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -112,7 +113,7 @@ pub fn render(report: &Report, color: bool) -> String {
         let count = |state| waivers.waivers.iter().filter(|w| w.state == state).count();
         out.push_str(&format!(
             "waivers ({}, as of {}): {} active, {} expired, {} stale\n",
-            waivers.path,
+            v(&waivers.path),
             waivers.as_of,
             count(W::Active),
             count(W::Expired),
@@ -122,11 +123,11 @@ pub fn render(report: &Report, color: bool) -> String {
             out.push_str(&format!(
                 "  {} waiver {} ({}:{}, {} on {}): {}\n",
                 paint(w.state.as_str(), "1;33", color),
-                w.ticket,
-                waivers.path,
+                v(&w.ticket),
+                v(&waivers.path),
                 w.line,
-                w.rule,
-                w.resource,
+                v(&w.rule),
+                v(&w.resource),
                 match w.state {
                     W::Expired => format!(
                         "expired {}, no longer applies to {} failing result(s)",
@@ -148,14 +149,14 @@ pub fn render(report: &Report, color: bool) -> String {
                 None => status_cell(f.status, color),
             },
             severity: f.severity.to_string(),
-            rule: f.rule_id.clone(),
+            rule: v(&f.rule_id).into_owned(),
             resource: format!(
                 "{}\n{} {}",
-                f.resource.arn,
+                v(&f.resource.arn),
                 f.resource.resource_type,
-                f.resource.region.as_deref().unwrap_or("global")
+                v(f.resource.region.as_deref().unwrap_or("global"))
             ),
-            message: shorten(&f.message, 300),
+            message: shorten(&v(&f.message), 300),
         })
         .collect();
     if rows.is_empty() {
@@ -178,11 +179,11 @@ pub fn render(report: &Report, color: bool) -> String {
         for gap in &report.scan.collection_gaps {
             out.push_str(&format!(
                 "  - account {} {} {}:{}: {}\n",
-                gap.account,
-                gap.region.as_deref().unwrap_or("global"),
-                gap.service,
-                gap.api_call,
-                gap.error
+                v(&gap.account),
+                v(gap.region.as_deref().unwrap_or("global")),
+                v(&gap.service),
+                v(&gap.api_call),
+                v(&gap.error)
             ));
         }
     }

@@ -104,7 +104,17 @@ impl RulePack {
         if !errors.is_empty() {
             return Err(RuleErrors(errors));
         }
-        Self::from_files(&dir.display().to_string(), files)
+        let pack = Self::from_files(&dir.display().to_string(), files)?;
+        if pack.rules.is_empty() {
+            // A scan with no rules would be green while checking nothing.
+            return Err(RuleErrors(vec![RuleError {
+                file: dir.display().to_string(),
+                line: 1,
+                column: 1,
+                message: "the directory holds no rule (no *.yaml file outside fixtures/)".into(),
+            }]));
+        }
+        Ok(pack)
     }
 
     /// Builds a pack from (path, text) pairs: fixtures are kept, YAML rules parsed and
@@ -119,15 +129,16 @@ impl RulePack {
             let normalized = path.replace('\\', "/");
             if normalized.contains("/fixtures/") || normalized.starts_with("fixtures/") {
                 if normalized.ends_with("compliant.snapshot.json") {
-                    fixture_snapshot = Some(text);
+                    fixture_snapshot = Some(crate::input::strip_bom(&text).to_string());
                 } else if normalized.ends_with("xscan.yaml") {
-                    fixture_config = Some(text);
+                    fixture_config = Some(crate::input::strip_bom(&text).to_string());
                 }
                 continue;
             }
             if !(normalized.ends_with(".yaml") || normalized.ends_with(".yml")) {
                 continue;
             }
+            let text = crate::input::strip_bom(&text).to_string();
             match serde_norway::from_str::<Rule>(&text) {
                 Ok(spec) => {
                     let before = errors.len();
@@ -202,14 +213,29 @@ impl RulePack {
     }
 }
 
+/// Collects the files under `dir`. Symbolic links are followed (a pack may link shared rules),
+/// but each directory is entered once: a link back up the tree (`ln -s . loop`) would
+/// otherwise make the walk endless.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut visited = std::collections::HashSet::new();
+    walk_once(dir, out, &mut visited)
+}
+
+fn walk_once(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) -> std::io::Result<()> {
+    if !visited.insert(std::fs::canonicalize(dir)?) {
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            walk(&path, out)?;
+            walk_once(&path, out, visited)?;
         } else {
             out.push(path);
         }

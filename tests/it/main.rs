@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod drift;
 mod emulator;
+mod hardening;
 mod history;
 mod html;
 mod loading;
