@@ -403,8 +403,60 @@ pub fn restricted_to_account(
 }
 
 /// Fails when the policy holds an unconditioned Allow of every action on every resource to
-/// everyone — the default full-access endpoint policy.
+/// everyone — the default full-access endpoint policy — and no Deny of the same policy fences
+/// it. Whether a Deny fences it is asked of the evaluator: probe requests (read, write, list,
+/// by a role of an unrelated account, on a bucket of yet another account) must all be allowed
+/// for the policy to be full access, so this analysis and `restricted_to_account` cannot
+/// disagree about an Allow-all fenced by `Deny ... StringNotEquals aws:ResourceAccount`.
 pub fn not_full_access(policy: &Policy) -> Verdict {
+    // Everything else on the path allows, so that the endpoint policy alone decides.
+    let open = |name: &str, principal: bool| {
+        let mut statement = serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": "*"});
+        if principal {
+            statement["Principal"] = "*".into();
+        }
+        Policy::from_value(
+            name,
+            &serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}),
+        )
+    };
+    let (Ok(identity), Ok(bucket)) = (open("probe identity", false), open("probe bucket", true))
+    else {
+        return Verdict::new(
+            vec!["internal: probe policies do not parse".into()],
+            Vec::new(),
+        );
+    };
+    let mut refused = Vec::new();
+    for action in ["s3:GetObject", "s3:PutObject", "s3:ListBucket"] {
+        let Ok(principal) = RequestPrincipal::parse("arn:aws:iam::123456789012:role/xscan-probe")
+        else {
+            continue;
+        };
+        let mut request = Request::new(principal, action, "arn:aws:s3:::xscan-probe-bucket/key");
+        request.resource_account = Some("210987654321".into());
+        let set = PolicySet {
+            identity: vec![&identity],
+            resource: Some((&bucket, PolicyKind::Resource)),
+            endpoint: vec![policy],
+        };
+        let evaluation = evaluate(&request, &set);
+        if evaluation.decision != Decision::Allowed {
+            refused.push(format!(
+                "{action} on another account's bucket: {} ({})",
+                evaluation.decision, evaluation.reason
+            ));
+        }
+    }
+    if !refused.is_empty() {
+        return Verdict::new(
+            Vec::new(),
+            vec![format!(
+                "not every request is allowed: {}",
+                refused.join("; ")
+            )],
+        );
+    }
     let full: Vec<String> = allows(policy)
         .filter(|s| {
             s.principal
@@ -845,6 +897,9 @@ mod tests {
             {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
              "Condition": {"StringNotEquals": {"s3:ResourceAccount": B}}}]}));
         assert!(restricted_to_account(&fence, B, &[], &[]).passed);
+        // The same fence is not full access either: the two analyses agree.
+        let verdict = not_full_access(&fence);
+        assert!(verdict.passed, "{:?}", verdict.reasons);
         let by_resource = p(
             json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
             "Resource": [AP, format!("{AP}/object/*"), "arn:aws:s3:::test-bucket-1", "arn:aws:s3:::test-bucket-1/*"]}]}),

@@ -254,7 +254,7 @@ pub struct Policy {
 impl Policy {
     /// Parses policy text: plain JSON, or URL-encoded JSON as IAM returns it.
     pub fn parse_text(name: &str, text: &str) -> Result<Self, PolicyError> {
-        let trimmed = text.trim();
+        let trimmed = crate::input::strip_bom(text).trim();
         let decoded;
         let json_text = if trimmed.starts_with('{') {
             trimmed
@@ -272,7 +272,7 @@ impl Policy {
                 .into_owned();
             decoded.trim()
         };
-        let value: Value = serde_json::from_str(json_text)
+        let value: Value = crate::input::parse_json(json_text)
             .map_err(|e| PolicyError::new(name, None, format!("not valid JSON: {e}")))?;
         Self::from_value(name, &value)
     }
@@ -339,6 +339,18 @@ impl Policy {
             statements,
             warnings,
         })
+    }
+
+    /// The first statement without a Principal or NotPrincipal. Resource-based policies (bucket,
+    /// access point, role trust) and VPC endpoint policies must name one ("An endpoint policy
+    /// ... must contain a Principal element", AWS PrivateLink guide, "Control access to VPC
+    /// endpoints using endpoint policies"); AWS refuses such a document, so xscan does not
+    /// guess whom it was meant for: evaluation answers Indeterminate and analyses `error`.
+    pub fn statement_without_principal(&self, kind: PolicyKind) -> Option<&Statement> {
+        if kind == PolicyKind::Identity {
+            return None;
+        }
+        self.statements.iter().find(|s| s.principal.is_none())
     }
 
     /// The normalized form as JSON (every element a list, statements always an array).

@@ -163,6 +163,10 @@ pub enum PrincipalMatch {
     /// Matched as a member of a whole account named by id or root ARN: in a resource policy
     /// this delegates to the account, whose identity policies must also allow.
     Account,
+    /// Named by its ARN in a gateway endpoint policy, where AWS documents only `*` (narrowed
+    /// with `aws:PrincipalArn`) and the account forms (root user only): what AWS does with
+    /// an IAM ARN there is not documented, so the statement's effect is unknown.
+    Unknown,
 }
 
 /// Does `entry` name `principal`? `exact` is set for NotPrincipal, where a role does not
@@ -207,8 +211,16 @@ pub fn entry_matches(
                     _ => PrincipalMatch::Account,
                 };
             }
+            // Gateway endpoint policies: "you must use the aws:PrincipalArn condition key to
+            // grant access to a principal" (AWS PrivateLink guide, "Principals for gateway
+            // endpoints"); an ARN in Principal is not a documented form.
+            let named = if kind == PolicyKind::Endpoint {
+                PrincipalMatch::Unknown
+            } else {
+                PrincipalMatch::Direct
+            };
             if value == arn {
-                return PrincipalMatch::Direct;
+                return named;
             }
             // A role ARN covers the role's sessions (the session ARN has no path).
             if let AwsIdentity::AssumedRole { role_name, .. } = identity
@@ -220,7 +232,7 @@ pub fn entry_matches(
                     && resource.starts_with("role/")
                     && resource.rsplit('/').next() == Some(role_name.as_str())
                 {
-                    return PrincipalMatch::Direct;
+                    return named;
                 }
             }
             PrincipalMatch::No

@@ -826,6 +826,26 @@ impl<'a> Evaluator<'a> {
             Some("access_point") => PolicyKind::AccessPoint,
             _ => PolicyKind::Resource,
         };
+        let attached_as = match call.name {
+            AnalysisName::RestrictedToAccount | AnalysisName::NotFullAccess => PolicyKind::Endpoint,
+            AnalysisName::S3OnlyViaAccessPoints | AnalysisName::NoAdminWildcards => {
+                PolicyKind::Identity
+            }
+            _ => kind,
+        };
+        if let Some(statement) = refs
+            .iter()
+            .find_map(|p| p.statement_without_principal(attached_as))
+        {
+            return Verdict::new(
+                Outcome::Error,
+                format!(
+                    "invalid policy document: {} has no Principal, which AWS requires in resource-based and endpoint policies (it would refuse this document)",
+                    statement.label()
+                ),
+                evidence,
+            );
+        }
         let account = self.string(call.account.as_ref(), scope);
         // Every policy must pass; the reasons shown are those of the side that decided.
         let per_policy = |f: &dyn Fn(&Policy) -> analysis::Verdict| -> analysis::Verdict {
