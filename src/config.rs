@@ -484,7 +484,7 @@ impl Config {
         } else {
             p.execution_roles.clone()
         };
-        BTreeMap::from([
+        let mut parameters = BTreeMap::from([
             ("perimeter.data_account".into(), json!(p.data_account)),
             ("perimeter.dataset_buckets".into(), json!(p.dataset_buckets)),
             ("perimeter.access_points".into(), json!(p.access_points)),
@@ -499,7 +499,17 @@ impl Config {
                 json!(p.endpoint_exceptions),
             ),
             ("perimeter.trusted_service".into(), json!(p.trusted_service)),
-        ])
+        ]);
+        // The roles as written in the configuration, absent when not written: a check that
+        // notebooks use the expected roles must not compare them with the defaults taken from
+        // the notebooks themselves (it could never fail).
+        if !p.execution_roles.is_empty() {
+            parameters.insert(
+                "perimeter.configured_execution_roles".into(),
+                json!(p.execution_roles),
+            );
+        }
+        parameters
     }
 }
 

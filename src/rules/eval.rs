@@ -186,9 +186,35 @@ impl<'a> Evaluator<'a> {
             )
         };
         let missing = self.missing_parameters(rule);
+        let reads_prefix_lists = serde_json::to_string(&spec.check)
+            .unwrap_or_default()
+            .contains("${region.s3_prefix_lists}");
         for &i in self.index.of_type(spec.resource_type) {
             let entry = &self.index.entries[i];
-            let verdict = if missing.is_empty() {
+            // A parameter derived from collected data carries that data's gaps: with the
+            // prefix lists unknown, "egress only to the S3 prefix list" cannot be judged.
+            let prefix_list_gaps: Vec<String> = if reads_prefix_lists {
+                self.snapshot
+                    .population_gaps(ResourceType::PrefixList, entry.account, entry.region)
+                    .iter()
+                    .map(|g| format!("{}:{}: {}", g.service, g.api_call, g.error))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let verdict = if !prefix_list_gaps.is_empty() {
+                (
+                    Status::Error,
+                    format!(
+                        "not evaluated: the rule compares with the region's S3 managed prefix lists, which could not be listed ({})",
+                        prefix_list_gaps.join("; ")
+                    ),
+                    vec![Evidence {
+                        path: "collection_gap".into(),
+                        value: Arc::new(json!(prefix_list_gaps)),
+                    }],
+                )
+            } else if missing.is_empty() {
                 self.evaluate_resource(rule, i)
             } else {
                 (

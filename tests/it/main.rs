@@ -12,4 +12,5 @@ mod html;
 mod loading;
 mod rule_pack;
 mod sarif;
+mod verdicts;
 mod waivers;
