@@ -65,7 +65,11 @@ pub(crate) async fn collect(
     account: &str,
     region: &str,
 ) -> Network {
-    let client = aws_sdk_ec2::Client::new(sdk);
+    let client = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(sdk)
+            .interceptor(super::CountSent)
+            .build(),
+    );
     let gap = |api: &'static str, t: ResourceType| {
         move |error: String| listing_gap(account, Some(region), "ec2", api, &[t], error)
     };

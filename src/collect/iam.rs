@@ -15,7 +15,11 @@ pub(crate) async fn roles(
     account: &str,
     names: &BTreeSet<String>,
 ) -> (BTreeMap<String, IamRole>, Vec<CollectionGap>) {
-    let client = aws_sdk_iam::Client::new(sdk);
+    let client = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(sdk)
+            .interceptor(super::CountSent)
+            .build(),
+    );
     let results =
         futures::future::join_all(names.iter().map(|name| role(&client, calls, account, name)))
             .await;

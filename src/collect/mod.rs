@@ -52,6 +52,33 @@ pub enum CollectError {
     Runtime(String),
 }
 
+tokio::task_local! {
+    /// Requests the call being run has put on the wire so far (each retry is one more).
+    static SENT: std::cell::Cell<u64>;
+}
+
+/// Counts every attempt a client sends into the call [`Calls::run`] is running: the SDK calls
+/// `read_before_transmit` once per attempt, just before the request goes out, so a paginator's
+/// final poll (no request) counts nothing and a retried call counts each try.
+#[derive(Debug)]
+pub(crate) struct CountSent;
+
+impl aws_sdk_sts::config::Intercept for CountSent {
+    fn name(&self) -> &'static str {
+        "xscan::CountSent"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_sts::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_sts::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let _ = SENT.try_with(|sent| sent.set(sent.get() + 1));
+        Ok(())
+    }
+}
+
 /// What every account's calls share: the global limit and the counts.
 struct CallBudget {
     global: Semaphore,
@@ -126,20 +153,39 @@ impl Calls {
         };
         let _account_permit = self.account.acquire().await;
         let _permit = self.budget.global.acquire().await;
-        if let Ok(mut counts) = self.budget.counts.lock() {
-            *counts.entry(action.to_string()).or_default() += 1;
+        let (result, sent) = SENT
+            .scope(std::cell::Cell::new(0), async {
+                let result = call.await;
+                (result, SENT.with(std::cell::Cell::get))
+            })
+            .await;
+        self.count(action, sent);
+        tracing::debug!(action, sent, "call done");
+        result
+    }
+
+    /// Records `sent` requests of `action` (none: nothing is recorded).
+    fn count(&self, action: &str, sent: u64) {
+        if sent == 0 {
+            return;
         }
-        let result = call.await;
+        if let Ok(mut counts) = self.budget.counts.lock() {
+            *counts.entry(action.to_string()).or_default() += sent;
+        }
         let total = self
             .budget
             .total
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
+            .fetch_add(sent, std::sync::atomic::Ordering::Relaxed)
+            + sent;
         if let Some(callback) = &self.budget.on_call {
             callback(total);
         }
-        tracing::debug!(action, "call done");
-        result
+    }
+
+    /// Records the role assumption of an account: made by the credentials provider's own STS
+    /// client, which xscan cannot instrument, so one request is counted (more if it retried).
+    pub(crate) fn count_assume_role(&self) {
+        self.count("sts:AssumeRole", 1);
     }
 
     fn counts(&self) -> BTreeMap<String, u64> {
@@ -270,7 +316,7 @@ async fn collect_account(
             error,
         }],
     };
-    let sdk = match session.account_config(account).await {
+    let sdk = match session.account_config(account, calls).await {
         Ok(sdk) => sdk,
         Err(e) => return unreachable("AssumeRole", "sts", e),
     };

@@ -26,7 +26,11 @@ pub(crate) async fn collect(
     account: &str,
     region: &str,
 ) -> (BTreeMap<String, NotebookInstance>, Vec<CollectionGap>) {
-    let client = aws_sdk_sagemaker::Client::new(sdk);
+    let client = aws_sdk_sagemaker::Client::from_conf(
+        aws_sdk_sagemaker::config::Builder::from(sdk)
+            .interceptor(super::CountSent)
+            .build(),
+    );
     let mut summaries = Vec::new();
     let mut pages = client.list_notebook_instances().into_paginator().send();
     loop {

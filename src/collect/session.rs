@@ -70,6 +70,7 @@ impl Session {
     pub(crate) async fn account_config(
         &self,
         account: &AccountConfig,
+        calls: &Calls,
     ) -> Result<SdkConfig, String> {
         if let Some(role_arn) = &account.assume_role {
             let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn)
@@ -84,9 +85,11 @@ impl Session {
                 builder = builder.external_id(external_id);
             }
             let provider = builder.build().await;
-            // Resolve once now so a refused AssumeRole is reported for this account.
+            // Resolve once now so a refused AssumeRole is reported for this account; the
+            // clients then start from these credentials instead of assuming the role again.
             use aws_credential_types::provider::ProvideCredentials;
-            provider.provide_credentials().await.map_err(|e| {
+            calls.count_assume_role();
+            let first = provider.provide_credentials().await.map_err(|e| {
                 format!(
                     "cannot assume {role_arn}: {}",
                     aws_sdk_sts::error::DisplayErrorContext(&e)
@@ -96,7 +99,12 @@ impl Session {
                 .base
                 .to_builder()
                 .credentials_provider(
-                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                    aws_credential_types::provider::SharedCredentialsProvider::new(
+                        ResolvedFirst {
+                            first: std::sync::Mutex::new(Some(first)),
+                            provider,
+                        },
+                    ),
                 )
                 .build());
         }
@@ -128,7 +136,7 @@ impl Session {
     /// An S3 client: path-style addressing for custom endpoints (`bucket.127.0.0.1` does not
     /// resolve).
     pub(crate) fn s3(&self, sdk: &SdkConfig) -> aws_sdk_s3::Client {
-        let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+        let mut builder = aws_sdk_s3::config::Builder::from(sdk).interceptor(super::CountSent);
         if self.endpoint_url.is_some() {
             builder = builder.force_path_style(true);
         }
@@ -138,11 +146,37 @@ impl Session {
     /// An S3 Control client: with a custom endpoint, without the `{AccountId}.` host label
     /// (real AWS keeps the default resolver; PrivateLink endpoints need the prefix).
     pub(crate) fn s3control(&self, sdk: &SdkConfig) -> aws_sdk_s3control::Client {
-        let mut builder = aws_sdk_s3control::config::Builder::from(sdk);
+        let mut builder =
+            aws_sdk_s3control::config::Builder::from(sdk).interceptor(super::CountSent);
         if self.endpoint_url.is_some() {
             builder = builder.endpoint_resolver(WithoutAccountLabel(DefaultResolver::new()));
         }
         aws_sdk_s3control::Client::from_conf(builder.build())
+    }
+}
+
+/// An assumed role's provider that hands out the credentials resolved up front once (the
+/// SDK's identity cache keeps them until they near expiry), then asks the provider again.
+#[derive(Debug)]
+struct ResolvedFirst {
+    first: std::sync::Mutex<Option<aws_credential_types::Credentials>>,
+    provider: aws_config::sts::AssumeRoleProvider,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for ResolvedFirst {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let first = self.first.lock().ok().and_then(|mut first| first.take());
+        match first {
+            Some(credentials) => {
+                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
+            }
+            None => self.provider.provide_credentials(),
+        }
     }
 }
 
@@ -179,7 +213,11 @@ pub(crate) async fn caller_identity(
     sdk: &SdkConfig,
     calls: &Calls,
 ) -> Result<CallerIdentity, String> {
-    let client = aws_sdk_sts::Client::new(sdk);
+    let client = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(sdk)
+            .interceptor(super::CountSent)
+            .build(),
+    );
     let output = calls
         .run("sts:GetCallerIdentity", client.get_caller_identity().send())
         .await

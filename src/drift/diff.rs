@@ -118,7 +118,15 @@ fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>)
         return;
     }
     if let (Some(a), Some(b)) = (policy_document(old), policy_document(new)) {
-        let (a, b) = (normalize_policy(a), normalize_policy(b));
+        // Read the policies as the scan does: canonical forms compare only documents the
+        // engine accepts; an invalid one (say, a condition value in nested arrays, which the
+        // scan turns into errors) is compared as written, so it is never "equal" to a valid one.
+        let valid = |d: &Value| crate::policy::Policy::from_value(path, d).is_ok();
+        let (a, b) = if valid(a) && valid(b) {
+            (normalize_policy(a), normalize_policy(b))
+        } else {
+            (a.clone(), b.clone())
+        };
         if a != b {
             out.push(FieldChange {
                 field: path.to_string(),
@@ -269,6 +277,20 @@ mod tests {
         let c = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
             "Action": "s3:*", "Resource": "*", "Principal": "*"}});
         assert_ne!(normalize_policy(&a), normalize_policy(&c));
+    }
+
+    #[test]
+    fn an_invalid_policy_never_equals_a_valid_one() {
+        let record = |document: Value| json!({"policy": {"raw": null, "document": document}});
+        let valid = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
+            "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+        let mut nested = valid.clone();
+        nested["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"] = json!([[[["false"]]]]);
+        assert!(crate::policy::Policy::from_value("p", &nested).is_err());
+        let mut out = Vec::new();
+        diff_values("", &record(valid), &record(nested), &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].field, "policy");
     }
 
     #[test]
