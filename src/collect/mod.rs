@@ -560,6 +560,8 @@ mod tests {
                     };
                     calls
                         .run(action, async {
+                            // What the SDK's interceptor does when a request goes out.
+                            SENT.with(|sent| sent.set(sent.get() + 1));
                             let ec2_call =
                                 (i == 0 && action.starts_with("ec2")).then(|| ec2.call());
                             let first_call = (i == 0).then(|| first.call());

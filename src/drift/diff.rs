@@ -118,11 +118,11 @@ fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>)
         return;
     }
     if let (Some(a), Some(b)) = (policy_document(old), policy_document(new)) {
-        // Read the policies as the scan does: canonical forms compare only documents the
-        // engine accepts; an invalid one (say, a condition value in nested arrays, which the
-        // scan turns into errors) is compared as written, so it is never "equal" to a valid one.
+        // Read the policies as the scan does: a document the engine refuses (say, a condition
+        // value in nested arrays, which the scan turns into errors) is never "equal" to one it
+        // accepts, however alike their canonical forms.
         let valid = |d: &Value| crate::policy::Policy::from_value(path, d).is_ok();
-        let (a, b) = if valid(a) && valid(b) {
+        let (a, b) = if valid(a) == valid(b) {
             (normalize_policy(a), normalize_policy(b))
         } else {
             (a.clone(), b.clone())
