@@ -39,20 +39,15 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Like [`visible`], but keeps line feeds and tabs: for messages xscan lays out itself
-/// (errors with a `help:` line) whose values were already made visible, or multi-line text.
+/// Like [`visible`], but keeps line feeds: for messages xscan lays out itself (errors with a
+/// `help:` line) and multi-line text such as pretty-printed evidence.
 pub fn visible_lines(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c != '\n' && c != '\t' && is_hazard(c)) {
+    if !text.chars().any(|c| c != '\n' && is_hazard(c)) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
         text.split('\n')
-            .map(|line| {
-                line.split('\t')
-                    .map(|part| visible(part).into_owned())
-                    .collect::<Vec<_>>()
-                    .join("\t")
-            })
+            .map(|line| visible(line).into_owned())
             .collect::<Vec<_>>()
             .join("\n"),
     )

@@ -99,12 +99,10 @@ impl Session {
                 .base
                 .to_builder()
                 .credentials_provider(
-                    aws_credential_types::provider::SharedCredentialsProvider::new(
-                        ResolvedFirst {
-                            first: std::sync::Mutex::new(Some(first)),
-                            provider,
-                        },
-                    ),
+                    aws_credential_types::provider::SharedCredentialsProvider::new(ResolvedFirst {
+                        first: std::sync::Mutex::new(Some(first)),
+                        provider,
+                    }),
                 )
                 .build());
         }

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod drift;
 mod emulator;
+mod fuzz;
 mod hardening;
 mod history;
 mod html;
