@@ -15,7 +15,8 @@ use crate::policy::{Policy, PolicyError, PolicyKind, analysis};
 use super::LoadedRule;
 use super::index::{Entry, SnapshotIndex};
 use super::spec::{
-    AnalysisCall, AnalysisName, Condition, EachTest, FieldTest, Quantifier, RelatedTest, WhenAbsent,
+    AnalysisCall, AnalysisName, Condition, EachTest, FieldTest, Quantifier, RelatedTest, Relation,
+    WhenAbsent,
 };
 
 /// The three outcomes of a condition.
@@ -727,8 +728,133 @@ impl<'a> Evaluator<'a> {
         });
         let mut v = quantify(test.quantifier, test.non_empty, verdicts, &label);
         evidence.append(&mut v.evidence);
+        // What the relation passes through but was not collected: the answer over the known
+        // entries stands only where no unknown entry could change it.
+        let unknowns = self.relation_unknowns(scope.entry, test.relation);
+        let stands = match (test.quantifier, v.outcome) {
+            (_, Outcome::Error) => true,
+            (Quantifier::Any, Outcome::Pass) => true,
+            (Quantifier::All | Quantifier::None, Outcome::Fail) => !related.entries.is_empty(),
+            _ => false,
+        };
+        if !unknowns.is_empty() && !stands {
+            evidence.push(Evidence {
+                path: format!("{label} (not collected)"),
+                value: Arc::new(json!(unknowns)),
+            });
+            return Verdict::new(
+                Outcome::Error,
+                format!(
+                    "{label}: not evaluated: {}{}",
+                    unknowns[0],
+                    if unknowns.len() > 1 {
+                        format!(" (and {} more)", unknowns.len() - 1)
+                    } else {
+                        String::new()
+                    }
+                ),
+                evidence,
+            );
+        }
         v.evidence = evidence;
         v
+    }
+
+    /// What following `relation` from `from` depends on that was not collected: the source's
+    /// own fields the relation reads, the populations it passes through (subnets and route
+    /// tables on the way to an endpoint), and for the reverse relation to notebooks every
+    /// notebook that could use the resource but whose configuration (or listing) is missing.
+    fn relation_unknowns(&self, from: usize, relation: Relation) -> Vec<String> {
+        use ResourceType as T;
+        let e = &self.index.entries[from];
+        let mut out = Vec::new();
+        let population =
+            |out: &mut Vec<String>, t: ResourceType, account: &str, region: Option<&str>| {
+                for g in self.snapshot.population_gaps(t, account, region) {
+                    out.push(format!(
+                        "the {t} resources of {account} could not be listed ({}:{}: {})",
+                        g.service, g.api_call, g.error
+                    ));
+                }
+            };
+        let field_read = match relation {
+            Relation::Subnet
+            | Relation::RouteTable
+            | Relation::Vpc
+            | Relation::GatewayEndpoints
+                if e.resource_type == T::SagemakerNotebook =>
+            {
+                Some("subnet_id")
+            }
+            Relation::SecurityGroups => Some("security_groups"),
+            Relation::ExecutionRole => Some("role_arn"),
+            Relation::Bucket => Some("bucket"),
+            _ => None,
+        };
+        match relation {
+            Relation::RouteTable | Relation::GatewayEndpoints => {
+                population(&mut out, T::Subnet, e.account, e.region);
+                population(&mut out, T::RouteTable, e.account, e.region);
+                if relation == Relation::GatewayEndpoints {
+                    population(&mut out, T::VpcEndpoint, e.account, e.region);
+                }
+            }
+            Relation::Vpc => population(&mut out, T::Subnet, e.account, e.region),
+            Relation::Notebooks => {
+                // Which notebook field ties a notebook to this resource.
+                let tie = match e.resource_type {
+                    T::SecurityGroup => "security_groups",
+                    T::IamRole => "role_arn",
+                    _ => "subnet_id",
+                };
+                let any_account = e.resource_type == T::IamRole;
+                if any_account {
+                    for gap in &self.snapshot.metadata.collection_gaps {
+                        if gap.resource_types.contains(&T::SagemakerNotebook) {
+                            out.push(format!(
+                                "the {} resources of {} could not be listed ({}:{}: {})",
+                                T::SagemakerNotebook,
+                                gap.account,
+                                gap.service,
+                                gap.api_call,
+                                gap.error
+                            ));
+                        }
+                    }
+                } else {
+                    population(&mut out, T::SagemakerNotebook, e.account, e.region);
+                }
+                if matches!(e.resource_type, T::RouteTable | T::VpcEndpoint) {
+                    population(&mut out, T::Subnet, e.account, e.region);
+                    population(&mut out, T::RouteTable, e.account, e.region);
+                }
+                for &n in self.index.of_type(T::SagemakerNotebook) {
+                    let notebook = &self.index.entries[n];
+                    let in_scope = any_account
+                        || (notebook.account == e.account && notebook.region == e.region);
+                    if let Some(error) = notebook
+                        .collection_errors
+                        .and_then(|errors| errors.get(tie))
+                        .filter(|_| in_scope)
+                    {
+                        out.push(format!(
+                            "notebook {} of {} may use it, but its {tie} could not be collected: {error}",
+                            notebook.id, notebook.account
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(field) = field_read
+            && let Some(error) = e.collection_errors.and_then(|errors| errors.get(field))
+        {
+            out.push(format!(
+                "{field} of {} could not be collected: {error}",
+                e.id
+            ));
+        }
+        out
     }
 
     fn strings(&self, value: Option<&Value>, scope: Scope<'_>) -> Vec<String> {

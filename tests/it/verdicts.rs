@@ -62,3 +62,117 @@ fn expected_roles_are_not_taken_from_the_notebooks_they_judge() {
         "pass"
     );
 }
+
+/// The compliant fixture with `change`, scanned: the report and the exit code.
+fn scan_patched(
+    name: &str,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> (serde_json::Value, i32) {
+    let dir = temp_dir(name);
+    let snapshot = patched_snapshot(&dir, "snapshot.json", change);
+    scan_json(&snapshot, &[])
+}
+
+fn status<'a>(report: &'a serde_json::Value, rule: &str, id: &str) -> &'a str {
+    result_of(report, rule, id)["status"].as_str().unwrap()
+}
+
+const REGION: &str = "/accounts/111111111111/regions/us-east-1";
+
+/// DescribeNotebookInstance failed: what the notebook uses is unknown, so the security group,
+/// subnet, route table and endpoint are not "used by no notebook" (skipped) but not evaluated.
+#[test]
+fn a_notebook_that_could_not_be_described_leaves_what_it_uses_unknown() {
+    let (report, code) = scan_patched("verdict-describe-failed", |s| {
+        let notebook = s
+            .pointer_mut(&format!("{REGION}/sagemaker_notebooks/ml-notebook-1"))
+            .unwrap();
+        let error = "AccessDeniedException: not authorized";
+        let mut errors = serde_json::Map::new();
+        for field in [
+            "subnet_id",
+            "security_groups",
+            "direct_internet_access",
+            "root_access",
+            "kms_key_id",
+            "role_arn",
+            "platform_identifier",
+            "imds_version",
+        ] {
+            errors.insert(field.into(), error.into());
+        }
+        if let Some(o) = notebook.as_object_mut() {
+            o.retain(|k, _| ["name", "arn", "status"].contains(&k.as_str()));
+        }
+        notebook["collection_errors"] = serde_json::Value::Object(errors);
+        s["metadata"]["collection_gaps"] = serde_json::json!([{
+            "account": "111111111111", "region": "us-east-1", "service": "sagemaker",
+            "api_call": "DescribeNotebookInstance", "resource_id": "ml-notebook-1", "error": error
+        }]);
+    });
+    assert_eq!(code, 3);
+    for (rule, id) in [
+        ("XS-NET-001", "sg-0c0ffee0000000a01"),
+        ("XS-NET-002", "sg-0c0ffee0000000a01"),
+        ("XS-IAM-001", "xscan-sagemaker-exec"),
+        ("XS-SM-001", "ml-notebook-1"),
+        ("XS-NET-005", "ml-notebook-1"),
+    ] {
+        assert_eq!(
+            status(&report, rule, id),
+            "error",
+            "{rule} {id}: {}",
+            result_of(&report, rule, id)
+        );
+    }
+}
+
+/// DescribeRouteTables failed: the notebook's endpoint is unknown, not missing.
+#[test]
+fn route_tables_that_could_not_be_listed_do_not_mean_no_endpoint() {
+    let (report, code) = scan_patched("verdict-route-tables", |s| {
+        *s.pointer_mut(&format!("{REGION}/route_tables")).unwrap() = serde_json::json!({});
+        s["metadata"]["collection_gaps"] = serde_json::json!([{
+            "account": "111111111111", "region": "us-east-1", "service": "ec2",
+            "api_call": "DescribeRouteTables", "resource_types": ["route_table"],
+            "error": "RequestLimitExceeded: Request limit exceeded."
+        }]);
+    });
+    assert_eq!(code, 3);
+    let result = result_of(&report, "XS-NET-005", "ml-notebook-1");
+    assert_eq!(result["status"], "error", "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("DescribeRouteTables"),
+        "{result}"
+    );
+}
+
+/// ListNotebookInstances failed: the execution role's users are unknown, so the role rules are
+/// not evaluated rather than skipped as "used by no notebook".
+#[test]
+fn a_failed_notebook_listing_leaves_the_role_rules_unevaluated() {
+    let (report, code) = scan_patched("verdict-notebook-listing", |s| {
+        *s.pointer_mut(&format!("{REGION}/sagemaker_notebooks"))
+            .unwrap() = serde_json::json!({});
+        s["metadata"]["collection_gaps"] = serde_json::json!([{
+            "account": "111111111111", "region": "us-east-1", "service": "sagemaker",
+            "api_call": "ListNotebookInstances", "resource_types": ["sagemaker_notebook"],
+            "error": "ThrottlingException: Rate exceeded"
+        }]);
+    });
+    assert_eq!(code, 3);
+    for rule in ["XS-IAM-001", "XS-IAM-002", "XS-IAM-003"] {
+        assert_eq!(
+            status(&report, rule, "xscan-sagemaker-exec"),
+            "error",
+            "{rule}"
+        );
+    }
+    assert_eq!(
+        status(&report, "XS-NET-001", "sg-0c0ffee0000000a01"),
+        "error"
+    );
+}
