@@ -52,6 +52,10 @@ export XSCAN_REQUIRE_EMULATOR=1
 echo "== cargo test"
 cargo test --locked
 
+# Every rule's test cases must tell every single-point mutant of its check from the rule.
+echo "== xscan rules test --mutants"
+"$CARGO_TARGET_DIR/debug/xscan" rules test --mutants
+
 # Microsoft's SARIF Multitool (the reference validator) with GitHub's ingestion rules, on the
 # example estate's SARIF. Needs npm (on every machine of this project's kind); skipped without.
 echo "== SARIF Multitool"

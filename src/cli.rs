@@ -171,6 +171,10 @@ pub enum RulesCommand {
     Test {
         /// Rule directory [default: the built-in pack].
         dir: Option<PathBuf>,
+        /// Also mutate each rule's check one point at a time and run its cases against every
+        /// mutant: a mutant no case tells apart survives (exit 1).
+        #[arg(long)]
+        mutants: bool,
     },
 }
 
@@ -257,6 +261,10 @@ pub enum CliError {
     },
     #[error("{failed} rule test case(s) failed")]
     RuleTestsFailed { failed: usize },
+    #[error(
+        "{survived} mutant(s) survived\nhelp: add test cases to the rules named above that tell each mutant apart from the rule"
+    )]
+    MutantsSurvived { survived: usize },
     #[error(transparent)]
     Collect(#[from] CollectError),
     #[error(transparent)]
@@ -273,7 +281,7 @@ impl CliError {
     /// The documented exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::RuleTestsFailed { .. } => 1,
+            CliError::RuleTestsFailed { .. } | CliError::MutantsSurvived { .. } => 1,
             CliError::History(HistoryError::Busy { .. }) => 4,
             _ => 2,
         }
@@ -847,7 +855,43 @@ fn rules_command(command: RulesCommand) -> Result<i32, CliError> {
             emit(None, &explain(rule))?;
             Ok(0)
         }
-        RulesCommand::Test { dir } => {
+        RulesCommand::Test { dir, mutants: true } => {
+            let pack = load_pack(dir.as_deref())?;
+            let report = testing::run_mutants(&pack)?;
+            let mut out = String::new();
+            for id in &report.broken_rules {
+                out.push_str(&format!(
+                    "NOT MUTATED {id}: its own test cases fail (`xscan rules test`)\n"
+                ));
+            }
+            for s in &report.survivors {
+                out.push_str(&format!(
+                    "SURVIVED {} {}: {}\n",
+                    s.rule_id, s.path, s.mutation
+                ));
+            }
+            out.push_str(&format!(
+                "mutants: {} killed: {} survived: {} ({} rules, {})\n",
+                report.mutants,
+                report.killed,
+                report.survivors.len(),
+                pack.rules.len(),
+                pack.source
+            ));
+            emit(None, &out)?;
+            if !report.broken_rules.is_empty() {
+                Err(CliError::RuleTestsFailed {
+                    failed: report.broken_rules.len(),
+                })
+            } else if report.survivors.is_empty() {
+                Ok(0)
+            } else {
+                Err(CliError::MutantsSurvived {
+                    survived: report.survivors.len(),
+                })
+            }
+        }
+        RulesCommand::Test { dir, .. } => {
             let pack = load_pack(dir.as_deref())?;
             let outcomes = testing::run_pack(&pack)?;
             let mut out = String::new();

@@ -428,6 +428,11 @@ impl<'a> Evaluator<'a> {
             Condition::Each(test) => self.each(test, scope),
             Condition::Related(test) => self.related(test, scope),
             Condition::Analysis(call) => self.analysis(call, scope),
+            Condition::Forced(holds) => Verdict::new(
+                if *holds { Outcome::Pass } else { Outcome::Fail },
+                format!("(mutant: forced {})", if *holds { "true" } else { "false" }),
+                Vec::new(),
+            ),
         }
     }
 

@@ -40,7 +40,7 @@ pub struct SnapshotIndex<'a> {
     subnet_route_table: HashMap<Key<'a>, usize>,
     /// (account, region, vpc) -> main route table.
     main_route_table: HashMap<Key<'a>, usize>,
-    /// (account, region, route table) -> gateway endpoints on it.
+    /// (account, region, route table) -> endpoints naming it (gateway endpoints, in AWS).
     route_table_endpoints: HashMap<Key<'a>, Vec<usize>>,
     /// Reverse relations: (type, account, region, id) -> notebooks.
     notebooks_of: HashMap<(ResourceType, Key<'a>), Vec<usize>>,
@@ -236,14 +236,15 @@ impl<'a> SnapshotIndex<'a> {
                         lazy(move || view_of(e, account, reg, role)),
                         Some(&e.collection_errors),
                     );
-                    if e.endpoint_type == "Gateway" {
-                        for rt in &e.route_table_ids {
-                            index
-                                .route_table_endpoints
-                                .entry((account, region, rt))
-                                .or_default()
-                                .push(i);
-                        }
+                    // Every endpoint that names the route table: whether it is a gateway
+                    // endpoint is for the rules to check (XS-NET-005 does), not for the index
+                    // to decide out of their sight.
+                    for rt in &e.route_table_ids {
+                        index
+                            .route_table_endpoints
+                            .entry((account, region, rt))
+                            .or_default()
+                            .push(i);
                     }
                 }
                 for (id, p) in &r.prefix_lists {

@@ -349,6 +349,7 @@ fn validate_condition(
             }
         }
         C::Not(inner) => validate_condition(inner, resource_type, in_list, error),
+        C::Forced(_) => {}
         C::Field(test) => {
             check_path(&test.path, error);
             if test.operator_count() != 1 {

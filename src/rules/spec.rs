@@ -100,6 +100,10 @@ pub enum Condition {
     Each(EachTest),
     Related(RelatedTest),
     Analysis(Box<AnalysisCall>),
+    /// A leaf replaced by a constant outcome: made only by the mutation tester
+    /// (`xscan rules test --mutants`), never read from a rule file.
+    #[serde(skip)]
+    Forced(bool),
 }
 
 /// A test of one field. Exactly one operator is given.
@@ -374,6 +378,10 @@ pub struct RuleTest {
     /// JSON Patch (RFC 6902) operations applied to the fixture snapshot.
     #[serde(default)]
     pub patch: Vec<Value>,
+    /// `perimeter` values of the fixture configuration replaced for this case (e.g.
+    /// `notebook_subnets`), so that branches reading the configuration are tested too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perimeter: Option<serde_json::Map<String, Value>>,
     pub expect: Expectation,
 }
 

@@ -176,3 +176,42 @@ fn a_failed_notebook_listing_leaves_the_role_rules_unevaluated() {
         "error"
     );
 }
+
+/// `rules test --mutants`: the pack kills every mutant; a rule whose cases cannot tell a
+/// mutant apart is reported and the exit code is 1.
+#[test]
+fn mutation_testing_finds_checks_no_case_can_fail() {
+    let out = xscan(&["rules", "test", "--mutants"]);
+    let text = crate::common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("survived: 0"), "{text}");
+
+    let dir = temp_dir("mutants-weak-rule");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(rules.join("fixtures")).unwrap();
+    for f in ["compliant.snapshot.json", "xscan.yaml"] {
+        std::fs::copy(
+            root().join("rules/fixtures").join(f),
+            rules.join("fixtures").join(f),
+        )
+        .unwrap();
+    }
+    // XS-SM-001 with its failing case removed: "forced true" survives.
+    let rule = std::fs::read_to_string(
+        root().join("rules/sagemaker/XS-SM-001-notebook-direct-internet-disabled.yaml"),
+    )
+    .unwrap();
+    let weak = &rule[..rule.find("tests:").unwrap()];
+    std::fs::write(
+        rules.join("XS-SM-001.yaml"),
+        format!(
+            "{weak}tests:\n  - name: compliant passes\n    expect: {{pass: [ml-notebook-1]}}\n"
+        ),
+    )
+    .unwrap();
+    let out = xscan(&["rules", "test", "--mutants", rules.to_str().unwrap()]);
+    let text = crate::common::stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("SURVIVED XS-SM-001"), "{text}");
+    assert!(text.contains("forced true"), "{text}");
+}
