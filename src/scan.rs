@@ -143,7 +143,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
             min_severity: inputs.min_severity,
         },
         rules: rules.iter().map(|r| rule_info(&r.spec)).collect(),
-        summary: Summary::of(&results),
+        summary: Summary::of_scan(&results, !snapshot.metadata.collection_gaps.is_empty()),
         drift: None,
         waivers: None,
         results,

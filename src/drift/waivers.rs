@@ -185,7 +185,7 @@ impl Waivers {
                 matched,
             });
         }
-        report.summary = Summary::of(&report.results);
+        report.summary = Summary::of_scan(&report.results, !report.scan.collection_gaps.is_empty());
         report.waivers = Some(WaiverReport {
             path: self.path.clone(),
             sha256: self.sha256.clone(),

@@ -120,7 +120,8 @@ pub struct Summary {
     pub by_severity: BTreeMap<Severity, BTreeMap<Status, usize>>,
     /// rule id -> status -> count.
     pub by_rule: BTreeMap<String, BTreeMap<Status, usize>>,
-    /// True when errors prevented evaluating part of the scope.
+    /// True when part of the scope was not evaluated: a result is `error`, or the collection
+    /// has gaps (even one no rule read: the evidence is not whole).
     pub incomplete: bool,
 }
 
@@ -156,6 +157,14 @@ impl Summary {
                 .or_default() += 1;
         }
         summary.incomplete = summary.by_status.get(&Status::Error).copied().unwrap_or(0) > 0;
+        summary
+    }
+
+    /// The summary of a report's results; `collection_gaps` says whether the collection had
+    /// gaps.
+    pub fn of_scan(results: &[Finding], collection_gaps: bool) -> Self {
+        let mut summary = Self::of(results);
+        summary.incomplete |= collection_gaps;
         summary
     }
 

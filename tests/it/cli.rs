@@ -89,8 +89,14 @@ fn same_inputs_render_the_same_bytes() {
 #[test]
 fn exit_codes() {
     // Failures only (the error's rule is below the threshold): 1.
-    let (_, code) = scan_json(ESTATE, &["--min-severity", "high"]);
+    let (_, code) = scan_json(
+        &crate::common::estate_without_gaps(),
+        &["--min-severity", "high"],
+    );
     assert_eq!(code, 1);
+    // A collection gap makes the scan incomplete even when its rule is not run: 3.
+    let (_, code) = scan_json(ESTATE, &["--min-severity", "high"]);
+    assert_eq!(code, 3);
     // --exit-zero: 0 whatever the findings.
     let (_, code) = scan_json(ESTATE, &["--exit-zero"]);
     assert_eq!(code, 0);

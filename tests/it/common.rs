@@ -117,3 +117,15 @@ pub fn result_of<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
         .find(|r| r["rule_id"] == rule && r["resource"]["id"] == id)
         .unwrap_or_else(|| panic!("no result {rule} {id}"))
 }
+
+/// The example estate without its collection gap (the gap's rule is medium): for tests of the
+/// exit code of failures alone (`--min-severity high`), since any gap makes a scan incomplete.
+pub fn estate_without_gaps() -> String {
+    let dir = temp_dir("estate-without-gaps");
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(ESTATE)).unwrap()).unwrap();
+    snapshot["metadata"]["collection_gaps"] = serde_json::json!([]);
+    let path = dir.join("estate.json");
+    std::fs::write(&path, snapshot.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}

@@ -215,3 +215,205 @@ fn mutation_testing_finds_checks_no_case_can_fail() {
     assert!(text.contains("SURVIVED XS-SM-001"), "{text}");
     assert!(text.contains("forced true"), "{text}");
 }
+
+/// Status of every result of `snapshot`, keyed by (rule, account, region, id); and whether the
+/// report says the scan is incomplete.
+type Statuses = std::collections::BTreeMap<(String, String, String, String), (String, String)>;
+
+fn statuses(snapshot: &serde_json::Value) -> Option<(Statuses, bool)> {
+    use std::sync::OnceLock;
+    static PACK: OnceLock<xscan::rules::RulePack> = OnceLock::new();
+    static CONFIG_: OnceLock<xscan::config::Config> = OnceLock::new();
+    let pack = PACK.get_or_init(|| xscan::rules::RulePack::embedded().unwrap());
+    let config = CONFIG_.get_or_init(|| {
+        xscan::config::Config::from_yaml(
+            "xscan.yaml",
+            &std::fs::read_to_string(root().join(CONFIG)).unwrap(),
+        )
+        .unwrap()
+    });
+    let snapshot: xscan::model::Snapshot = serde_json::from_value(snapshot.clone()).ok()?;
+    let report = xscan::scan::run(&xscan::scan::ScanInputs {
+        snapshot: &snapshot,
+        snapshot_sha256: String::new(),
+        pack,
+        config: Some(config),
+        config_sha256: None,
+        min_severity: xscan::findings::Severity::Info,
+    });
+    let map = report
+        .results
+        .iter()
+        .map(|f| {
+            (
+                (
+                    f.rule_id.clone(),
+                    f.resource.account.clone(),
+                    f.resource.region.clone().unwrap_or_default(),
+                    f.resource.id.clone(),
+                ),
+                (f.status.as_str().to_string(), f.message.clone()),
+            )
+        })
+        .collect();
+    Some((map, report.summary.incomplete))
+}
+
+/// Every way to lose one collected item of `base`: each population of each account and region
+/// (its resources gone, a gap recorded) and each field of each resource that records field
+/// errors (named in `collection_errors`, with a gap).
+fn removals(base: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    use serde_json::{Value, json};
+    let mut out = Vec::new();
+    let gap = |account: &str, region: Option<&str>, types: Vec<String>, id: Option<&str>| {
+        let mut g = json!({"account": account, "service": "test", "api_call": "Removed",
+            "error": "removed by the test"});
+        if let Some(r) = region {
+            g["region"] = r.into();
+        }
+        if !types.is_empty() {
+            g["resource_types"] = json!(types);
+        }
+        if let Some(id) = id {
+            g["resource_id"] = id.into();
+        }
+        g
+    };
+    let with_gap = |mut s: Value, g: Value| {
+        s["metadata"]["collection_gaps"]
+            .as_array_mut()
+            .unwrap()
+            .push(g);
+        s
+    };
+    let accounts = base["accounts"].as_object().unwrap();
+    for (account, snapshot) in accounts {
+        let mut places: Vec<(String, Option<String>)> =
+            vec![(format!("/accounts/{account}"), None)];
+        for region in snapshot["regions"].as_object().unwrap().keys() {
+            places.push((
+                format!("/accounts/{account}/regions/{region}"),
+                Some(region.clone()),
+            ));
+        }
+        for (place, region) in places {
+            let Some(object) = base.pointer(&place).and_then(Value::as_object) else {
+                continue;
+            };
+            for (key, population) in object {
+                let Some(resources) = population.as_object() else {
+                    continue;
+                };
+                if key == "regions" || key == "s3_account_settings" {
+                    continue;
+                }
+                let type_name = key.trim_end_matches('s').to_string();
+                let mut s = base.clone();
+                *s.pointer_mut(&format!("{place}/{key}")).unwrap() = json!({});
+                out.push((
+                    format!("population {place}/{key}"),
+                    with_gap(s, gap(account, region.as_deref(), vec![type_name], None)),
+                ));
+                for (id, resource) in resources {
+                    let Some(fields) = resource.as_object() else {
+                        continue;
+                    };
+                    if !fields.contains_key("collection_errors")
+                        && !matches!(
+                            key.as_str(),
+                            "sagemaker_notebooks"
+                                | "vpc_endpoints"
+                                | "iam_roles"
+                                | "s3_buckets"
+                                | "s3_access_points"
+                        )
+                    {
+                        continue;
+                    }
+                    for field in fields.keys().filter(|f| {
+                        !["name", "arn", "id", "collection_errors"].contains(&f.as_str())
+                    }) {
+                        let mut s = base.clone();
+                        let pointer = format!("{place}/{key}/{id}");
+                        let r = s.pointer_mut(&pointer).unwrap();
+                        r["collection_errors"][field] = "removed by the test".into();
+                        out.push((
+                            format!("field {pointer}/{field}"),
+                            with_gap(s, gap(account, region.as_deref(), Vec::new(), Some(id))),
+                        ));
+                    }
+                }
+            }
+        }
+        if snapshot
+            .get("s3_account_settings")
+            .is_some_and(|v| v.is_object())
+        {
+            for field in snapshot["s3_account_settings"].as_object().unwrap().keys() {
+                if field == "collection_errors" {
+                    continue;
+                }
+                let mut s = base.clone();
+                s["accounts"][account]["s3_account_settings"]["collection_errors"][field] =
+                    "removed by the test".into();
+                out.push((
+                    format!("field /accounts/{account}/s3_account_settings/{field}"),
+                    with_gap(s, gap(account, None, Vec::new(), Some(account))),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Issue "Verdicts", item 3: whatever single item is missing, every result keeps its verdict
+/// or becomes `error`, and the scan says it is incomplete (exit code 3).
+#[test]
+fn losing_any_collected_item_turns_results_into_errors_never_other_verdicts() {
+    for estate in [COMPLIANT, crate::common::ESTATE] {
+        let base: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root().join(estate)).unwrap()).unwrap();
+        let (baseline, _) = statuses(&base).unwrap();
+        let variants = removals(&base);
+        assert!(variants.len() > 40, "{estate}: {} variants", variants.len());
+        let mut violations = Vec::new();
+        for (what, snapshot) in &variants {
+            let Some((results, incomplete)) = statuses(snapshot) else {
+                violations.push(format!("{what}: the snapshot no longer loads"));
+                continue;
+            };
+            if !incomplete {
+                violations.push(format!("{what}: the scan does not say it is incomplete"));
+            }
+            for (key, (status, message)) in &results {
+                if status == "error" {
+                    continue;
+                }
+                match baseline.get(key) {
+                    Some((before, _)) if before == status => {}
+                    before => violations.push(format!(
+                        "{what}: {key:?} was {:?}, now {status}: {message}",
+                        before.map(|b| &b.0)
+                    )),
+                }
+            }
+            for (key, (before, _)) in &baseline {
+                let population_error = results.iter().any(|((rule, account, _, id), (s, _))| {
+                    rule == &key.0 && account == &key.1 && id == "*" && s == "error"
+                });
+                if !results.contains_key(key) && before != "skipped" && !population_error {
+                    violations.push(format!(
+                        "{what}: {key:?} ({before}) vanished without an error"
+                    ));
+                }
+            }
+        }
+        assert!(
+            violations.is_empty(),
+            "{estate}: {} of {} removals broke the invariant:\n{}",
+            violations.len(),
+            variants.len(),
+            violations.join("\n")
+        );
+    }
+}
