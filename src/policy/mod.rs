@@ -4,6 +4,8 @@
 
 pub mod analysis;
 pub mod condition;
+#[cfg(test)]
+mod consistency;
 pub mod document;
 pub mod eval;
 pub mod principal;

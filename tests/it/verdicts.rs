@@ -417,3 +417,58 @@ fn losing_any_collected_item_turns_results_into_errors_never_other_verdicts() {
         );
     }
 }
+
+/// Issue "Verdicts", item 5: over the compliant fixture and every patch of every rule's test
+/// cases, no two results contradict each other about the same policy (a perimeter that is
+/// "full access", an access point granting only the roles that is "public", a delegating
+/// bucket policy that is "public").
+#[test]
+fn one_policy_one_answer_across_every_test_patch() {
+    let pack = xscan::rules::RulePack::embedded().unwrap();
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(COMPLIANT)).unwrap()).unwrap();
+    let mut patched = vec![("fixture".to_string(), base.clone())];
+    for rule in &pack.rules {
+        for case in &rule.spec.tests {
+            let mut document = base.clone();
+            let patch: json_patch::Patch =
+                serde_json::from_value(serde_json::Value::Array(case.patch.clone())).unwrap();
+            json_patch::patch(&mut document, &patch).unwrap();
+            patched.push((format!("{} / {}", rule.spec.id, case.name), document));
+        }
+    }
+    // (stronger rule passes) => (weaker rule passes), on the same resource.
+    let implications = [
+        ("XS-NET-006", "XS-NET-007"),
+        ("XS-S3AP-002", "XS-S3AP-005"),
+        ("XS-S3-003", "XS-S3-007"),
+    ];
+    let mut contradictions = Vec::new();
+    for (name, document) in &patched {
+        let Some((results, _)) = statuses(document) else {
+            continue;
+        };
+        for (strong, weak) in implications {
+            for ((rule, account, region, id), (status, _)) in &results {
+                if rule != strong || status != "pass" {
+                    continue;
+                }
+                let key = (
+                    weak.to_string(),
+                    account.clone(),
+                    region.clone(),
+                    id.clone(),
+                );
+                if let Some((other, message)) = results.get(&key)
+                    && other == "fail"
+                {
+                    contradictions.push(format!(
+                        "{name}: {strong} passes {id} but {weak} fails it: {message}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(patched.len() > 100, "{}", patched.len());
+    assert!(contradictions.is_empty(), "{}", contradictions.join("\n"));
+}
