@@ -465,6 +465,72 @@ impl Config {
             .map(|a| a.role)
     }
 
+    /// Parameters derived from collected data that was not all collected, with why. Today:
+    /// `perimeter.execution_roles` when not configured, since it is then the roles of the
+    /// consumer notebooks, and a notebook that could not be listed or described may use a role
+    /// the list misses.
+    pub fn parameter_gaps(&self, snapshot: &Snapshot) -> BTreeMap<String, String> {
+        use crate::model::ResourceType;
+        let mut gaps = BTreeMap::new();
+        if !self.perimeter.execution_roles.is_empty() {
+            return gaps;
+        }
+        let consumer = |account: &str| {
+            snapshot
+                .accounts
+                .get(account)
+                .and_then(|a| a.role)
+                .or(self.account_role(account))
+                == Some(AccountRole::Consumer)
+        };
+        let mut reasons: Vec<String> = snapshot
+            .metadata
+            .collection_gaps
+            .iter()
+            .filter(|g| consumer(&g.account))
+            .filter(|g| {
+                g.resource_types.contains(&ResourceType::SagemakerNotebook)
+                    || (g.service == "sagemaker" && g.resource_id.is_some())
+            })
+            .map(|g| {
+                format!(
+                    "{}{} in {} ({})",
+                    g.api_call,
+                    g.resource_id
+                        .as_ref()
+                        .map(|id| format!(" of {id}"))
+                        .unwrap_or_default(),
+                    g.account,
+                    g.error
+                )
+            })
+            .collect();
+        for (id, account) in &snapshot.accounts {
+            if !consumer(id) {
+                continue;
+            }
+            for region in account.regions.values() {
+                for notebook in region.sagemaker_notebooks.values() {
+                    if let Some(error) = notebook.collection_errors.get("role_arn") {
+                        reasons.push(format!("the role of notebook {} ({error})", notebook.name));
+                    }
+                }
+            }
+        }
+        reasons.sort();
+        reasons.dedup();
+        if !reasons.is_empty() {
+            gaps.insert(
+                "perimeter.execution_roles".into(),
+                format!(
+                    "is taken from the consumer notebooks' roles (none are configured), and not every notebook was read: {}",
+                    reasons.join("; ")
+                ),
+            );
+        }
+        gaps
+    }
+
     /// Parameters rules read as `${perimeter.*}`. Execution roles default to those of the
     /// consumer accounts' notebooks in the snapshot.
     pub fn parameters(&self, snapshot: &Snapshot) -> BTreeMap<String, Value> {

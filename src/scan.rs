@@ -46,7 +46,12 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         .filter(|r| r.spec.severity >= inputs.min_severity)
         .cloned()
         .collect();
-    let evaluator = Evaluator::new(snapshot, parameters, accounts.clone());
+    let parameter_gaps = inputs
+        .config
+        .map(|c| c.parameter_gaps(snapshot))
+        .unwrap_or_default();
+    let evaluator =
+        Evaluator::new(snapshot, parameters, accounts.clone()).with_parameter_gaps(parameter_gaps);
     let results = evaluator.evaluate_all(&rules);
 
     let mut resource_counts: BTreeMap<String, usize> = BTreeMap::new();

@@ -370,6 +370,52 @@ fn actions_within_holds(policy: &Policy) -> Vec<String> {
     allowed(&probes)
 }
 
+/// Resources within the access point: the policy allows nothing on another access point or a
+/// bucket.
+fn resources_within_holds(policy: &Policy) -> Vec<String> {
+    let within = [AP.to_string(), format!("{AP}/object/*")];
+    if !analysis::resources_within(policy, &within).passed {
+        return Vec::new();
+    }
+    let identity = allow_all(false);
+    let mut probes = Vec::new();
+    for who in [EXEC, "anonymous"] {
+        for resource in [
+            "arn:aws:s3:us-east-1:222222222222:accesspoint/other/object/k",
+            "arn:aws:s3:::test-bucket-1/k",
+        ] {
+            probes.push((
+                request(who, "s3:GetObject", resource, B),
+                PolicySet {
+                    identity: vec![&identity],
+                    resource: Some((policy, PolicyKind::AccessPoint)),
+                    endpoint: Vec::new(),
+                },
+            ));
+        }
+    }
+    allowed(&probes)
+}
+
+/// No admin wildcards: no service is allowed whole (an action nobody names is refused).
+fn no_admin_wildcards_holds(policy: &Policy) -> Vec<String> {
+    if !analysis::no_admin_wildcards(&[policy]).passed {
+        return Vec::new();
+    }
+    let mut probes = Vec::new();
+    for service in ["s3", "iam", "sts", "ec2", "kms"] {
+        probes.push((
+            request(EXEC, &format!("{service}:XscanProbeAction"), "*", A),
+            PolicySet {
+                identity: vec![policy],
+                resource: None,
+                endpoint: Vec::new(),
+            },
+        ));
+    }
+    allowed(&probes)
+}
+
 /// S3 only through the access point: the role's own policies allow no request straight to a
 /// bucket of its account.
 fn s3_only_via_access_points_holds(policy: &Policy) -> Vec<String> {
@@ -441,11 +487,13 @@ fn disagreements(document: &Value) -> Vec<String> {
         check("delegates_to_access_points", delegates_holds(&policy));
         check("trusts_only_service", trusts_only_service_holds(&policy));
         check("actions_within", actions_within_holds(&policy));
+        check("resources_within", resources_within_holds(&policy));
     } else if named == 0 {
         check(
             "s3_only_via_access_points",
             s3_only_via_access_points_holds(&policy),
         );
+        check("no_admin_wildcards", no_admin_wildcards_holds(&policy));
     }
     out
 }

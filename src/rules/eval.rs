@@ -71,6 +71,8 @@ pub struct Evaluator<'a> {
     /// Evidence values by the address they were read from, so that a document that is evidence
     /// for several rules and results is held once.
     shared_evidence: Mutex<HashMap<(usize, EvidenceOf), Arc<Value>>>,
+    /// Parameters whose derivation met a collection gap, with the reason.
+    parameter_gaps: BTreeMap<String, String>,
 }
 
 /// What a shared evidence value holds of the value at its address.
@@ -100,7 +102,15 @@ impl<'a> Evaluator<'a> {
             configured_accounts: accounts,
             policy_cache: Mutex::new(HashMap::new()),
             shared_evidence: Mutex::new(HashMap::new()),
+            parameter_gaps: BTreeMap::new(),
         }
+    }
+
+    /// Parameters derived from data that was not all collected, with why: a rule reading one
+    /// is `error` (see [`crate::config::Config::parameter_gaps`]).
+    pub fn with_parameter_gaps(mut self, gaps: BTreeMap<String, String>) -> Self {
+        self.parameter_gaps = gaps;
+        self
     }
 
     /// Number of indexed resources.
@@ -187,6 +197,15 @@ impl<'a> Evaluator<'a> {
             )
         };
         let missing = self.missing_parameters(rule);
+        let gapped: Vec<String> = self
+            .read_parameters(rule)
+            .into_iter()
+            .filter_map(|name| {
+                self.parameter_gaps
+                    .get(&name)
+                    .map(|why| format!("{name} {why}"))
+            })
+            .collect();
         let reads_prefix_lists = serde_json::to_string(&spec.check)
             .unwrap_or_default()
             .contains("${region.s3_prefix_lists}");
@@ -203,7 +222,13 @@ impl<'a> Evaluator<'a> {
             } else {
                 Vec::new()
             };
-            let verdict = if !prefix_list_gaps.is_empty() {
+            let verdict = if !gapped.is_empty() {
+                (
+                    Status::Error,
+                    format!("not evaluated: {}", gapped.join("; ")),
+                    Vec::new(),
+                )
+            } else if !prefix_list_gaps.is_empty() {
                 (
                     Status::Error,
                     format!(
@@ -270,22 +295,29 @@ impl<'a> Evaluator<'a> {
         findings
     }
 
-    /// `${perimeter.*}` parameters the rule reads that the configuration does not provide.
-    fn missing_parameters(&self, rule: &LoadedRule) -> Vec<String> {
+    /// `${...}` parameters the rule reads (check and applies_to).
+    fn read_parameters(&self, rule: &LoadedRule) -> Vec<String> {
         let text =
             serde_json::to_string(&(&rule.spec.check, &rule.spec.applies_to)).unwrap_or_default();
-        let mut missing: Vec<String> = text
+        let mut names: Vec<String> = text
             .split("${")
             .skip(1)
             .filter_map(|rest| {
                 rest.split_once('}')
                     .map(|(name, _)| name.trim().to_string())
             })
-            .filter(|name| name.starts_with("perimeter.") && !self.parameters.contains_key(name))
             .collect();
-        missing.sort();
-        missing.dedup();
-        missing
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// `${perimeter.*}` parameters the rule reads that the configuration does not provide.
+    fn missing_parameters(&self, rule: &LoadedRule) -> Vec<String> {
+        self.read_parameters(rule)
+            .into_iter()
+            .filter(|name| name.starts_with("perimeter.") && !self.parameters.contains_key(name))
+            .collect()
     }
 
     fn role_of(&self, account: &str) -> Option<AccountRole> {

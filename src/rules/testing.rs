@@ -112,7 +112,8 @@ fn run_case(rule: &LoadedRule, case: &RuleTest, base: &Value, config: &Config) -
         .iter()
         .map(|a| (a.id.clone(), a.role))
         .collect();
-    let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts);
+    let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
+        .with_parameter_gaps(config.parameter_gaps(&snapshot));
     let findings = evaluator.evaluate_rule(rule);
     outcome.problems = compare(&case.expect, &findings);
     outcome

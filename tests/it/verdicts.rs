@@ -472,3 +472,53 @@ fn one_policy_one_answer_across_every_test_patch() {
     assert!(patched.len() > 100, "{}", patched.len());
     assert!(contradictions.is_empty(), "{}", contradictions.join("\n"));
 }
+
+/// Execution roles derived from the notebooks (none configured) carry the notebooks' gaps: the
+/// access point's grant cannot be judged against a list that may miss a role.
+#[test]
+fn derived_execution_roles_carry_the_gaps_of_the_notebooks() {
+    let dir = temp_dir("verdict-derived-roles");
+    let config = std::fs::read_to_string(root().join(CONFIG))
+        .unwrap()
+        .replace(
+            "execution_roles: [\"arn:aws:iam::111111111111:role/xscan-sagemaker-exec\"]",
+            "execution_roles: []",
+        );
+    let config_path = dir.join("xscan.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let snapshot = patched_snapshot(&dir, "gap.json", |s| {
+        s["metadata"]["collection_gaps"] = serde_json::json!([{
+            "account": "111111111111", "region": "us-east-1", "service": "sagemaker",
+            "api_call": "DescribeNotebookInstance", "resource_id": "ml-notebook-9",
+            "error": "ThrottlingException: Rate exceeded"
+        }]);
+    });
+    let scan = |snapshot: &str| {
+        let out = xscan(&[
+            "scan",
+            "--snapshot",
+            snapshot,
+            "--config",
+            config_path.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let report = scan(&snapshot);
+    let result = result_of(&report, "XS-S3AP-002", "test-ap-1");
+    assert_eq!(result["status"], "error", "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("ml-notebook-9"),
+        "{result}"
+    );
+    // Without the gap, the derived roles are complete and the access point passes.
+    let report = scan(COMPLIANT);
+    assert_eq!(
+        result_of(&report, "XS-S3AP-002", "test-ap-1")["status"],
+        "pass"
+    );
+}
