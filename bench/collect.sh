@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 latency_ms="${1:-50}"
 repeat="${2:-3}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/xscan-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 venv="${XSCAN_VENV:-$cache/xscan-venv}"
 c7n_venv="${XSCAN_C7N_VENV:-$cache/xscan-c7n-venv}"
 if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '5.2.5')" 2>/dev/null; then

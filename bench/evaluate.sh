@@ -5,7 +5,7 @@
 # Usage: bench/evaluate.sh [SIZE...]   (default: 320 5400 56700, i.e. 1.1k, 10.2k, 99.8k resources)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xscan-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "Machine: $(nproc) vCPU $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(date -u +%F)."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(320 5400 56700)
