@@ -67,6 +67,25 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Create an Ed25519 key pair for --sign: PREFIX.key (private, mode 0600) and PREFIX.pub.
+    Keygen {
+        /// Where to write the keys (PREFIX.key and PREFIX.pub).
+        #[arg(long, short, value_name = "PREFIX")]
+        output: PathBuf,
+    },
+    /// Verify signed runs offline: signatures, the files beside each envelope, and the chain
+    /// of a history directory (exit 0 all hold, 1 something does not, 2 unusable input).
+    Verify {
+        /// The signer's public key (PREFIX.pub from `xscan keygen`).
+        #[arg(long, value_name = "PUBFILE")]
+        key: PathBuf,
+        /// Envelopes (`*.dsse.json`) to verify.
+        #[arg(required_unless_present = "history")]
+        envelopes: Vec<PathBuf>,
+        /// Verify every run of a `scan --history` directory and the chain between them.
+        #[arg(long, value_name = "DIR")]
+        history: Option<PathBuf>,
+    },
     /// Show how the configuration changed between two snapshots (exit 1 when it did).
     Diff {
         /// The earlier snapshot.
@@ -126,6 +145,10 @@ pub struct ScanArgs {
     /// With --history: keep only the last N runs [default: keep all].
     #[arg(long, value_name = "N", requires = "history", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: Option<u32>,
+    /// Sign the run: a DSSE envelope `<output>.dsse.json` (and `run.dsse.json` in a --history
+    /// run) attesting every file written. KEY is a file from `xscan keygen` or env:VARIABLE.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -149,6 +172,10 @@ pub struct CollectArgs {
     /// The rule pack the snapshot is for (recorded, so that merged shards agree).
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Sign the snapshot: a DSSE envelope `<output>.dsse.json` (needs --output). KEY is a
+    /// file from `xscan keygen` or env:VARIABLE.
+    #[arg(long, value_name = "KEY", requires = "output")]
+    pub sign: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,13 +302,19 @@ pub enum CliError {
     History(#[from] HistoryError),
     #[error(transparent)]
     Merge(#[from] crate::model::merge::MergeError),
+    #[error(transparent)]
+    Attest(#[from] crate::attest::AttestError),
+    #[error("{0}")]
+    VerificationFailed(String),
 }
 
 impl CliError {
     /// The documented exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::RuleTestsFailed { .. } | CliError::MutantsSurvived { .. } => 1,
+            CliError::RuleTestsFailed { .. }
+            | CliError::MutantsSurvived { .. }
+            | CliError::VerificationFailed(_) => 1,
             CliError::History(HistoryError::Busy { .. }) => 4,
             _ => 2,
         }
@@ -403,6 +436,12 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         }) => policy_eval(&args),
         Some(Command::Diff { old, new, format }) => diff_command(&old, &new, format),
         Some(Command::Merge { snapshots, output }) => merge_command(&snapshots, output.as_deref()),
+        Some(Command::Keygen { output }) => keygen_command(&output),
+        Some(Command::Verify {
+            key,
+            envelopes,
+            history,
+        }) => verify_command(&key, &envelopes, history.as_deref()),
     }
 }
 
@@ -460,6 +499,11 @@ fn collect_live(
 }
 
 fn collect_command(args: &CollectArgs, verbose: u8) -> Result<i32, CliError> {
+    let signer = args
+        .sign
+        .as_deref()
+        .map(crate::attest::SigningIdentity::load)
+        .transpose()?;
     let Some((mut config, config_sha256)) = read_config(args.config.as_deref())? else {
         return Err(CliError::Usage(
             "collection needs a configuration\nhelp: pass --config FILE, set XSCAN_CONFIG, or create ./xscan.yaml (see examples/xscan.yaml)".into(),
@@ -487,7 +531,18 @@ fn collect_command(args: &CollectArgs, verbose: u8) -> Result<i32, CliError> {
     });
     let mut text = snapshot.to_json();
     text.push('\n');
-    emit(args.output.as_deref(), &text)?;
+    match (&signer, &args.output) {
+        (Some(signer), Some(output)) => {
+            let artifacts = [crate::attest::Artifact {
+                name: file_name(output),
+                contents: text.as_bytes(),
+            }];
+            let predicate = crate::attest::collect_predicate(&snapshot, &run_facts(None));
+            let envelope = signer.envelope(&crate::attest::statement(&artifacts, predicate));
+            emit_signed(output, &text, &envelope)?;
+        }
+        _ => emit(args.output.as_deref(), &text)?,
+    }
     // A snapshot with gaps is still written; the exit code says it is incomplete.
     Ok(if snapshot.metadata.collection_gaps.is_empty() {
         0
@@ -521,6 +576,17 @@ fn permissions_command(starting_identity: bool, config: Option<&Path>) -> Result
 }
 
 fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
+    // A key that cannot sign stops the run before anything is collected or written.
+    let signer = args
+        .sign
+        .as_deref()
+        .map(crate::attest::SigningIdentity::load)
+        .transpose()?;
+    if signer.is_some() && args.output.is_none() && args.history.is_none() {
+        return Err(CliError::Usage(
+            "--sign needs --output FILE or --history DIR: the envelope is written beside the files it attests\nhelp: e.g. xscan scan --format html -o report.html --sign xscan.key".into(),
+        ));
+    }
     // The lock comes first: an overlapping run must not even start collecting.
     let history = args.history.as_deref().map(History::open).transpose()?;
     let pack = load_pack(args.rules.as_deref())?;
@@ -618,8 +684,63 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         }
         report.drift = Some(drift);
     }
-    let rendered = render(&report, args.format, args, args.output.is_none())?;
-    emit(args.output.as_deref(), &rendered)?;
+    let signing = signer.as_ref().map(|signer| {
+        let envelope = match &args.output {
+            Some(output) => envelope_path(output)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            None => crate::attest::RUN_ENVELOPE.to_string(),
+        };
+        (signer.key_id.clone(), envelope)
+    });
+    let rendered = render_signed(
+        &report,
+        args.format,
+        args,
+        args.output.is_none(),
+        signing.clone(),
+    )?;
+    match (&signer, &args.output) {
+        (Some(signer), Some(output)) => {
+            let mut artifacts = vec![crate::attest::Artifact {
+                name: file_name(output),
+                contents: rendered.as_bytes(),
+            }];
+            // The snapshot evaluated (given, or saved from this collection) is attested too
+            // when it lies beside the report.
+            let snapshot_file = match &args.snapshot {
+                Some(given) => Some(given),
+                None => args.save_snapshot.as_ref(),
+            };
+            let dir_of = |p: &Path| {
+                std::fs::canonicalize(p)
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+            };
+            if let Some(file) = snapshot_file
+                && dir_of(file).is_some()
+                && dir_of(file)
+                    == output.parent().and_then(|d| {
+                        std::fs::canonicalize(if d.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            d
+                        })
+                        .ok()
+                    })
+            {
+                artifacts.push(crate::attest::Artifact {
+                    name: file_name(file),
+                    contents: snapshot_text.as_bytes(),
+                });
+            }
+            let predicate = crate::attest::scan_predicate(&report, &run_facts(None));
+            let envelope = signer.envelope(&crate::attest::statement(&artifacts, predicate));
+            emit_signed(output, &rendered, &envelope)?;
+        }
+        _ => emit(args.output.as_deref(), &rendered)?,
+    }
     if let Some(history) = &history {
         let json = match args.format {
             Format::Json => rendered.clone(),
@@ -648,6 +769,35 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
                 contents: text.as_bytes(),
             });
         }
+        // A signed run attests its files and names the previous run's envelope: the chain.
+        let envelope_text = match &signer {
+            Some(signer) => {
+                let previous = history
+                    .latest()?
+                    .and_then(|run| std::fs::read(run.join(crate::attest::RUN_ENVELOPE)).ok())
+                    .map(|bytes| format!("sha256:{}", sha256_hex(&bytes)));
+                let artifacts: Vec<crate::attest::Artifact> = files
+                    .iter()
+                    .map(|f| crate::attest::Artifact {
+                        name: f.name.to_string(),
+                        contents: f.contents,
+                    })
+                    .collect();
+                let predicate = crate::attest::scan_predicate(&report, &run_facts(previous));
+                let envelope = signer.envelope(&crate::attest::statement(&artifacts, predicate));
+                Some(format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&envelope).unwrap_or_default()
+                ))
+            }
+            None => None,
+        };
+        if let Some(text) = &envelope_text {
+            files.push(RunFile {
+                name: crate::attest::RUN_ENVELOPE,
+                contents: text.as_bytes(),
+            });
+        }
         let run = history.commit(chrono::Utc::now(), &files)?;
         tracing::info!(run = %run.display(), "history run written");
         if let Some(keep) = args.keep {
@@ -670,6 +820,17 @@ fn render(
     args: &ScanArgs,
     to_terminal: bool,
 ) -> Result<String, CliError> {
+    render_signed(report, format, args, to_terminal, None)
+}
+
+/// [`render`], with the signing key id and envelope name the HTML report shows.
+fn render_signed(
+    report: &crate::findings::Report,
+    format: Format,
+    args: &ScanArgs,
+    to_terminal: bool,
+    signing: Option<(String, String)>,
+) -> Result<String, CliError> {
     Ok(match format {
         Format::Table => {
             let color = to_terminal
@@ -680,7 +841,12 @@ fn render(
         Format::Json => report::json::render(report),
         Format::Sarif => report::sarif::render(report),
         Format::Html => {
-            report::html::render(report, &html_options(report, args.template_dir.clone()))?
+            let mut options = html_options(report, args.template_dir.clone());
+            if let Some((key_id, envelope)) = signing {
+                options.signing_key_id = Some(key_id);
+                options.envelope_name = Some(envelope);
+            }
+            report::html::render(report, &options)?
         }
     })
 }
@@ -793,6 +959,19 @@ fn html_options(
         .and_then(|s| s.trim().parse::<i64>().ok())
         .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
         .unwrap_or(report.scan.finished_at);
+    let facts = run_facts(None);
+    report::html::HtmlOptions {
+        generated_at,
+        host: facts.host,
+        command_line: facts.command,
+        template_dir,
+        signing_key_id: None,
+        envelope_name: None,
+    }
+}
+
+/// Who ran this and how: the command line (xscan takes no secrets as arguments) and the host.
+fn run_facts(previous_envelope: Option<String>) -> crate::attest::RunFacts {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
@@ -803,11 +982,95 @@ fn html_options(
         })
         .unwrap_or_else(|| "unknown".into());
     let args: Vec<String> = std::env::args().skip(1).collect();
-    report::html::HtmlOptions {
-        generated_at,
+    crate::attest::RunFacts {
+        command: format!("xscan {}", args.join(" ")),
         host,
-        command_line: format!("xscan {}", args.join(" ")),
-        template_dir,
+        previous_envelope,
+    }
+}
+
+/// `FILE.dsse.json` beside `output`.
+fn envelope_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".dsse.json");
+    PathBuf::from(name)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Writes `text` to `output` and the envelope beside it; if the envelope cannot be written,
+/// the output is removed again: no unsigned output is left behind.
+fn emit_signed(output: &Path, text: &str, envelope: &serde_json::Value) -> Result<(), CliError> {
+    emit(Some(output), text)?;
+    let envelope_text = format!(
+        "{}\n",
+        serde_json::to_string_pretty(envelope).unwrap_or_default()
+    );
+    if let Err(e) = emit(Some(&envelope_path(output)), &envelope_text) {
+        let _ = std::fs::remove_file(output);
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn keygen_command(prefix: &Path) -> Result<i32, CliError> {
+    let (key, public, id) = crate::attest::keygen(prefix)?;
+    emit(
+        None,
+        &format!(
+            "private key: {} (mode 0600; keep it secret, e.g. as a CI secret for --sign env:NAME)\npublic key:  {} (give it to whoever verifies)\nkey id:      {id}\n",
+            key.display(),
+            public.display()
+        ),
+    )?;
+    Ok(0)
+}
+
+fn verify_command(
+    key: &Path,
+    envelopes: &[PathBuf],
+    history: Option<&Path>,
+) -> Result<i32, CliError> {
+    let public = crate::attest::load_public(key)?;
+    let id = crate::attest::key_id(&public);
+    let mut out = String::new();
+    let mut problems = Vec::new();
+    for envelope in envelopes {
+        let checked = crate::attest::verify(envelope, &public)?;
+        if checked.problems.is_empty() {
+            out.push_str(&format!(
+                "OK {}: signed by {id}; {} file(s) match\n",
+                envelope.display(),
+                checked.subjects.len()
+            ));
+        }
+        problems.extend(checked.problems);
+    }
+    if let Some(dir) = history {
+        let (runs, found) = crate::attest::verify_history(dir, &public)?;
+        if found.is_empty() {
+            out.push_str(&format!(
+                "OK {}: {runs} run(s), every one signed by {id}, files intact, chain unbroken\n",
+                dir.display()
+            ));
+        }
+        problems.extend(found);
+    }
+    for problem in &problems {
+        out.push_str(&format!("FAILED {}\n", crate::text::visible(problem)));
+    }
+    emit(None, &out)?;
+    if problems.is_empty() {
+        Ok(0)
+    } else {
+        Err(CliError::VerificationFailed(format!(
+            "{} problem(s) found\nhelp: the files above do not match what was signed with this key",
+            problems.len()
+        )))
     }
 }
 

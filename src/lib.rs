@@ -4,6 +4,7 @@
 //! [`rules`] against the YAML rule pack, using the IAM semantics of [`policy`]; the
 //! [`findings`] are rendered by [`report`]. Everything after collection runs offline.
 
+pub mod attest;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -43,6 +43,11 @@ pub struct HtmlOptions {
     /// The command line (xscan takes no secrets as arguments).
     pub command_line: String,
     pub template_dir: Option<PathBuf>,
+    /// The signing key's id when the run is signed (`--sign`): the report shows it and how to
+    /// verify the envelope written beside the report.
+    pub signing_key_id: Option<String>,
+    /// The envelope's file name, for the verify command shown.
+    pub envelope_name: Option<String>,
 }
 
 const STATUSES: [Status; 5] = [
@@ -120,6 +125,8 @@ struct View<'a> {
     generated_at: String,
     host: &'a str,
     command_line: &'a str,
+    signing_key_id: Option<&'a str>,
+    envelope_name: Option<&'a str>,
     verdict_class: &'static str,
     verdict_text: String,
     gaps: Vec<GapView>,
@@ -373,6 +380,8 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         host: &options.host,
         command_line: &options.command_line,
+        signing_key_id: options.signing_key_id.as_deref(),
+        envelope_name: options.envelope_name.as_deref(),
         verdict_class,
         verdict_text,
         gaps: report

@@ -171,6 +171,8 @@ fn ten_thousand_results_render() {
         .collect();
     report.summary = xscan::findings::Summary::of(&report.results);
     let options = xscan::report::html::HtmlOptions {
+        signing_key_id: None,
+        envelope_name: None,
         generated_at: report.scan.finished_at,
         host: "test".into(),
         command_line: "xscan".into(),

@@ -2,6 +2,7 @@
 //! the JSON report schema.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attest;
 mod cli;
 mod common;
 mod drift;
