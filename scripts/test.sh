@@ -52,6 +52,36 @@ export XSCAN_TEST_PYTHON="$venv/bin/python"
 echo "== cargo test (with the emulator tests, which are #[ignore]d without it)"
 cargo test --locked -- --include-ignored
 
+# ASFF against AWS's own model of Security Hub's BatchImportFindings (botocore, which moto
+# brings), in batches of 100 as the import takes them; JUnit through a real consumer
+# (junitparser). OCSF is validated against its schema by `cargo test` (tests/it/formats.rs).
+echo "== ASFF and JUnit consumers"
+if ! "$venv/bin/python" -c "import junitparser" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "junitparser==3.2.0"
+fi
+formats_dir="$(mktemp -d -t xscan-formats.XXXXXX)"
+for format in asff junit; do
+    "$CARGO_TARGET_DIR/debug/xscan" scan --snapshot examples/estate.snapshot.json --config examples/xscan.yaml \
+        --format "$format" --output "$formats_dir/example.$format" || [ $? -le 3 ]
+done
+"$venv/bin/python" - "$formats_dir" <<'PY'
+import json, sys
+import botocore.session
+from botocore.validate import ParamValidator
+from junitparser import JUnitXml
+d = sys.argv[1]
+shape = botocore.session.get_session().get_service_model("securityhub").operation_model("BatchImportFindings").input_shape
+findings = json.load(open(f"{d}/example.asff"))
+for i in range(0, len(findings), 100):
+    report = ParamValidator().validate({"Findings": findings[i:i + 100]}, shape)
+    if report.has_errors():
+        print(report.generate_report()); sys.exit(1)
+cases = [case for suite in JUnitXml.fromfile(f"{d}/example.junit") for case in suite]
+if not cases:
+    sys.exit("JUnit: no test case")
+print(f"ASFF: {len(findings)} finding(s) valid for BatchImportFindings; JUnit: {len(cases)} test case(s) parsed")
+PY
+
 # Every rule's test cases must tell every single-point mutant of its check from the rule.
 echo "== xscan rules test --mutants"
 "$CARGO_TARGET_DIR/debug/xscan" rules test --mutants

@@ -762,6 +762,9 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             Format::Table => Some(("report.txt", render(&report, Format::Table, args, false)?)),
             Format::Sarif => Some(("report.sarif", rendered.clone())),
             Format::Html => Some(("report.html", rendered.clone())),
+            Format::Ocsf => Some(("report.ocsf.json", rendered.clone())),
+            Format::Asff => Some(("report.asff.json", rendered.clone())),
+            Format::Junit => Some(("report.junit.xml", rendered.clone())),
         };
         if let Some((name, text)) = &kept {
             files.push(RunFile {
@@ -840,6 +843,9 @@ fn render_signed(
         }
         Format::Json => report::json::render(report),
         Format::Sarif => report::sarif::render(report),
+        Format::Ocsf => report::ocsf::render(report),
+        Format::Asff => report::asff::render(report),
+        Format::Junit => report::junit::render(report),
         Format::Html => {
             let mut options = html_options(report, args.template_dir.clone());
             if let Some((key_id, envelope)) = signing {

@@ -1,8 +1,11 @@
 //! Renderers: each takes a finished [`Report`](crate::findings::Report) and only renders it —
 //! no evaluation happens here. One file per format.
 
+pub mod asff;
 pub mod html;
 pub mod json;
+pub mod junit;
+pub mod ocsf;
 pub mod sarif;
 pub mod table;
 
@@ -17,4 +20,10 @@ pub enum Format {
     Sarif,
     /// A self-contained HTML evidence report for auditors.
     Html,
+    /// OCSF 1.5.0 Compliance Findings (class 2003), a JSON array, for SIEMs.
+    Ocsf,
+    /// AWS Security Finding Format: the `Findings` of a Security Hub BatchImportFindings call.
+    Asff,
+    /// JUnit XML for CI test reports.
+    Junit,
 }

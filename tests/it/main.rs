@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod drift;
 mod emulator;
+mod formats;
 mod fuzz;
 mod hardening;
 mod history;
