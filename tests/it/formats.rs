@@ -46,7 +46,12 @@ fn ocsf_compliance_findings_validate_against_the_schema() {
         .find(|e| e["compliance"]["control"] == "XS-SM-001" && e["compliance"]["status_id"] == 3)
         .expect("the direct-internet notebook fails");
     assert_eq!(failing["severity_id"], 4, "high");
-    assert!(failing["compliance"]["standards"].as_array().unwrap().len() > 0);
+    assert!(
+        !failing["compliance"]["standards"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         events.iter().any(|e| e["compliance"]["status_id"] == 2),
         "the not-evaluated result is a Warning (missing information)"
