@@ -194,6 +194,14 @@ pub enum RulesCommand {
         #[arg(long, value_name = "DIR")]
         rules: Option<PathBuf>,
     },
+    /// Write the rules' documentation (one Markdown page per rule and a catalogue).
+    Docs {
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Where to write the pages.
+        #[arg(long, short, value_name = "DIR", default_value = "docs/rules")]
+        output: PathBuf,
+    },
     /// Run the rules' test cases.
     Test {
         /// Rule directory [default: the built-in pack].
@@ -1122,6 +1130,22 @@ fn rules_command(command: RulesCommand) -> Result<i32, CliError> {
                 )));
             };
             emit(None, &explain(rule))?;
+            Ok(0)
+        }
+        RulesCommand::Docs { rules, output } => {
+            let pack = load_pack(rules.as_deref())?;
+            std::fs::create_dir_all(&output).map_err(|source| CliError::Write {
+                path: output.display().to_string(),
+                source,
+            })?;
+            let files = crate::rules::docs::generate(&pack);
+            for (name, text) in &files {
+                emit(Some(&output.join(name)), text)?;
+            }
+            emit(
+                None,
+                &format!("{} page(s) written to {}\n", files.len(), output.display()),
+            )?;
             Ok(0)
         }
         RulesCommand::Test { dir, mutants: true } => {

@@ -1,6 +1,7 @@
 //! The YAML rule pack: loading with positions (every error at once, as file:line:column),
 //! validation, pure evaluation ([`eval`]) and the rule test cases ([`testing`]).
 
+pub mod docs;
 pub mod eval;
 pub mod index;
 pub mod spec;

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{root, stderr, temp_dir};
+use crate::common::{root, stderr, stdout, temp_dir};
 
 /// The emulator endpoint and the Python with boto3. These tests are `#[ignore]`d, so a plain
 /// `cargo test` lists them as ignored instead of counting them as passed; `scripts/test.sh`
@@ -366,6 +366,8 @@ fn unreachable_account_is_an_error_not_a_pass() {
 #[ignore = "needs the moto emulator: run ./scripts/test.sh"]
 fn collect_writes_a_snapshot_that_scans_offline_to_the_same_report() {
     let estate = seed(13, Some("direct-internet"));
+    let keys = xscan_aws(&estate, &["keygen", "--output", "signer"]);
+    assert_eq!(keys.status.code(), Some(0), "{}", stderr(&keys));
     let out = xscan_aws(
         &estate,
         &[
@@ -376,9 +378,36 @@ fn collect_writes_a_snapshot_that_scans_offline_to_the_same_report() {
             &estate.endpoint,
             "--output",
             "snap.json",
+            "--sign",
+            "signer.key",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The collection is signed: the envelope attests the snapshot and the identities used.
+    let verified = xscan_aws(
+        &estate,
+        &["verify", "--key", "signer.pub", "snap.json.dsse.json"],
+    );
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+    let envelope: Value = serde_json::from_str(
+        &std::fs::read_to_string(estate.dir.join("snap.json.dsse.json")).unwrap(),
+    )
+    .unwrap();
+    use base64::Engine;
+    let statement: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(statement["subject"][0]["name"], "snap.json");
+    assert_eq!(statement["predicate"]["kind"], "collect");
+    assert!(
+        statement["predicate"]["collection_identities"][&estate.consumer]
+            .as_str()
+            .unwrap()
+            .contains(&estate.consumer)
+    );
     let offline = xscan_aws(
         &estate,
         &[

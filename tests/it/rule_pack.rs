@@ -152,3 +152,31 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
         assert_eq!(all, one_by_one);
     }
 }
+
+/// The committed rule pages are what `xscan rules docs` generates: a stale page fails here
+/// (regenerate with `cargo run -- rules docs`).
+#[test]
+fn rule_docs_are_generated_and_current() {
+    let pack = xscan::rules::RulePack::embedded().unwrap();
+    let generated = xscan::rules::docs::generate(&pack);
+    let dir = crate::common::root().join("docs/rules");
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    committed.sort();
+    let expected: Vec<String> = generated.keys().cloned().collect();
+    assert_eq!(
+        committed, expected,
+        "docs/rules/ holds exactly the generated pages"
+    );
+    for (name, text) in &generated {
+        let on_disk = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(
+            &on_disk == text,
+            "docs/rules/{name} is stale: run `cargo run -- rules docs`"
+        );
+    }
+    assert_eq!(generated.len(), pack.rules.len() + 1);
+}
