@@ -8,6 +8,7 @@ mod common;
 mod drift;
 mod emulator;
 mod formats;
+mod golden;
 mod fuzz;
 mod hardening;
 mod history;
