@@ -264,6 +264,16 @@ pub struct PolicyEvalArgs {
     /// Context key, KEY=VALUE (repeat a key for several values).
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<String>,
+    /// Service control policies on the principal's account, one file per level of the
+    /// organization, root first (repeat; a file may hold a JSON array: that level's SCPs).
+    #[arg(long = "scp", value_name = "FILE")]
+    pub scps: Vec<PathBuf>,
+    /// Resource control policies on the resource's account, one file per level, root first.
+    #[arg(long = "rcp", value_name = "FILE")]
+    pub rcps: Vec<PathBuf>,
+    /// The organization's management account: SCPs and RCPs do not apply to it.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub management_account: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: EvalFormat,
 }
@@ -1281,6 +1291,30 @@ fn read_policy(path: &Path) -> Result<Policy, CliError> {
     Ok(Policy::parse_text(&name, &text)?)
 }
 
+/// One level of SCPs or RCPs: a policy document, or a JSON array of them.
+fn read_policy_level(path: &Path) -> Result<Vec<Policy>, CliError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot read policy {name}: {e}\nhelp: pass a JSON policy document file (or a JSON array of them for one level)"
+        ))
+    })?;
+    let text = crate::input::strip_bom(&text);
+    if text.trim_start().starts_with('[') {
+        let documents = crate::input::parse_json(text)
+            .map_err(|e| PolicyError::new(&name, None, format!("not valid JSON: {e}")))?;
+        documents
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, d)| Ok(Policy::from_value(&format!("{name}[{i}]"), d)?))
+            .collect()
+    } else {
+        Ok(vec![Policy::parse_text(&name, text)?])
+    }
+}
+
 fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
     let identity = args
         .policies
@@ -1340,6 +1374,26 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
         resource: resource.as_ref().map(|p| (p, kind)),
         endpoint: endpoint.iter().collect(),
     };
+    let scps = args
+        .scps
+        .iter()
+        .map(|p| read_policy_level(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rcps = args
+        .rcps
+        .iter()
+        .map(|p| read_policy_level(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    for level in &rcps {
+        for policy in level {
+            check(policy, PolicyKind::Resource)?;
+        }
+    }
+    let organization = policy::Organization {
+        scp_levels: scps.iter().map(|level| level.iter().collect()).collect(),
+        rcp_levels: rcps.iter().map(|level| level.iter().collect()).collect(),
+        management_account: args.management_account.clone(),
+    };
     let bucket_policy = args.bucket_policy.as_deref().map(read_policy).transpose()?;
     if let Some(policy) = &bucket_policy {
         check(policy, PolicyKind::Resource)?;
@@ -1357,7 +1411,7 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
                 .nth(4)
                 .unwrap_or_default()
                 .to_string();
-            policy::evaluate_via_access_point(
+            policy::evaluate_via_access_point_in(
                 &request,
                 &policy::AccessPointLayers {
                     identity: set.identity.clone(),
@@ -1367,9 +1421,10 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
                     bucket: bucket.clone(),
                     bucket_account: args.bucket_account.clone().unwrap_or(ap_account),
                 },
+                &organization,
             )
         }
-        _ => policy::evaluate(&request, &set),
+        _ => policy::evaluate_in(&request, &set, &organization),
     };
     let text = match args.format {
         EvalFormat::Json => format!(

@@ -452,7 +452,49 @@ fn pattern_resource_statements(request: &Request, policies: &PolicySet<'_>) -> V
     specific
 }
 
-/// Evaluates `request` against the policies that apply to it.
+/// The AWS Organizations policies on a request's path: service control policies (on the
+/// principal's account) and resource control policies (on the resource's account), each by
+/// level of the organization tree, root first — the root, every OU down to the account, and
+/// the account itself.
+#[derive(Debug, Clone, Default)]
+pub struct Organization<'a> {
+    /// SCPs of each level; a level allows what any of its SCPs allows.
+    pub scp_levels: Vec<Vec<&'a Policy>>,
+    /// RCPs of each level. AWS attaches `RCPFullAWSAccess` to every level and custom RCPs may
+    /// only deny, so only their Deny statements decide.
+    pub rcp_levels: Vec<Vec<&'a Policy>>,
+    /// The management account: neither SCPs nor RCPs apply to its principals or resources.
+    pub management_account: Option<String>,
+}
+
+/// Services whose resources RCPs govern (AWS Organizations User Guide, "Resource control
+/// policies": "List of AWS services that support RCPs").
+const RCP_SERVICES: &[&str] = &["s3", "sts", "kms", "sqs", "secretsmanager"];
+/// Services AWS has added to that list since; xscan does not know which version of the list a
+/// reader's organization sees, so an RCP Deny on them is Indeterminate.
+const RCP_SERVICES_LATER: &[&str] = &["ecr", "aoss", "cognito-identity", "dynamodb", "logs"];
+
+/// Service-linked roles are neither restricted by SCPs nor by RCPs. Their names start with
+/// `AWSServiceRoleFor` and their paths with `/aws-service-role/`.
+fn is_service_linked(principal: &RequestPrincipal) -> bool {
+    match principal {
+        RequestPrincipal::Aws { arn, identity, .. } => {
+            arn.contains(":role/aws-service-role/")
+                || matches!(identity, AwsIdentity::AssumedRole { role_name, .. } | AwsIdentity::Role { name: role_name } if role_name.starts_with("AWSServiceRoleFor"))
+        }
+        _ => false,
+    }
+}
+
+/// Evaluates `request` against the policies that apply to it, in an account outside any
+/// organization (or one whose SCPs and RCPs are not given).
+pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
+    evaluate_in(request, policies, &Organization::default())
+}
+
+/// Evaluates `request` against the policies that apply to it and the organization's SCPs and
+/// RCPs: an explicit Deny in any of them wins; every SCP level must allow (IAM User Guide,
+/// "Policy evaluation logic"; AWS Organizations User Guide, "SCP evaluation").
 ///
 /// Where AWS decides by a rule beyond the documents (requests that need no permission, role
 /// trust and KMS key policies, AWS-owned resources) the rule is applied or, where xscan does
@@ -460,7 +502,11 @@ fn pattern_resource_statements(request: &Request, policies: &PolicySet<'_>) -> V
 /// pattern is answered only where every statement that could apply names every resource;
 /// one whose resource has no known owner only where the answer is the same for a same-account
 /// and a cross-account owner.
-pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
+pub fn evaluate_in(
+    request: &Request,
+    policies: &PolicySet<'_>,
+    organization: &Organization<'_>,
+) -> Evaluation {
     let trust = match service_rules(request, policies) {
         Ok(trust) => trust,
         Err(decided) => return decided,
@@ -469,18 +515,22 @@ pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
     let evaluation = match request.resource_owner() {
         // AWS-owned resources (managed policies): reads are the caller's identity policies'
         // to allow, as for its own resources (writes were answered above).
-        Some(owner) if owner == "aws" => evaluate_with(request, policies, trust, Some(true)),
-        Some(_) => evaluate_with(request, policies, trust, None),
+        Some(owner) if owner == "aws" => {
+            evaluate_with(request, policies, organization, trust, Some(true))
+        }
+        Some(_) => evaluate_with(request, policies, organization, trust, None),
         // `*` is how actions without a resource (s3:ListAllMyBuckets, ec2:Describe*) are
         // asked: they act in the caller's own account.
-        None if request.resource == "*" => evaluate_with(request, policies, trust, Some(true)),
+        None if request.resource == "*" => {
+            evaluate_with(request, policies, organization, trust, Some(true))
+        }
         None if request.principal.account().is_none() => {
-            evaluate_with(request, policies, trust, None)
+            evaluate_with(request, policies, organization, trust, None)
         }
         None => {
             // Both possible owners; the answer stands only if they agree.
-            let same = evaluate_with(request, policies, trust, Some(true));
-            let other = evaluate_with(request, policies, trust, Some(false));
+            let same = evaluate_with(request, policies, organization, trust, Some(true));
+            let other = evaluate_with(request, policies, organization, trust, Some(false));
             if same.decision == other.decision {
                 same
             } else {
@@ -520,10 +570,76 @@ pub fn evaluate(request: &Request, policies: &PolicySet<'_>) -> Evaluation {
 fn evaluate_with(
     request: &Request,
     policies: &PolicySet<'_>,
+    organization: &Organization<'_>,
     trust: Trust,
     same_account_override: Option<bool>,
 ) -> Evaluation {
     let context = request.effective_context();
+    let management = organization.management_account.as_deref();
+    let linked = is_service_linked(&request.principal);
+    // SCPs restrict the principals of member accounts (not the management account's, not
+    // service-linked roles); principals outside AWS accounts have none.
+    let scp_applies = !organization.scp_levels.is_empty()
+        && !linked
+        && request
+            .principal
+            .account()
+            .is_some_and(|a| Some(a) != management);
+    let scp_levels: Vec<Vec<PolicyVerdict>> = if scp_applies {
+        organization
+            .scp_levels
+            .iter()
+            .map(|level| {
+                level
+                    .iter()
+                    .map(|p| evaluate_policy(p, PolicyKind::Identity, request, &context))
+                    .collect()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // RCPs restrict access to the resources of member accounts, for the services that support
+    // them; an unknown owner leaves their reach unknown.
+    let service = request
+        .action
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let owner_for_rcp = request.resource_owner();
+    let rcp_reach = if organization.rcp_levels.is_empty() || linked {
+        None
+    } else if RCP_SERVICES.contains(&service.as_str()) {
+        Some(true)
+    } else if RCP_SERVICES_LATER.contains(&service.as_str()) {
+        Some(false)
+    } else {
+        None
+    };
+    let rcp_verdicts: Vec<PolicyVerdict> = match rcp_reach {
+        Some(_) if owner_for_rcp.as_deref() != management || management.is_none() => organization
+            .rcp_levels
+            .iter()
+            .flatten()
+            .map(|p| evaluate_policy(p, PolicyKind::Resource, request, &context))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let rcp_certain = rcp_reach == Some(true) && owner_for_rcp.is_some();
+    let rcp_deny = rcp_verdicts.iter().fold(Truth::False, |acc, v| {
+        let deny = match (&v.deny, rcp_certain) {
+            (Truth::True, false) => Truth::Unknown(
+                "an RCP denies this, but whether RCPs govern this service or this resource's account is not known (AWS has added services to the RCP list over time; pass --resource-account)".into(),
+            ),
+            (d, _) => d.clone(),
+        };
+        any_truth([acc, deny].into_iter())
+    });
+    let scp_deny = any_truth(scp_levels.iter().flatten().map(|v| v.deny.clone()));
+    let scp_allow = scp_levels.iter().fold(Truth::True, |acc, level| {
+        acc.and(any_truth(level.iter().map(|v| v.allow.clone())))
+    });
     let mut warnings: Vec<String> = Vec::new();
     let identity: Vec<PolicyVerdict> = policies
         .identity
@@ -557,10 +673,19 @@ fn evaluate_with(
         .iter()
         .chain(resource.iter())
         .chain(endpoint.iter())
+        .chain(scp_levels.iter().flatten())
+        .chain(rcp_verdicts.iter())
         .collect();
     let unknown: Vec<StatementRef> = all.iter().flat_map(|v| v.unknown.iter().cloned()).collect();
 
-    let deny = any_truth(all.iter().map(|v| v.deny.clone()));
+    let deny = any_truth(
+        identity
+            .iter()
+            .chain(resource.iter())
+            .chain(endpoint.iter())
+            .map(|v| v.deny.clone())
+            .chain([scp_deny, rcp_deny]),
+    );
     if deny == Truth::True {
         return Evaluation {
             decision: Decision::ExplicitlyDenied,
@@ -622,7 +747,10 @@ fn evaluate_with(
     let endpoint_allow = endpoint
         .iter()
         .fold(Truth::True, |acc, v| acc.and(v.allow.clone()));
-    let allowed = grant.clone().and(endpoint_allow.clone());
+    let allowed = grant
+        .clone()
+        .and(endpoint_allow.clone())
+        .and(scp_allow.clone());
     let allow_statements = || {
         all.iter()
             .flat_map(|v| v.allows.iter().cloned())
@@ -639,7 +767,9 @@ fn evaluate_with(
             if let Truth::Unknown(r) = deny {
                 warnings.push(format!("a Deny statement could not be evaluated ({r}); the request is denied either way"));
             }
-            let reason = if endpoint_allow == Truth::False {
+            let reason = if scp_allow == Truth::False {
+                "a level of the organization has no SCP that allows it (every level from the root to the account must allow; implicit deny)".to_string()
+            } else if endpoint_allow == Truth::False {
                 "no statement of a VPC endpoint policy allows it (implicit deny)".to_string()
             } else {
                 format!("no applicable Allow: {grant_reason} (implicit deny)")
@@ -677,6 +807,15 @@ pub struct AccessPointLayers<'a> {
 /// (the bucket usually by delegating to the owner's access points), every endpoint policy must
 /// allow both the access point and the bucket resource, and an explicit Deny anywhere wins.
 pub fn evaluate_via_access_point(request: &Request, layers: &AccessPointLayers<'_>) -> Evaluation {
+    evaluate_via_access_point_in(request, layers, &Organization::default())
+}
+
+/// [`evaluate_via_access_point`] with the organization's SCPs and RCPs.
+pub fn evaluate_via_access_point_in(
+    request: &Request,
+    layers: &AccessPointLayers<'_>,
+    organization: &Organization<'_>,
+) -> Evaluation {
     let (access_point_arn, object_key) = match request.resource.split_once("/object/") {
         Some((ap, key)) => (ap.to_string(), Some(key.to_string())),
         None => (request.resource.clone(), None),
@@ -692,13 +831,14 @@ pub fn evaluate_via_access_point(request: &Request, layers: &AccessPointLayers<'
     base.context
         .set_default("s3:DataAccessPointAccount", &ap_account);
     base.resource_account = Some(ap_account);
-    let ap_layer = evaluate(
+    let ap_layer = evaluate_in(
         &base,
         &PolicySet {
             identity: layers.identity.clone(),
             resource: layers.access_point.map(|p| (p, PolicyKind::AccessPoint)),
             endpoint: layers.endpoint.clone(),
         },
+        organization,
     );
     // The bucket side: the identity was checked against the access point; what remains is
     // whether the bucket policy lets the request through (and no Deny stops it).
@@ -732,13 +872,14 @@ pub fn evaluate_via_access_point(request: &Request, layers: &AccessPointLayers<'
     bucket_request
         .context
         .set("aws:ResourceAccount", vec![layers.bucket_account.clone()]);
-    let bucket_layer = evaluate(
+    let bucket_layer = evaluate_in(
         &bucket_request,
         &PolicySet {
             identity: vec![&identity_checked],
             resource: layers.bucket_policy.map(|p| (p, PolicyKind::Resource)),
             endpoint: layers.endpoint.clone(),
         },
+        organization,
     );
     let mut warnings = ap_layer.warnings.clone();
     warnings.extend(bucket_layer.warnings.iter().cloned());
@@ -1062,6 +1203,154 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(evaluate(&r, &set).decision, Decision::Allowed);
+    }
+
+    fn full_access() -> Policy {
+        policy(
+            "FullAWSAccess",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        )
+    }
+
+    // AWS Organizations User Guide, "SCP evaluation" / "Inheritance for SCPs": for a permission
+    // to be allowed, there must be an explicit Allow at every level from the root through each
+    // OU to the account; an explicit Deny at any level wins; SCPs never grant.
+    #[test]
+    fn scps_need_an_allow_at_every_level_and_their_deny_wins() {
+        let identity = allow_all_identity();
+        let root = full_access();
+        let s3_only = policy(
+            "ou",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}),
+        );
+        let deny_delete = policy(
+            "deny",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"}]}),
+        );
+        let set = PolicySet {
+            identity: vec![&identity],
+            ..Default::default()
+        };
+        let org = Organization {
+            scp_levels: vec![vec![&root], vec![&s3_only], vec![&root, &deny_delete]],
+            ..Default::default()
+        };
+        let decide = |action: &str, resource: &str, org: &Organization<'_>| {
+            let mut r = request(ROLE, action, resource);
+            r.resource_account = Some("111111111111".into());
+            evaluate_in(&r, &set, org).decision
+        };
+        assert_eq!(
+            decide("s3:GetObject", "arn:aws:s3:::b/k", &org),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide("ec2:RunInstances", "*", &org),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide("s3:DeleteBucket", "arn:aws:s3:::b", &org),
+            Decision::ExplicitlyDenied
+        );
+        // SCPs never grant: without the identity policy nothing is allowed.
+        let mut r = request(ROLE, "s3:GetObject", "arn:aws:s3:::b/k");
+        r.resource_account = Some("111111111111".into());
+        assert_eq!(
+            evaluate_in(&r, &PolicySet::default(), &org).decision,
+            Decision::ImplicitlyDenied
+        );
+        // "SCPs don't affect users or roles in the management account" and "SCPs don't
+        // affect service-linked roles".
+        let management = Organization {
+            management_account: Some("111111111111".into()),
+            ..org.clone()
+        };
+        assert_eq!(
+            decide("ec2:RunInstances", "*", &management),
+            Decision::Allowed
+        );
+        let linked = request(
+            "arn:aws:sts::111111111111:assumed-role/AWSServiceRoleForAmazonSageMakerNotebooks/s",
+            "ec2:RunInstances",
+            "*",
+        );
+        assert_eq!(evaluate_in(&linked, &set, &org).decision, Decision::Allowed);
+    }
+
+    // AWS Organizations User Guide, "Resource control policies": RCPs restrict access to the
+    // resources of member accounts for the supported services (S3, STS, KMS, SQS, Secrets
+    // Manager); RCPFullAWSAccess is attached everywhere, so custom RCPs only deny; they never
+    // grant. The data-perimeter example denies principals outside the organization.
+    #[test]
+    fn rcps_deny_principals_outside_the_organization() {
+        let identity = allow_all_identity();
+        let bucket = policy(
+            "bucket",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}),
+        );
+        let perimeter = policy(
+            "rcp",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": ["s3:*", "dynamodb:*", "ec2:*"], "Resource": "*",
+                "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-example"},
+                              "BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}}]}),
+        );
+        let org = Organization {
+            rcp_levels: vec![vec![&perimeter]],
+            ..Default::default()
+        };
+        let set = PolicySet {
+            identity: vec![&identity],
+            resource: Some((&bucket, PolicyKind::Resource)),
+            endpoint: Vec::new(),
+        };
+        let decide = |org_id: &str, action: &str, resource: &str| {
+            let mut r = request("arn:aws:iam::999999999999:role/Outsider", action, resource);
+            r.resource_account = Some("222222222222".into());
+            r.context.add("aws:PrincipalOrgID", org_id);
+            evaluate_in(&r, &set, &org).decision
+        };
+        assert_eq!(
+            decide("o-other", "s3:GetObject", "arn:aws:s3:::b/k"),
+            Decision::ExplicitlyDenied
+        );
+        assert_eq!(
+            decide("o-example", "s3:GetObject", "arn:aws:s3:::b/k"),
+            Decision::Allowed
+        );
+        // EC2 is not governed by RCPs: the Deny does not apply.
+        assert_eq!(
+            decide(
+                "o-other",
+                "ec2:DescribeInstances",
+                "arn:aws:ec2:us-east-1:222222222222:instance/i-1"
+            ),
+            Decision::Allowed
+        );
+        // DynamoDB joined the list later: not a confident answer.
+        assert_eq!(
+            decide(
+                "o-other",
+                "dynamodb:GetItem",
+                "arn:aws:dynamodb:us-east-1:222222222222:table/t"
+            ),
+            Decision::Indeterminate
+        );
+        // Not on resources of the management account.
+        let management = Organization {
+            management_account: Some("222222222222".into()),
+            ..org.clone()
+        };
+        let mut r = request(
+            "arn:aws:iam::999999999999:role/Outsider",
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+        );
+        r.resource_account = Some("222222222222".into());
+        r.context.add("aws:PrincipalOrgID", "o-other");
+        assert_eq!(
+            evaluate_in(&r, &set, &management).decision,
+            Decision::Allowed
+        );
     }
 
     // IAM User Guide, "Policy evaluation logic": explicit deny overrides allow.

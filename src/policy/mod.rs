@@ -14,8 +14,8 @@ pub mod wildcard;
 pub use condition::{RequestContext, Truth};
 pub use document::{Effect, Policy, PolicyKind, PolicyVersion, PrincipalEntry, Statement};
 pub use eval::{
-    AccessPointLayers, Decision, Evaluation, PolicySet, Request, StatementRef, evaluate,
-    evaluate_via_access_point,
+    AccessPointLayers, Decision, Evaluation, Organization, PolicySet, Request, StatementRef,
+    evaluate, evaluate_in, evaluate_via_access_point, evaluate_via_access_point_in,
 };
 pub use principal::RequestPrincipal;
 

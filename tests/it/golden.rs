@@ -8,13 +8,26 @@ use crate::common::{CONFIG, ESTATE, root};
 
 fn render(format: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_xscan"))
-        .args(["scan", "--snapshot", ESTATE, "--config", CONFIG, "--format", format])
+        .args([
+            "scan",
+            "--snapshot",
+            ESTATE,
+            "--config",
+            CONFIG,
+            "--format",
+            format,
+        ])
         .current_dir(root())
         .env_clear()
         .env("HOSTNAME", "golden-host")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 

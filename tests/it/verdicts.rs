@@ -522,3 +522,66 @@ fn derived_execution_roles_carry_the_gaps_of_the_notebooks() {
         "pass"
     );
 }
+
+/// `policy eval --scp/--rcp`: one file per level (a JSON array holds a level's several
+/// policies); a level with no Allow denies, an RCP Deny wins, the management account is exempt.
+#[test]
+fn policy_eval_takes_the_organization_layers() {
+    let dir = temp_dir("policy-eval-org");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let identity = write(
+        "identity.json",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    );
+    let root = write(
+        "root.json",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    );
+    let ou = write(
+        "ou.json",
+        r#"[{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}},
+            {"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sagemaker:*","Resource":"*"}}]"#,
+    );
+    let eval = |action: &str, extra: &[&str]| {
+        let mut args = vec![
+            "policy",
+            "eval",
+            "--policy",
+            &identity,
+            "--principal",
+            "arn:aws:iam::111111111111:role/Exec",
+            "--action",
+            action,
+            "--resource",
+            "*",
+            "--scp",
+            &root,
+            "--scp",
+            &ou,
+        ];
+        args.extend_from_slice(extra);
+        let out = xscan(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            crate::common::stderr(&out)
+        );
+        crate::common::stdout(&out)
+    };
+    assert!(eval("sagemaker:CreateNotebookInstance", &[]).contains("Decision: Allowed"));
+    let denied = eval("ec2:RunInstances", &[]);
+    assert!(denied.contains("Decision: ImplicitlyDenied"), "{denied}");
+    assert!(denied.contains("every level"), "{denied}");
+    assert!(
+        eval(
+            "ec2:RunInstances",
+            &["--management-account", "111111111111"]
+        )
+        .contains("Decision: Allowed")
+    );
+}
