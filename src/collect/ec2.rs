@@ -75,35 +75,47 @@ pub(crate) async fn collect(
     };
     let vpcs = async {
         let mut out = BTreeMap::new();
+        let mut problem: Option<String> = None;
         pages!(calls, "ec2:DescribeVpcs", client.describe_vpcs().into_paginator(), page => {
             for v in page.vpcs() {
                 let id = v.vpc_id().unwrap_or_default().to_string();
+                if id.is_empty() { problem = Some(super::incomplete("a VPC without an id")); }
                 out.insert(id.clone(), Vpc { id, cidr_block: v.cidr_block().map(str::to_string), is_default: v.is_default().unwrap_or(false) });
             }
         }, gap("DescribeVpcs", ResourceType::Vpc))
-        .map(|()| out)
+        .and_then(|()| match problem { Some(p) => Err(gap("DescribeVpcs", ResourceType::Vpc)(p)), None => Ok(out) })
     };
     let subnets = async {
         let mut out = BTreeMap::new();
+        let mut problem: Option<String> = None;
         pages!(calls, "ec2:DescribeSubnets", client.describe_subnets().into_paginator(), page => {
             for s in page.subnets() {
                 let id = s.subnet_id().unwrap_or_default().to_string();
+                if id.is_empty() { problem = Some(super::incomplete("a subnet without an id")); }
                 out.insert(id.clone(), Subnet {
                     id,
                     vpc_id: s.vpc_id().unwrap_or_default().to_string(),
                     cidr_block: s.cidr_block().map(str::to_string),
                     availability_zone: s.availability_zone().map(str::to_string),
-                    map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
+                    map_public_ip_on_launch: match s.map_public_ip_on_launch() {
+                        Some(flag) => flag,
+                        None => {
+                            problem = Some(super::incomplete("a subnet without MapPublicIpOnLaunch"));
+                            false
+                        }
+                    },
                 });
             }
         }, gap("DescribeSubnets", ResourceType::Subnet))
-        .map(|()| out)
+        .and_then(|()| match problem { Some(p) => Err(gap("DescribeSubnets", ResourceType::Subnet)(p)), None => Ok(out) })
     };
     let route_tables = async {
         let mut out = BTreeMap::new();
+        let mut problem: Option<String> = None;
         pages!(calls, "ec2:DescribeRouteTables", client.describe_route_tables().into_paginator(), page => {
             for t in page.route_tables() {
                 let id = t.route_table_id().unwrap_or_default().to_string();
+                if id.is_empty() { problem = Some(super::incomplete("a route table without an id")); }
                 out.insert(id.clone(), RouteTable {
                     id,
                     vpc_id: t.vpc_id().unwrap_or_default().to_string(),
@@ -113,13 +125,15 @@ pub(crate) async fn collect(
                 });
             }
         }, gap("DescribeRouteTables", ResourceType::RouteTable))
-        .map(|()| out)
+        .and_then(|()| match problem { Some(p) => Err(gap("DescribeRouteTables", ResourceType::RouteTable)(p)), None => Ok(out) })
     };
     let security_groups = async {
         let mut out = BTreeMap::new();
+        let mut problem: Option<String> = None;
         pages!(calls, "ec2:DescribeSecurityGroups", client.describe_security_groups().into_paginator(), page => {
             for g in page.security_groups() {
                 let id = g.group_id().unwrap_or_default().to_string();
+                if id.is_empty() { problem = Some(super::incomplete("a security group without an id")); }
                 out.insert(id.clone(), SecurityGroup {
                     id,
                     name: g.group_name().map(str::to_string),
@@ -129,13 +143,15 @@ pub(crate) async fn collect(
                 });
             }
         }, gap("DescribeSecurityGroups", ResourceType::SecurityGroup))
-        .map(|()| out)
+        .and_then(|()| match problem { Some(p) => Err(gap("DescribeSecurityGroups", ResourceType::SecurityGroup)(p)), None => Ok(out) })
     };
     let vpc_endpoints = async {
         let mut out = BTreeMap::new();
+        let mut problem: Option<String> = None;
         pages!(calls, "ec2:DescribeVpcEndpoints", client.describe_vpc_endpoints().into_paginator(), page => {
             for e in page.vpc_endpoints() {
                 let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
+                if id.is_empty() { problem = Some(super::incomplete("a VPC endpoint without an id")); }
                 let name = format!("{id} endpoint policy");
                 out.insert(id.clone(), VpcEndpoint {
                     id,
@@ -149,13 +165,15 @@ pub(crate) async fn collect(
                 });
             }
         }, gap("DescribeVpcEndpoints", ResourceType::VpcEndpoint))
-        .map(|()| out)
+        .and_then(|()| match problem { Some(p) => Err(gap("DescribeVpcEndpoints", ResourceType::VpcEndpoint)(p)), None => Ok(out) })
     };
     let prefix_lists = async {
         let mut out = BTreeMap::new();
+        let mut problem: Option<String> = None;
         pages!(calls, "ec2:DescribeManagedPrefixLists", client.describe_managed_prefix_lists().into_paginator(), page => {
             for p in page.prefix_lists() {
                 let id = p.prefix_list_id().unwrap_or_default().to_string();
+                if id.is_empty() { problem = Some(super::incomplete("a prefix list without an id")); }
                 out.insert(id.clone(), PrefixList {
                     id,
                     name: p.prefix_list_name().unwrap_or_default().to_string(),
@@ -163,7 +181,7 @@ pub(crate) async fn collect(
                 });
             }
         }, gap("DescribeManagedPrefixLists", ResourceType::PrefixList))
-        .map(|()| out)
+        .and_then(|()| match problem { Some(p) => Err(gap("DescribeManagedPrefixLists", ResourceType::PrefixList)(p)), None => Ok(out) })
     };
     let (vpcs, subnets, route_tables, security_groups, vpc_endpoints, prefix_lists) = tokio::join!(
         vpcs,

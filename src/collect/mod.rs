@@ -234,6 +234,39 @@ pub(crate) fn error_code<E: ProvideErrorMetadata>(error: &E) -> Option<String> {
     error.code().map(str::to_string)
 }
 
+/// Block Public Access flags as AWS returns them: all four, always. A flag missing from a
+/// response that parsed is an answer cut short (the SDK's XML decoder accepts a truncated body
+/// whose length matches), not `false`: it becomes a gap.
+pub(crate) fn complete_flags(
+    flags: [(&str, Option<bool>); 4],
+) -> Result<crate::model::PublicAccessBlock, String> {
+    let missing: Vec<&str> = flags
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(incomplete(&format!(
+            "the public access block lacks {}",
+            missing.join(", ")
+        )));
+    }
+    let [a, b, c, d] = flags.map(|(_, v)| v.unwrap_or_default());
+    Ok(crate::model::PublicAccessBlock {
+        block_public_acls: a,
+        ignore_public_acls: b,
+        block_public_policy: c,
+        restrict_public_buckets: d,
+    })
+}
+
+/// The error text of a response that parsed but lacks what AWS always sends.
+pub(crate) fn incomplete(what: &str) -> String {
+    format!(
+        "IncompleteResponse: {what}, which AWS always sends (the answer was cut short or altered on the way)"
+    )
+}
+
 /// What one account's collection produced.
 struct AccountResult {
     id: String,

@@ -31,6 +31,39 @@ fn settle<T, E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error>(
     }
 }
 
+/// The bucket's four Block Public Access flags, or a gap when the answer lacks one.
+fn block_of(
+    o: &aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput,
+) -> Result<PublicAccessBlock, String> {
+    let c = o
+        .public_access_block_configuration()
+        .ok_or_else(|| super::incomplete("no PublicAccessBlockConfiguration"))?;
+    super::complete_flags([
+        ("BlockPublicAcls", c.block_public_acls()),
+        ("IgnorePublicAcls", c.ignore_public_acls()),
+        ("BlockPublicPolicy", c.block_public_policy()),
+        ("RestrictPublicBuckets", c.restrict_public_buckets()),
+    ])
+}
+
+/// The default encryption, `None` for a rule without a default (a bucket-key-only rule), or a
+/// gap when the answer has no rule at all.
+fn encryption_of(
+    o: &aws_sdk_s3::operation::get_bucket_encryption::GetBucketEncryptionOutput,
+) -> Result<Option<BucketEncryption>, String> {
+    let rule = o
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .ok_or_else(|| super::incomplete("GetBucketEncryption returned no rule"))?;
+    Ok(rule
+        .apply_server_side_encryption_by_default()
+        .map(|default| BucketEncryption {
+            algorithm: default.sse_algorithm().as_str().to_string(),
+            kms_key_id: default.kms_master_key_id().map(str::to_string),
+            bucket_key_enabled: rule.bucket_key_enabled().unwrap_or(false),
+        }))
+}
+
 pub(crate) async fn buckets(
     home: &SdkConfig,
     session: &Session,
@@ -173,57 +206,38 @@ async fn bucket(
         ));
         errors.insert(field.to_string(), error);
     };
-    match settle(policy) {
-        Ok(p) => {
-            bucket.policy = p.and_then(|o| {
-                o.policy()
-                    .map(|doc| PolicyRecord::from_raw(&format!("{name} bucket policy"), doc))
-            })
-        }
+    // A successful answer that lacks what AWS always sends is a gap, not "not configured".
+    let policy = settle(policy).and_then(|o| {
+        o.map(|o| {
+            o.policy()
+                .map(|doc| PolicyRecord::from_raw(&format!("{name} bucket policy"), doc))
+                .ok_or_else(|| super::incomplete("GetBucketPolicy returned no Policy"))
+        })
+        .transpose()
+    });
+    match policy {
+        Ok(p) => bucket.policy = p,
         Err(e) => record("policy", "GetBucketPolicy", e),
     }
-    match settle(block) {
-        Ok(b) => {
-            bucket.public_access_block = b.and_then(|o| {
-                o.public_access_block_configuration()
-                    .map(|c| PublicAccessBlock {
-                        block_public_acls: c.block_public_acls().unwrap_or(false),
-                        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                        block_public_policy: c.block_public_policy().unwrap_or(false),
-                        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-                    })
-            })
-        }
+    match settle(block).and_then(|o| o.map(|o| block_of(&o)).transpose()) {
+        Ok(b) => bucket.public_access_block = b,
         Err(e) => record("public_access_block", "GetPublicAccessBlock", e),
     }
-    match settle(encryption) {
-        Ok(enc) => {
-            bucket.encryption = enc.and_then(|o| {
-                let rule = o
-                    .server_side_encryption_configuration()?
-                    .rules()
-                    .first()?
-                    .clone();
-                let default = rule.apply_server_side_encryption_by_default()?;
-                Some(BucketEncryption {
-                    algorithm: default.sse_algorithm().as_str().to_string(),
-                    kms_key_id: default.kms_master_key_id().map(str::to_string),
-                    bucket_key_enabled: rule.bucket_key_enabled().unwrap_or(false),
-                })
-            })
-        }
+    match settle(encryption).and_then(|o| o.map(|o| encryption_of(&o)).transpose()) {
+        Ok(enc) => bucket.encryption = enc.flatten(),
         Err(e) => record("encryption", "GetBucketEncryption", e),
     }
-    match settle(ownership) {
-        Ok(o) => {
-            bucket.object_ownership = o.and_then(|o| {
-                o.ownership_controls().and_then(|c| {
-                    c.rules()
-                        .first()
-                        .map(|r| r.object_ownership().as_str().to_string())
-                })
-            })
-        }
+    let ownership = settle(ownership).and_then(|o| {
+        o.map(|o| {
+            o.ownership_controls()
+                .and_then(|c| c.rules().first())
+                .map(|r| r.object_ownership().as_str().to_string())
+                .ok_or_else(|| super::incomplete("GetBucketOwnershipControls returned no rule"))
+        })
+        .transpose()
+    });
+    match ownership {
+        Ok(o) => bucket.object_ownership = o,
         Err(e) => record("object_ownership", "GetBucketOwnershipControls", e),
     }
     match settle(versioning) {
@@ -247,4 +261,45 @@ async fn bucket(
     }
     bucket.collection_errors = errors;
     (bucket, gaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::get_bucket_encryption::GetBucketEncryptionOutput;
+    use aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput;
+    use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+
+    // A body cut short can parse: a flag missing is not `false` (issue "Thousands of accounts",
+    // item 2), and a configuration missing is not "not configured".
+    #[test]
+    fn incomplete_answers_are_gaps_not_defaults() {
+        let full = GetPublicAccessBlockOutput::builder()
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(false)
+                    .build(),
+            )
+            .build();
+        let block = block_of(&full).unwrap();
+        assert!(block.block_public_acls && !block.restrict_public_buckets);
+        let cut = GetPublicAccessBlockOutput::builder()
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .build(),
+            )
+            .build();
+        let error = block_of(&cut).unwrap_err();
+        assert!(
+            error.contains("BlockPublicPolicy, RestrictPublicBuckets"),
+            "{error}"
+        );
+        assert!(block_of(&GetPublicAccessBlockOutput::builder().build()).is_err());
+        assert!(encryption_of(&GetBucketEncryptionOutput::builder().build()).is_err());
+    }
 }

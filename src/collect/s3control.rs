@@ -12,13 +12,17 @@ use crate::model::{
 
 use super::{Calls, Session, detail_gap, error_code, error_text, listing_gap};
 
-fn flags(c: &aws_sdk_s3control::types::PublicAccessBlockConfiguration) -> PublicAccessBlock {
-    PublicAccessBlock {
-        block_public_acls: c.block_public_acls().unwrap_or(false),
-        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-        block_public_policy: c.block_public_policy().unwrap_or(false),
-        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-    }
+/// The four flags, or a gap when the response lacks the configuration or one of them.
+fn flags(
+    c: Option<&aws_sdk_s3control::types::PublicAccessBlockConfiguration>,
+) -> Result<PublicAccessBlock, String> {
+    let c = c.ok_or_else(|| super::incomplete("no PublicAccessBlockConfiguration"))?;
+    super::complete_flags([
+        ("BlockPublicAcls", c.block_public_acls()),
+        ("IgnorePublicAcls", c.ignore_public_acls()),
+        ("BlockPublicPolicy", c.block_public_policy()),
+        ("RestrictPublicBuckets", c.restrict_public_buckets()),
+    ])
 }
 
 pub(crate) async fn access_points(
@@ -102,10 +106,12 @@ pub(crate) async fn access_points(
             vpc_id: ap.vpc_configuration().map(|v| v.vpc_id().to_string()),
             ..Default::default()
         };
-        match detail {
-            Ok(d) => point.public_access_block = d.public_access_block_configuration().map(flags),
-            Err(e) => {
-                let error = error_text(&e);
+        match detail
+            .map_err(|e| error_text(&e))
+            .and_then(|d| flags(d.public_access_block_configuration()))
+        {
+            Ok(block) => point.public_access_block = Some(block),
+            Err(error) => {
                 gaps.push(detail_gap(
                     account,
                     Some(region),
@@ -117,15 +123,18 @@ pub(crate) async fn access_points(
                 errors.insert("public_access_block".into(), error);
             }
         }
+        let policy = match policy {
+            Ok(p) => p
+                .policy()
+                .map(|doc| PolicyRecord::from_raw(&format!("{name} access point policy"), doc))
+                .map(Some)
+                .ok_or_else(|| super::incomplete("GetAccessPointPolicy returned no Policy")),
+            Err(e) if error_code(&e).as_deref() == Some("NoSuchAccessPointPolicy") => Ok(None),
+            Err(e) => Err(error_text(&e)),
+        };
         match policy {
-            Ok(p) => {
-                point.policy = p
-                    .policy()
-                    .map(|doc| PolicyRecord::from_raw(&format!("{name} access point policy"), doc))
-            }
-            Err(e) if error_code(&e).as_deref() == Some("NoSuchAccessPointPolicy") => {}
-            Err(e) => {
-                let error = error_text(&e);
+            Ok(p) => point.policy = p,
+            Err(error) => {
                 gaps.push(detail_gap(
                     account,
                     Some(region),
@@ -169,9 +178,9 @@ pub(crate) async fn account_settings(
         )
         .await
     {
-        Ok(o) => (
+        Ok(o) if flags(o.public_access_block_configuration()).is_ok() => (
             Some(S3AccountSettings {
-                public_access_block: o.public_access_block_configuration().map(flags),
+                public_access_block: flags(o.public_access_block_configuration()).ok(),
                 collection_errors: CollectionErrors::new(),
             }),
             Vec::new(),
@@ -179,8 +188,13 @@ pub(crate) async fn account_settings(
         Err(e) if error_code(&e).as_deref() == Some("NoSuchPublicAccessBlockConfiguration") => {
             (Some(S3AccountSettings::default()), Vec::new())
         }
-        Err(e) => {
-            let error = error_text(&e);
+        other => {
+            let error = match other {
+                Ok(o) => flags(o.public_access_block_configuration())
+                    .err()
+                    .unwrap_or_default(),
+                Err(e) => error_text(&e),
+            };
             let gap = detail_gap(
                 account,
                 None,

@@ -40,7 +40,7 @@ impl Session {
         let timeout = call_timeout(config);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region))
-            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(max_attempts))
             .timeout_config(
                 TimeoutConfig::builder()
                     .operation_attempt_timeout(timeout)
@@ -110,7 +110,7 @@ impl Session {
             let mut loader = aws_config::defaults(BehaviorVersion::latest())
                 .profile_name(profile)
                 .region(self.base.region().cloned())
-                .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts))
+                .retry_config(RetryConfig::adaptive().with_max_attempts(self.max_attempts))
                 .timeout_config(
                     TimeoutConfig::builder()
                         .operation_attempt_timeout(self.timeout)
