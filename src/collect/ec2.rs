@@ -76,19 +76,23 @@ pub(crate) async fn collect(
     let vpcs = async {
         let mut out = BTreeMap::new();
         let mut problem: Option<String> = None;
-        pages!(calls, "ec2:DescribeVpcs", client.describe_vpcs().into_paginator(), page => {
+        let listed: Result<(), CollectionGap> = pages!(calls, "ec2:DescribeVpcs", client.describe_vpcs().into_paginator(), page => {
             for v in page.vpcs() {
                 let id = v.vpc_id().unwrap_or_default().to_string();
                 if id.is_empty() { problem = Some(super::incomplete("a VPC without an id")); }
                 out.insert(id.clone(), Vpc { id, cidr_block: v.cidr_block().map(str::to_string), is_default: v.is_default().unwrap_or(false) });
             }
-        }, gap("DescribeVpcs", ResourceType::Vpc))
-        .and_then(|()| match problem { Some(p) => Err(gap("DescribeVpcs", ResourceType::Vpc)(p)), None => Ok(out) })
+        }, gap("DescribeVpcs", ResourceType::Vpc));
+        match (listed, problem) {
+            (Err(gap), _) => Err(gap),
+            (Ok(()), Some(p)) => Err(gap("DescribeVpcs", ResourceType::Vpc)(p)),
+            (Ok(()), None) => Ok(out),
+        }
     };
     let subnets = async {
         let mut out = BTreeMap::new();
         let mut problem: Option<String> = None;
-        pages!(calls, "ec2:DescribeSubnets", client.describe_subnets().into_paginator(), page => {
+        let listed: Result<(), CollectionGap> = pages!(calls, "ec2:DescribeSubnets", client.describe_subnets().into_paginator(), page => {
             for s in page.subnets() {
                 let id = s.subnet_id().unwrap_or_default().to_string();
                 if id.is_empty() { problem = Some(super::incomplete("a subnet without an id")); }
@@ -106,13 +110,17 @@ pub(crate) async fn collect(
                     },
                 });
             }
-        }, gap("DescribeSubnets", ResourceType::Subnet))
-        .and_then(|()| match problem { Some(p) => Err(gap("DescribeSubnets", ResourceType::Subnet)(p)), None => Ok(out) })
+        }, gap("DescribeSubnets", ResourceType::Subnet));
+        match (listed, problem) {
+            (Err(gap), _) => Err(gap),
+            (Ok(()), Some(p)) => Err(gap("DescribeSubnets", ResourceType::Subnet)(p)),
+            (Ok(()), None) => Ok(out),
+        }
     };
     let route_tables = async {
         let mut out = BTreeMap::new();
         let mut problem: Option<String> = None;
-        pages!(calls, "ec2:DescribeRouteTables", client.describe_route_tables().into_paginator(), page => {
+        let listed: Result<(), CollectionGap> = pages!(calls, "ec2:DescribeRouteTables", client.describe_route_tables().into_paginator(), page => {
             for t in page.route_tables() {
                 let id = t.route_table_id().unwrap_or_default().to_string();
                 if id.is_empty() { problem = Some(super::incomplete("a route table without an id")); }
@@ -124,13 +132,17 @@ pub(crate) async fn collect(
                     routes: t.routes().iter().map(route).collect(),
                 });
             }
-        }, gap("DescribeRouteTables", ResourceType::RouteTable))
-        .and_then(|()| match problem { Some(p) => Err(gap("DescribeRouteTables", ResourceType::RouteTable)(p)), None => Ok(out) })
+        }, gap("DescribeRouteTables", ResourceType::RouteTable));
+        match (listed, problem) {
+            (Err(gap), _) => Err(gap),
+            (Ok(()), Some(p)) => Err(gap("DescribeRouteTables", ResourceType::RouteTable)(p)),
+            (Ok(()), None) => Ok(out),
+        }
     };
     let security_groups = async {
         let mut out = BTreeMap::new();
         let mut problem: Option<String> = None;
-        pages!(calls, "ec2:DescribeSecurityGroups", client.describe_security_groups().into_paginator(), page => {
+        let listed: Result<(), CollectionGap> = pages!(calls, "ec2:DescribeSecurityGroups", client.describe_security_groups().into_paginator(), page => {
             for g in page.security_groups() {
                 let id = g.group_id().unwrap_or_default().to_string();
                 if id.is_empty() { problem = Some(super::incomplete("a security group without an id")); }
@@ -142,13 +154,19 @@ pub(crate) async fn collect(
                     egress: g.ip_permissions_egress().iter().flat_map(rules).collect(),
                 });
             }
-        }, gap("DescribeSecurityGroups", ResourceType::SecurityGroup))
-        .and_then(|()| match problem { Some(p) => Err(gap("DescribeSecurityGroups", ResourceType::SecurityGroup)(p)), None => Ok(out) })
+        }, gap("DescribeSecurityGroups", ResourceType::SecurityGroup));
+        match (listed, problem) {
+            (Err(gap), _) => Err(gap),
+            (Ok(()), Some(p)) => Err(gap("DescribeSecurityGroups", ResourceType::SecurityGroup)(
+                p,
+            )),
+            (Ok(()), None) => Ok(out),
+        }
     };
     let vpc_endpoints = async {
         let mut out = BTreeMap::new();
         let mut problem: Option<String> = None;
-        pages!(calls, "ec2:DescribeVpcEndpoints", client.describe_vpc_endpoints().into_paginator(), page => {
+        let listed: Result<(), CollectionGap> = pages!(calls, "ec2:DescribeVpcEndpoints", client.describe_vpc_endpoints().into_paginator(), page => {
             for e in page.vpc_endpoints() {
                 let id = e.vpc_endpoint_id().unwrap_or_default().to_string();
                 if id.is_empty() { problem = Some(super::incomplete("a VPC endpoint without an id")); }
@@ -164,13 +182,17 @@ pub(crate) async fn collect(
                     collection_errors: Default::default(),
                 });
             }
-        }, gap("DescribeVpcEndpoints", ResourceType::VpcEndpoint))
-        .and_then(|()| match problem { Some(p) => Err(gap("DescribeVpcEndpoints", ResourceType::VpcEndpoint)(p)), None => Ok(out) })
+        }, gap("DescribeVpcEndpoints", ResourceType::VpcEndpoint));
+        match (listed, problem) {
+            (Err(gap), _) => Err(gap),
+            (Ok(()), Some(p)) => Err(gap("DescribeVpcEndpoints", ResourceType::VpcEndpoint)(p)),
+            (Ok(()), None) => Ok(out),
+        }
     };
     let prefix_lists = async {
         let mut out = BTreeMap::new();
         let mut problem: Option<String> = None;
-        pages!(calls, "ec2:DescribeManagedPrefixLists", client.describe_managed_prefix_lists().into_paginator(), page => {
+        let listed: Result<(), CollectionGap> = pages!(calls, "ec2:DescribeManagedPrefixLists", client.describe_managed_prefix_lists().into_paginator(), page => {
             for p in page.prefix_lists() {
                 let id = p.prefix_list_id().unwrap_or_default().to_string();
                 if id.is_empty() { problem = Some(super::incomplete("a prefix list without an id")); }
@@ -180,8 +202,14 @@ pub(crate) async fn collect(
                     owner_id: p.owner_id().map(str::to_string),
                 });
             }
-        }, gap("DescribeManagedPrefixLists", ResourceType::PrefixList))
-        .and_then(|()| match problem { Some(p) => Err(gap("DescribeManagedPrefixLists", ResourceType::PrefixList)(p)), None => Ok(out) })
+        }, gap("DescribeManagedPrefixLists", ResourceType::PrefixList));
+        match (listed, problem) {
+            (Err(gap), _) => Err(gap),
+            (Ok(()), Some(p)) => Err(gap("DescribeManagedPrefixLists", ResourceType::PrefixList)(
+                p,
+            )),
+            (Ok(()), None) => Ok(out),
+        }
     };
     let (vpcs, subnets, route_tables, security_groups, vpc_endpoints, prefix_lists) = tokio::join!(
         vpcs,
