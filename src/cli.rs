@@ -67,6 +67,24 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Every perimeter path of the consumer notebooks, hop by hop: can each read the dataset
+    /// through the access point, and can anything leave the perimeter?
+    Paths {
+        /// A saved snapshot [default: collect live with the configuration].
+        #[arg(long, value_name = "FILE")]
+        snapshot: Option<PathBuf>,
+        /// Configuration file [default: $XSCAN_CONFIG, else ./xscan.yaml].
+        #[arg(long, value_name = "FILE", env = "XSCAN_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only this notebook.
+        #[arg(long, value_name = "NAME")]
+        notebook: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: EvalFormat,
+        /// Send AWS calls to this endpoint when collecting live.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+    },
     /// Create an Ed25519 key pair for --sign: PREFIX.key (private, mode 0600) and PREFIX.pub.
     Keygen {
         /// Where to write the keys (PREFIX.key and PREFIX.pub).
@@ -455,6 +473,20 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Diff { old, new, format }) => diff_command(&old, &new, format),
         Some(Command::Merge { snapshots, output }) => merge_command(&snapshots, output.as_deref()),
         Some(Command::Keygen { output }) => keygen_command(&output),
+        Some(Command::Paths {
+            snapshot,
+            config,
+            notebook,
+            format,
+            endpoint_url,
+        }) => paths_command(
+            snapshot.as_deref(),
+            config.as_deref(),
+            notebook.as_deref(),
+            format,
+            endpoint_url,
+            verbose,
+        ),
         Some(Command::Verify {
             key,
             envelopes,
@@ -1039,6 +1071,45 @@ fn emit_signed(output: &Path, text: &str, envelope: &serde_json::Value) -> Resul
         return Err(e);
     }
     Ok(())
+}
+
+/// `xscan paths`: exit 0 when every intended path is allowed and no egress path is open, 1
+/// when one is broken or open, 3 when a path could not be evaluated.
+fn paths_command(
+    snapshot: Option<&Path>,
+    config: Option<&Path>,
+    notebook: Option<&str>,
+    format: EvalFormat,
+    endpoint_url: Option<String>,
+    verbose: u8,
+) -> Result<i32, CliError> {
+    let Some((config, _)) = read_config(config)? else {
+        return Err(CliError::Usage(
+            "paths need a configuration (the perimeter's access points and account roles)\nhelp: pass --config FILE, set XSCAN_CONFIG, or create ./xscan.yaml".into(),
+        ));
+    };
+    let snapshot = match snapshot {
+        Some(path) => Snapshot::from_json(&path.display().to_string(), &read_snapshot_text(path)?)?,
+        None => collect_live(&config, endpoint_url, None, verbose)?,
+    };
+    let results = crate::paths::analyze(&snapshot, &config, notebook);
+    emit(
+        None,
+        &report::paths::render(&results, matches!(format, EvalFormat::Json)),
+    )?;
+    use crate::paths::Answer;
+    let broken = results.iter().any(|r| {
+        (r.kind == "intended" && r.answer == Answer::Refused)
+            || (r.kind == "egress" && r.answer == Answer::Allowed)
+    });
+    let unknown = results.iter().any(|r| r.answer == Answer::NotEvaluated);
+    Ok(if unknown {
+        3
+    } else if broken {
+        1
+    } else {
+        0
+    })
 }
 
 fn keygen_command(prefix: &Path) -> Result<i32, CliError> {

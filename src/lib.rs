@@ -18,6 +18,7 @@ mod embedded {
 pub mod findings;
 pub mod input;
 pub mod model;
+pub mod paths;
 pub mod policy;
 pub mod report;
 pub mod rules;

@@ -6,6 +6,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod ocsf;
+pub mod paths;
 pub mod sarif;
 pub mod table;
 

@@ -14,6 +14,7 @@ mod hardening;
 mod history;
 mod html;
 mod loading;
+mod paths;
 mod rule_pack;
 mod sarif;
 mod verdicts;

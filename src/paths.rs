@@ -1,0 +1,855 @@
+//! Perimeter paths: for every notebook of the consumer accounts, the network model and the
+//! policy engine together answer the two questions users bring — *can the notebook still read
+//! the dataset* (intended access, through the access point) and *can anything leave* (egress:
+//! a path around the endpoint, or through it to another account's S3). Each answer names the
+//! hops it passed and the first one that refuses, with the statement or setting behind it;
+//! what was not collected makes the answer "not evaluated", never a guess. Pure: snapshot and
+//! configuration in, results out.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::model::{
+    AccountRole, NotebookInstance, PolicyRecord, RegionSnapshot, RouteTable, S3AccessPoint,
+    Snapshot,
+};
+use crate::policy::{
+    AccessPointLayers, Decision, Evaluation, Policy, PolicySet, Request, RequestPrincipal,
+    evaluate, evaluate_via_access_point,
+};
+
+/// What one hop did to the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HopDecision {
+    Passes,
+    Refuses,
+    NotEvaluated,
+}
+
+/// One hop of a path.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hop {
+    /// `security_group`, `route_table`, `vpc_endpoint`, `identity_policy`, `access_point`, ...
+    pub layer: &'static str,
+    /// The resource (id or ARN) at this hop.
+    pub resource: String,
+    pub decision: HopDecision,
+    /// Why: the rule, route or statement.
+    pub detail: String,
+}
+
+/// The answer for one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// The request gets through every hop.
+    Allowed,
+    /// A hop refuses it (the first refusing hop is marked).
+    Refused,
+    /// Something on the path was not collected.
+    NotEvaluated,
+}
+
+/// One path of one notebook.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathResult {
+    pub notebook: String,
+    pub account: String,
+    pub region: String,
+    /// `intended` (the notebook reading the dataset) or `egress` (leaving the perimeter).
+    pub kind: &'static str,
+    /// The question, e.g. `s3:GetObject through arn:...:accesspoint/test-ap-1`.
+    pub question: String,
+    pub answer: Answer,
+    pub hops: Vec<Hop>,
+}
+
+fn hop(layer: &'static str, resource: &str, decision: HopDecision, detail: String) -> Hop {
+    Hop {
+        layer,
+        resource: resource.to_string(),
+        decision,
+        detail,
+    }
+}
+
+/// The answer a list of hops gives: the first hop that does not pass decides.
+fn answer_of(hops: &[Hop]) -> Answer {
+    match hops.iter().find(|h| h.decision != HopDecision::Passes) {
+        None => Answer::Allowed,
+        Some(h) if h.decision == HopDecision::Refuses => Answer::Refused,
+        Some(_) => Answer::NotEvaluated,
+    }
+}
+
+/// The route table in effect for a subnet: its explicit association, else the VPC's main one.
+fn route_table<'a>(region: &'a RegionSnapshot, subnet: &str) -> Option<&'a RouteTable> {
+    region
+        .route_tables
+        .values()
+        .find(|t| t.subnet_ids.iter().any(|s| s == subnet))
+        .or_else(|| {
+            let vpc = &region.subnets.get(subnet)?.vpc_id;
+            region
+                .route_tables
+                .values()
+                .find(|t| t.main && &t.vpc_id == vpc)
+        })
+}
+
+/// Does an egress rule let TCP 443 out?
+fn allows_https(protocol: &str, from: Option<i32>, to: Option<i32>) -> bool {
+    let proto = matches!(protocol, "-1" | "tcp" | "6" | "all");
+    let ports = match (from, to) {
+        (Some(f), Some(t)) => (f <= 443 && 443 <= t) || (f == -1 && t == -1),
+        _ => true,
+    };
+    proto && ports
+}
+
+fn is_default_route(destination: Option<&str>) -> bool {
+    matches!(destination, Some("0.0.0.0/0") | Some("::/0"))
+}
+
+/// A policy record parsed, or why it cannot be used.
+fn parsed(record: &PolicyRecord, name: &str) -> Result<Arc<Policy>, String> {
+    record
+        .policy(name)
+        .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())
+}
+
+/// An Allow-everything policy, standing in for the layers a single-layer check does not test.
+fn open_policy(principal: bool) -> Policy {
+    let mut statement = serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": "*"});
+    if principal {
+        statement["Principal"] = "*".into();
+    }
+    Policy::from_value(
+        "(any other layer)",
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    .unwrap_or_else(|_| Policy {
+        name: String::new(),
+        version: crate::policy::PolicyVersion::V2012,
+        id: None,
+        statements: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+fn describe(e: &Evaluation) -> String {
+    // The stand-ins for the layers not under test are not worth naming.
+    let statements: Vec<String> = e
+        .statements
+        .iter()
+        .filter(|s| !s.policy.starts_with('('))
+        .map(|s| match &s.sid {
+            Some(sid) => format!("{} statement {} (Sid \"{sid}\")", s.policy, s.index),
+            None => format!("{} statement {}", s.policy, s.index),
+        })
+        .collect();
+    if statements.is_empty() {
+        format!("{}: {}", e.decision, e.reason)
+    } else {
+        format!("{}: {} [{}]", e.decision, e.reason, statements.join(", "))
+    }
+}
+
+fn decision_hop(layer: &'static str, resource: &str, e: &Evaluation) -> Hop {
+    let decision = match e.decision {
+        Decision::Allowed => HopDecision::Passes,
+        Decision::ExplicitlyDenied | Decision::ImplicitlyDenied => HopDecision::Refuses,
+        Decision::Indeterminate => HopDecision::NotEvaluated,
+    };
+    hop(layer, resource, decision, describe(e))
+}
+
+/// Everything a notebook's paths depend on, gathered once.
+struct Notebook<'a> {
+    account: &'a str,
+    region_name: &'a str,
+    region: &'a RegionSnapshot,
+    notebook: &'a NotebookInstance,
+    snapshot: &'a Snapshot,
+}
+
+impl Notebook<'_> {
+    /// The hops up to the endpoint: the notebook's own configuration, its security groups, its
+    /// route table and the S3 gateway endpoint on it. Returns the hops and the endpoint.
+    fn network_hops(&self) -> (Vec<Hop>, Option<&crate::model::VpcEndpoint>) {
+        let mut hops = Vec::new();
+        let nb = self.notebook;
+        for field in ["subnet_id", "security_groups", "role_arn"] {
+            if let Some(error) = nb.collection_errors.get(field) {
+                hops.push(hop(
+                    "notebook",
+                    &nb.name,
+                    HopDecision::NotEvaluated,
+                    format!("{field} could not be collected: {error}"),
+                ));
+                return (hops, None);
+            }
+        }
+        let Some(subnet) = nb.subnet_id.as_deref() else {
+            hops.push(hop(
+                "notebook",
+                &nb.name,
+                HopDecision::Refuses,
+                "no subnet: the notebook runs in SageMaker's VPC, outside the consumer VPC and its endpoint".into(),
+            ));
+            return (hops, None);
+        };
+        hops.push(hop(
+            "notebook",
+            &nb.name,
+            HopDecision::Passes,
+            format!("in subnet {subnet}"),
+        ));
+        // Security groups: TCP 443 to the region's S3 prefix list (or everywhere).
+        let s3_lists: Vec<&str> = self
+            .region
+            .prefix_lists
+            .values()
+            .filter(|p| p.name == format!("com.amazonaws.{}.s3", self.region_name))
+            .map(|p| p.id.as_str())
+            .collect();
+        let mut sg_passes = None;
+        let mut sg_unknown = None;
+        for id in &nb.security_groups {
+            let Some(group) = self.region.security_groups.get(id) else {
+                sg_unknown = Some(format!("security group {id} was not collected"));
+                continue;
+            };
+            for rule in group
+                .egress
+                .iter()
+                .filter(|r| allows_https(&r.protocol, r.from_port, r.to_port))
+            {
+                let covers = match rule.target_type.as_str() {
+                    "prefix_list" => s3_lists.contains(&rule.target.as_str()),
+                    "cidr_ipv4" | "cidr_ipv6" => is_default_route(Some(&rule.target)),
+                    _ => false,
+                };
+                if covers {
+                    sg_passes = Some(format!(
+                        "{id} egress {} {} allows TCP 443",
+                        rule.target_type, rule.target
+                    ));
+                }
+            }
+        }
+        let sg_resource = nb.security_groups.join(",");
+        match (sg_passes, sg_unknown, s3_lists.is_empty()) {
+            (Some(why), _, _) => hops.push(hop(
+                "security_group",
+                &sg_resource,
+                HopDecision::Passes,
+                why,
+            )),
+            (None, _, true) => {
+                hops.push(hop(
+                    "security_group",
+                    &sg_resource,
+                    HopDecision::NotEvaluated,
+                    "the region's S3 prefix list was not collected".into(),
+                ));
+                return (hops, None);
+            }
+            (None, Some(why), _) => {
+                hops.push(hop(
+                    "security_group",
+                    &sg_resource,
+                    HopDecision::NotEvaluated,
+                    why,
+                ));
+                return (hops, None);
+            }
+            (None, None, false) => {
+                hops.push(hop(
+                    "security_group",
+                    &sg_resource,
+                    HopDecision::Refuses,
+                    "no egress rule allows TCP 443 to the S3 prefix list".into(),
+                ));
+                return (hops, None);
+            }
+        }
+        let Some(table) = route_table(self.region, subnet) else {
+            hops.push(hop(
+                "route_table",
+                subnet,
+                HopDecision::NotEvaluated,
+                "the subnet's route table was not collected".into(),
+            ));
+            return (hops, None);
+        };
+        let endpoint = self.region.vpc_endpoints.values().find(|e| {
+            e.endpoint_type == "Gateway"
+                && e.service_name == format!("com.amazonaws.{}.s3", self.region_name)
+                && e.route_table_ids.contains(&table.id)
+        });
+        match endpoint {
+            Some(e) if e.state.as_deref() == Some("available") => {
+                hops.push(hop(
+                    "route_table",
+                    &table.id,
+                    HopDecision::Passes,
+                    format!("routes the S3 prefix list to {}", e.id),
+                ));
+                (hops, Some(e))
+            }
+            Some(e) => {
+                hops.push(hop(
+                    "vpc_endpoint",
+                    &e.id,
+                    HopDecision::Refuses,
+                    format!(
+                        "the endpoint is {}",
+                        e.state.as_deref().unwrap_or("in an unknown state")
+                    ),
+                ));
+                (hops, None)
+            }
+            None => {
+                hops.push(hop("route_table", &table.id, HopDecision::Refuses, "no S3 gateway endpoint on the route table: S3 traffic does not go through the perimeter's endpoint".into()));
+                (hops, None)
+            }
+        }
+    }
+
+    /// The execution role's identity policies, or why they cannot be read.
+    fn identity_policies(&self) -> Result<(String, Vec<Arc<Policy>>), String> {
+        let arn = self
+            .notebook
+            .role_arn
+            .clone()
+            .ok_or("the notebook has no execution role")?;
+        let account = arn.split(':').nth(4).unwrap_or_default();
+        let name = arn.rsplit('/').next().unwrap_or_default();
+        let role = self
+            .snapshot
+            .accounts
+            .get(account)
+            .and_then(|a| a.iam_roles.get(name))
+            .ok_or(format!("role {arn} was not collected"))?;
+        for field in ["inline_policies", "attached_policies"] {
+            if let Some(e) = role.collection_errors.get(field) {
+                return Err(format!("{field} of {name} could not be collected: {e}"));
+            }
+        }
+        let mut out = Vec::new();
+        for (policy_name, record) in &role.inline_policies {
+            out.push(parsed(
+                record,
+                &format!("{name} inline policy {policy_name}"),
+            )?);
+        }
+        for attached in &role.attached_policies {
+            let record = attached.document.as_ref().ok_or(format!(
+                "the document of {} was not collected",
+                attached.arn
+            ))?;
+            out.push(parsed(record, &attached.arn)?);
+        }
+        Ok((arn, out))
+    }
+}
+
+/// The request context AWS builds for a request from the notebook through `endpoint`.
+fn through_endpoint(request: &mut Request, endpoint: &crate::model::VpcEndpoint) {
+    request.context.add("aws:SourceVpce", &endpoint.id);
+    request.context.add("aws:SourceVpc", &endpoint.vpc_id);
+    request.context.add("aws:SecureTransport", "true");
+}
+
+fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> {
+    let mut out = Vec::new();
+    for (action, resource) in [
+        (
+            "s3:GetObject",
+            format!("{}/object/xscan-path-probe", access_point.arn),
+        ),
+        ("s3:ListBucket", access_point.arn.clone()),
+    ] {
+        let (mut hops, endpoint) = nb.network_hops();
+        let result = |hops: Vec<Hop>| PathResult {
+            notebook: nb.notebook.name.clone(),
+            account: nb.account.to_string(),
+            region: nb.region_name.to_string(),
+            kind: "intended",
+            question: format!("{action} through {}", access_point.arn),
+            answer: answer_of(&hops),
+            hops,
+        };
+        let Some(endpoint) = endpoint else {
+            out.push(result(hops));
+            continue;
+        };
+        // The access point's network origin.
+        let vpc = nb
+            .notebook
+            .subnet_id
+            .as_ref()
+            .and_then(|s| nb.region.subnets.get(s))
+            .map(|s| s.vpc_id.clone());
+        if access_point.network_origin == "VPC" && access_point.vpc_id != vpc {
+            hops.push(hop(
+                "access_point",
+                &access_point.arn,
+                HopDecision::Refuses,
+                format!(
+                    "network origin VPC {} accepts no request from {}",
+                    access_point.vpc_id.as_deref().unwrap_or("?"),
+                    vpc.as_deref().unwrap_or("the notebook's VPC")
+                ),
+            ));
+            out.push(result(hops));
+            continue;
+        }
+        // The policies, each read or the reason it cannot be.
+        let identity = nb.identity_policies();
+        let endpoint_policy = match &endpoint.policy {
+            Some(r) => parsed(r, &format!("{} endpoint policy", endpoint.id)).map(Some),
+            None if endpoint.collection_errors.contains_key("policy") => {
+                Err("the endpoint policy was not collected".to_string())
+            }
+            None => Ok(None),
+        };
+        let ap_policy = match (
+            &access_point.policy,
+            access_point.collection_errors.get("policy"),
+        ) {
+            (_, Some(e)) => Err(format!("the access point policy was not collected: {e}")),
+            (Some(r), None) => {
+                parsed(r, &format!("{} access point policy", access_point.name)).map(Some)
+            }
+            (None, None) => Ok(None),
+        };
+        let bucket_account = access_point.bucket_account.clone().unwrap_or_else(|| {
+            access_point
+                .arn
+                .split(':')
+                .nth(4)
+                .unwrap_or_default()
+                .to_string()
+        });
+        let bucket = nb
+            .snapshot
+            .accounts
+            .get(&bucket_account)
+            .and_then(|a| a.s3_buckets.get(&access_point.bucket));
+        let bucket_policy = match bucket {
+            None => Err(format!(
+                "bucket {} of {bucket_account} was not collected",
+                access_point.bucket
+            )),
+            Some(b) => match (&b.policy, b.collection_errors.get("policy")) {
+                (_, Some(e)) => Err(format!("the bucket policy was not collected: {e}")),
+                (Some(r), None) => parsed(r, &format!("{} bucket policy", b.name)).map(Some),
+                (None, None) => Ok(None),
+            },
+        };
+        let (identity, endpoint_policy, ap_policy, bucket_policy) =
+            match (identity, endpoint_policy, ap_policy, bucket_policy) {
+                (Ok(i), Ok(e), Ok(a), Ok(b)) => (i, e, a, b),
+                (i, e, a, b) => {
+                    let why = [i.err(), e.err(), a.err(), b.err()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    hops.push(hop(
+                        "policies",
+                        &access_point.arn,
+                        HopDecision::NotEvaluated,
+                        why,
+                    ));
+                    out.push(result(hops));
+                    continue;
+                }
+            };
+        let (role_arn, identity) = identity;
+        let role_name = role_arn.rsplit('/').next().unwrap_or("role");
+        let principal_text = format!(
+            "arn:aws:sts::{}:assumed-role/{role_name}/SageMaker",
+            role_arn.split(':').nth(4).unwrap_or_default()
+        );
+        let Ok(principal) = RequestPrincipal::parse(&principal_text) else {
+            hops.push(hop(
+                "identity_policy",
+                &role_arn,
+                HopDecision::NotEvaluated,
+                format!("{role_arn} is not a role ARN"),
+            ));
+            out.push(result(hops));
+            continue;
+        };
+        let mut request = Request::new(principal, action, &resource);
+        through_endpoint(&mut request, endpoint);
+        request
+            .context
+            .add("s3:AccessPointNetworkOrigin", &access_point.network_origin);
+        let open_identity = open_policy(false);
+        let open_resource = open_policy(true);
+        let identity_refs: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
+        let endpoint_refs: Vec<&Policy> = endpoint_policy.iter().map(Arc::as_ref).collect();
+        let layers = |identity: Vec<&Policy>,
+                      endpoint: Vec<&Policy>,
+                      ap: Option<&Policy>,
+                      bucket_policy: Option<&Policy>| {
+            evaluate_via_access_point(
+                &request,
+                &AccessPointLayers {
+                    identity,
+                    endpoint,
+                    access_point: ap,
+                    bucket_policy,
+                    bucket: access_point.bucket.clone(),
+                    bucket_account: bucket_account.clone(),
+                },
+            )
+        };
+        // Each layer alone (the others open), in path order: the first that refuses is named.
+        let endpoint_alone = layers(
+            vec![&open_identity],
+            endpoint_refs.clone(),
+            Some(&open_resource),
+            Some(&open_resource),
+        );
+        let identity_alone = layers(
+            identity_refs.clone(),
+            Vec::new(),
+            Some(&open_resource),
+            Some(&open_resource),
+        );
+        let ap_alone = layers(
+            vec![&open_identity],
+            Vec::new(),
+            ap_policy.as_deref(),
+            Some(&open_resource),
+        );
+        let bucket_alone = layers(
+            vec![&open_identity],
+            Vec::new(),
+            Some(&open_resource),
+            bucket_policy.as_deref(),
+        );
+        let all = layers(
+            identity_refs,
+            endpoint_refs,
+            ap_policy.as_deref(),
+            bucket_policy.as_deref(),
+        );
+        hops.push(decision_hop("vpc_endpoint", &endpoint.id, &endpoint_alone));
+        hops.push(decision_hop("identity_policy", &role_arn, &identity_alone));
+        hops.push(decision_hop("access_point", &access_point.arn, &ap_alone));
+        let bucket_arn = format!("arn:aws:s3:::{}", access_point.bucket);
+        hops.push(decision_hop("bucket", &bucket_arn, &bucket_alone));
+        if answer_of(&hops) == Answer::Allowed && all.decision != Decision::Allowed {
+            // Layers that allow alone but not together (an explicit Deny that only a
+            // combination triggers, or a grant that needs two sides).
+            hops.push(decision_hop("all_layers", &access_point.arn, &all));
+        }
+        // Block Public Access narrows public grants in ways the documents alone do not show.
+        let public_blocked = access_point
+            .public_access_block
+            .as_ref()
+            .is_some_and(|b| b.restrict_public_buckets)
+            && ap_policy.as_deref().is_some_and(|p| {
+                !crate::policy::analysis::not_public(p, crate::policy::PolicyKind::AccessPoint)
+                    .passed
+            });
+        if public_blocked && answer_of(&hops) == Answer::Allowed {
+            hops.push(hop("access_point", &access_point.arn, HopDecision::NotEvaluated,
+                "the access point policy is public and RestrictPublicBuckets is on: only the owner's principals get through public grants, which xscan does not model".into()));
+        }
+        out.push(result(hops));
+    }
+    out
+}
+
+fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
+    let mut out = Vec::new();
+    let result = |question: String, hops: Vec<Hop>| PathResult {
+        notebook: nb.notebook.name.clone(),
+        account: nb.account.to_string(),
+        region: nb.region_name.to_string(),
+        kind: "egress",
+        question,
+        answer: answer_of(&hops),
+        hops,
+    };
+    // 1. SageMaker's own internet access bypasses the VPC altogether.
+    let direct = match (
+        nb.notebook.collection_errors.get("direct_internet_access"),
+        nb.notebook.direct_internet_access.as_deref(),
+    ) {
+        (Some(e), _) => hop(
+            "notebook",
+            &nb.notebook.name,
+            HopDecision::NotEvaluated,
+            format!("direct_internet_access could not be collected: {e}"),
+        ),
+        (None, Some("Disabled")) => hop(
+            "notebook",
+            &nb.notebook.name,
+            HopDecision::Refuses,
+            "direct internet access is disabled".into(),
+        ),
+        (None, other) => hop(
+            "notebook",
+            &nb.notebook.name,
+            HopDecision::Passes,
+            format!(
+                "direct internet access is {} (SageMaker's network, around the VPC)",
+                other.unwrap_or("not set (SageMaker's default: Enabled)")
+            ),
+        ),
+    };
+    out.push(result("direct internet access".into(), vec![direct]));
+    // 2. Out of the VPC: security group egress beyond S3, and a default route.
+    if let Some(subnet) = nb.notebook.subnet_id.as_deref() {
+        let s3_lists: Vec<&str> = nb
+            .region
+            .prefix_lists
+            .values()
+            .filter(|p| p.name == format!("com.amazonaws.{}.s3", nb.region_name))
+            .map(|p| p.id.as_str())
+            .collect();
+        let mut sg_hop = hop(
+            "security_group",
+            &nb.notebook.security_groups.join(","),
+            HopDecision::Refuses,
+            "every egress rule goes to the S3 prefix list".into(),
+        );
+        for id in &nb.notebook.security_groups {
+            match nb.region.security_groups.get(id) {
+                None => {
+                    sg_hop = hop(
+                        "security_group",
+                        id,
+                        HopDecision::NotEvaluated,
+                        format!("security group {id} was not collected"),
+                    )
+                }
+                Some(g) => {
+                    if let Some(rule) = g.egress.iter().find(|r| {
+                        !(r.target_type == "prefix_list" && s3_lists.contains(&r.target.as_str()))
+                    }) {
+                        sg_hop = hop(
+                            "security_group",
+                            id,
+                            HopDecision::Passes,
+                            format!(
+                                "egress to {} {} (protocol {}, ports {:?}-{:?})",
+                                rule.target_type,
+                                rule.target,
+                                rule.protocol,
+                                rule.from_port,
+                                rule.to_port
+                            ),
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        let route_hop = match route_table(nb.region, subnet) {
+            None => hop(
+                "route_table",
+                subnet,
+                HopDecision::NotEvaluated,
+                "the subnet's route table was not collected".into(),
+            ),
+            Some(t) => match t.routes.iter().find(|r| {
+                is_default_route(r.destination_cidr.as_deref())
+                    && r.state.as_deref() != Some("blackhole")
+            }) {
+                Some(r) => hop(
+                    "route_table",
+                    &t.id,
+                    HopDecision::Passes,
+                    format!(
+                        "default route {} to {} {}",
+                        r.destination_cidr.as_deref().unwrap_or(""),
+                        r.target_type,
+                        r.target
+                    ),
+                ),
+                None => hop(
+                    "route_table",
+                    &t.id,
+                    HopDecision::Refuses,
+                    "no default route out of the VPC".into(),
+                ),
+            },
+        };
+        // Both must let traffic through; the refusing ones are the layers that hold.
+        let mut hops = vec![sg_hop, route_hop];
+        hops.sort_by_key(|h| match h.decision {
+            HopDecision::Refuses => 0,
+            HopDecision::NotEvaluated => 1,
+            HopDecision::Passes => 2,
+        });
+        out.push(result(
+            "out of the VPC, around the S3 endpoint".into(),
+            hops,
+        ));
+    }
+    // 3. Through the endpoint to S3 of another account: the role's policies and the endpoint
+    //    policy decide (the other account's bucket policy is its owner's, assumed open).
+    let (mut hops, endpoint) = nb.network_hops();
+    if let Some(endpoint) = endpoint {
+        match (
+            nb.identity_policies(),
+            endpoint
+                .policy
+                .as_ref()
+                .map(|r| parsed(r, &format!("{} endpoint policy", endpoint.id)))
+                .transpose(),
+        ) {
+            (Ok((role_arn, identity)), Ok(endpoint_policy)) => {
+                let role_name = role_arn.rsplit('/').next().unwrap_or("role");
+                let account = role_arn.split(':').nth(4).unwrap_or_default();
+                let open_resource = open_policy(true);
+                let identity_refs: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
+                let endpoint_refs: Vec<&Policy> = endpoint_policy.iter().map(Arc::as_ref).collect();
+                let mut worst: Option<(Evaluation, Evaluation, String)> = None;
+                for action in ["s3:PutObject", "s3:GetObject"] {
+                    let resource = "arn:aws:s3:::xscan-outside-bucket/xscan-probe";
+                    let Ok(principal) = RequestPrincipal::parse(&format!(
+                        "arn:aws:sts::{account}:assumed-role/{role_name}/SageMaker"
+                    )) else {
+                        continue;
+                    };
+                    let mut request = Request::new(principal, action, resource);
+                    request.resource_account = Some("999999999999".into());
+                    through_endpoint(&mut request, endpoint);
+                    let via_endpoint = evaluate(
+                        &request,
+                        &PolicySet {
+                            identity: vec![&open_policy(false)],
+                            resource: Some((&open_resource, crate::policy::PolicyKind::Resource)),
+                            endpoint: endpoint_refs.clone(),
+                        },
+                    );
+                    let via_identity = evaluate(
+                        &request,
+                        &PolicySet {
+                            identity: identity_refs.clone(),
+                            resource: Some((&open_resource, crate::policy::PolicyKind::Resource)),
+                            endpoint: Vec::new(),
+                        },
+                    );
+                    let allowed = via_endpoint.decision == Decision::Allowed
+                        && via_identity.decision == Decision::Allowed;
+                    if worst.is_none() || allowed {
+                        worst = Some((via_identity, via_endpoint, action.to_string()));
+                        if allowed {
+                            break;
+                        }
+                    }
+                }
+                if let Some((identity_e, endpoint_e, action)) = worst {
+                    let mut pair = vec![
+                        decision_hop("identity_policy", &role_arn, &identity_e),
+                        decision_hop("vpc_endpoint", &endpoint.id, &endpoint_e),
+                    ];
+                    pair.sort_by_key(|h| match h.decision {
+                        HopDecision::Refuses => 0,
+                        HopDecision::NotEvaluated => 1,
+                        HopDecision::Passes => 2,
+                    });
+                    hops.extend(pair);
+                    out.push(result(
+                        format!("{action} to a bucket of another account, through the endpoint"),
+                        hops,
+                    ));
+                }
+            }
+            (identity, endpoint_policy) => {
+                let why = [identity.err(), endpoint_policy.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                hops.push(hop(
+                    "policies",
+                    &endpoint.id,
+                    HopDecision::NotEvaluated,
+                    why,
+                ));
+                out.push(result(
+                    "S3 of another account, through the endpoint".into(),
+                    hops,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Every path of every notebook of the consumer accounts (or of the one named).
+pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<PathResult> {
+    let mut out = Vec::new();
+    let access_points: Vec<&S3AccessPoint> = config
+        .perimeter
+        .access_points
+        .iter()
+        .filter_map(|arn| {
+            let account = arn.split(':').nth(4)?;
+            let region = arn.split(':').nth(3)?;
+            snapshot
+                .accounts
+                .get(account)?
+                .regions
+                .get(region)?
+                .s3_access_points
+                .values()
+                .find(|ap| &ap.arn == arn)
+        })
+        .collect();
+    for (account, a) in &snapshot.accounts {
+        if a.role.or(config.account_role(account)) != Some(AccountRole::Consumer) {
+            continue;
+        }
+        for (region_name, region) in &a.regions {
+            for notebook in region.sagemaker_notebooks.values() {
+                if only.is_some_and(|n| n != notebook.name) {
+                    continue;
+                }
+                let nb = Notebook {
+                    account,
+                    region_name,
+                    region,
+                    notebook,
+                    snapshot,
+                };
+                for ap in &access_points {
+                    out.extend(intended(&nb, ap));
+                }
+                if access_points.is_empty() {
+                    out.push(PathResult {
+                        notebook: notebook.name.clone(),
+                        account: account.clone(),
+                        region: region_name.clone(),
+                        kind: "intended",
+                        question: "read the dataset through the configured access points".into(),
+                        answer: Answer::NotEvaluated,
+                        hops: vec![hop(
+                            "access_point",
+                            "-",
+                            HopDecision::NotEvaluated,
+                            "none of perimeter.access_points was collected".into(),
+                        )],
+                    });
+                }
+                out.extend(egress(&nb));
+            }
+        }
+    }
+    out
+}
