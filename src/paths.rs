@@ -177,11 +177,46 @@ struct Notebook<'a> {
 }
 
 impl Notebook<'_> {
+    /// Listings on the path that failed: what they would have shown is unknown, so the path is
+    /// not evaluated rather than refused or allowed for want of a resource.
+    fn population_gaps(&self, types: &[crate::model::ResourceType]) -> Option<Hop> {
+        for t in types {
+            let region = (t.is_regional()).then_some(self.region_name);
+            if let Some(g) = self
+                .snapshot
+                .population_gaps(*t, self.account, region)
+                .first()
+            {
+                return Some(hop(
+                    "collection",
+                    self.account,
+                    HopDecision::NotEvaluated,
+                    format!(
+                        "the {t} resources of {} could not be listed ({}:{}: {})",
+                        self.account, g.service, g.api_call, g.error
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
     /// The hops up to the endpoint: the notebook's own configuration, its security groups, its
     /// route table and the S3 gateway endpoint on it. Returns the hops and the endpoint.
     fn network_hops(&self) -> (Vec<Hop>, Option<&crate::model::VpcEndpoint>) {
+        use crate::model::ResourceType as T;
         let mut hops = Vec::new();
         let nb = self.notebook;
+        if let Some(gap) = self.population_gaps(&[
+            T::Subnet,
+            T::SecurityGroup,
+            T::RouteTable,
+            T::VpcEndpoint,
+            T::PrefixList,
+        ]) {
+            hops.push(gap);
+            return (hops, None);
+        }
         for field in ["subnet_id", "security_groups", "role_arn"] {
             if let Some(error) = nb.collection_errors.get(field) {
                 hops.push(hop(
@@ -388,6 +423,46 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
             out.push(result(hops));
             continue;
         };
+        // The data side: the access point's and the bucket's listings, the role's account.
+        let ap_account = access_point.arn.split(':').nth(4).unwrap_or_default();
+        let ap_region = access_point.arn.split(':').nth(3).unwrap_or_default();
+        let role_account = nb
+            .notebook
+            .role_arn
+            .as_deref()
+            .and_then(|a| a.split(':').nth(4))
+            .unwrap_or(nb.account);
+        let data_gap = [
+            (
+                crate::model::ResourceType::S3AccessPoint,
+                ap_account,
+                Some(ap_region),
+            ),
+            (crate::model::ResourceType::S3Bucket, ap_account, None),
+            (crate::model::ResourceType::IamRole, role_account, None),
+        ]
+        .into_iter()
+        .find_map(|(t, account, region)| {
+            nb.snapshot
+                .population_gaps(t, account, region)
+                .first()
+                .map(|g| {
+                    format!(
+                        "the {t} resources of {account} could not be listed ({}:{}: {})",
+                        g.service, g.api_call, g.error
+                    )
+                })
+        });
+        if let Some(why) = data_gap {
+            hops.push(hop(
+                "collection",
+                ap_account,
+                HopDecision::NotEvaluated,
+                why,
+            ));
+            out.push(result(hops));
+            continue;
+        }
         // The access point's network origin.
         let vpc = nb
             .notebook
@@ -553,18 +628,31 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
             // combination triggers, or a grant that needs two sides).
             hops.push(decision_hop("all_layers", &access_point.arn, &all));
         }
-        // Block Public Access narrows public grants in ways the documents alone do not show.
-        let public_blocked = access_point
-            .public_access_block
-            .as_ref()
-            .is_some_and(|b| b.restrict_public_buckets)
-            && ap_policy.as_deref().is_some_and(|p| {
-                !crate::policy::analysis::not_public(p, crate::policy::PolicyKind::AccessPoint)
-                    .passed
-            });
-        if public_blocked && answer_of(&hops) == Answer::Allowed {
-            hops.push(hop("access_point", &access_point.arn, HopDecision::NotEvaluated,
-                "the access point policy is public and RestrictPublicBuckets is on: only the owner's principals get through public grants, which xscan does not model".into()));
+        // S3 User Guide, "Blocking public access": with RestrictPublicBuckets on, a resource
+        // whose policy is public is reachable only by AWS service principals and principals of
+        // the owner's account — a consumer account's role is refused, whatever grants it.
+        let cross_account = role_arn.split(':').nth(4) != Some(ap_account);
+        let restricted =
+            |block: Option<&crate::model::PublicAccessBlock>, policy: Option<&Policy>, kind| {
+                block.is_some_and(|b| b.restrict_public_buckets)
+                    && policy.is_some_and(|p| !crate::policy::analysis::not_public(p, kind).passed)
+            };
+        if cross_account && answer_of(&hops) == Answer::Allowed {
+            if restricted(
+                access_point.public_access_block.as_ref(),
+                ap_policy.as_deref(),
+                crate::policy::PolicyKind::AccessPoint,
+            ) {
+                hops.push(hop("access_point", &access_point.arn, HopDecision::Refuses,
+                    "the access point policy is public and its Block Public Access has RestrictPublicBuckets on: only the owner account's principals and AWS services get in".into()));
+            } else if restricted(
+                bucket.and_then(|b| b.public_access_block.as_ref()),
+                bucket_policy.as_deref(),
+                crate::policy::PolicyKind::Resource,
+            ) {
+                hops.push(hop("bucket", &bucket_arn, HopDecision::Refuses,
+                    "the bucket policy is public and the bucket's Block Public Access has RestrictPublicBuckets on: only the owner account's principals and AWS services get in".into()));
+            }
         }
         out.push(result(hops));
     }
@@ -611,7 +699,30 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
     };
     out.push(result("direct internet access".into(), vec![direct]));
     // 2. Out of the VPC: security group egress beyond S3, and a default route.
-    if let Some(subnet) = nb.notebook.subnet_id.as_deref() {
+    if let Some(gap) = nb.population_gaps(&[
+        crate::model::ResourceType::Subnet,
+        crate::model::ResourceType::SecurityGroup,
+        crate::model::ResourceType::RouteTable,
+        crate::model::ResourceType::PrefixList,
+    ]) {
+        out.push(result(
+            "out of the VPC, around the S3 endpoint".into(),
+            vec![gap],
+        ));
+    } else if let Some(error) = ["subnet_id", "security_groups"]
+        .iter()
+        .find_map(|f| nb.notebook.collection_errors.get(*f).map(|e| (f, e)))
+    {
+        out.push(result(
+            "out of the VPC, around the S3 endpoint".into(),
+            vec![hop(
+                "notebook",
+                &nb.notebook.name,
+                HopDecision::NotEvaluated,
+                format!("{} could not be collected: {}", error.0, error.1),
+            )],
+        ));
+    } else if let Some(subnet) = nb.notebook.subnet_id.as_deref() {
         let s3_lists: Vec<&str> = nb
             .region
             .prefix_lists
@@ -702,6 +813,12 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
     // 3. Through the endpoint to S3 of another account: the role's policies and the endpoint
     //    policy decide (the other account's bucket policy is its owner's, assumed open).
     let (mut hops, endpoint) = nb.network_hops();
+    if endpoint.is_none() && answer_of(&hops) == Answer::NotEvaluated {
+        out.push(result(
+            "s3:PutObject to a bucket of another account, through the endpoint".into(),
+            hops.clone(),
+        ));
+    }
     if let Some(endpoint) = endpoint {
         match (
             nb.identity_policies(),
@@ -783,7 +900,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                     why,
                 ));
                 out.push(result(
-                    "S3 of another account, through the endpoint".into(),
+                    "s3:PutObject to a bucket of another account, through the endpoint".into(),
                     hops,
                 ));
             }

@@ -50,8 +50,11 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         .config
         .map(|c| c.parameter_gaps(snapshot))
         .unwrap_or_default();
-    let evaluator =
+    let mut evaluator =
         Evaluator::new(snapshot, parameters, accounts.clone()).with_parameter_gaps(parameter_gaps);
+    if let Some(config) = inputs.config {
+        evaluator = evaluator.with_paths(crate::paths::analyze(snapshot, config, None));
+    }
     let results = evaluator.evaluate_all(&rules);
 
     let mut resource_counts: BTreeMap<String, usize> = BTreeMap::new();

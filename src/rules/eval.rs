@@ -73,6 +73,8 @@ pub struct Evaluator<'a> {
     shared_evidence: Mutex<HashMap<(usize, EvidenceOf), Arc<Value>>>,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
+    /// The perimeter paths of the notebooks (`path` checks), when a configuration gave them.
+    paths: Option<Vec<crate::paths::PathResult>>,
 }
 
 /// What a shared evidence value holds of the value at its address.
@@ -103,7 +105,14 @@ impl<'a> Evaluator<'a> {
             policy_cache: Mutex::new(HashMap::new()),
             shared_evidence: Mutex::new(HashMap::new()),
             parameter_gaps: BTreeMap::new(),
+            paths: None,
         }
+    }
+
+    /// The notebooks' perimeter paths, for `path` checks ([`crate::paths::analyze`]).
+    pub fn with_paths(mut self, paths: Vec<crate::paths::PathResult>) -> Self {
+        self.paths = Some(paths);
+        self
     }
 
     /// Parameters derived from data that was not all collected, with why: a rule reading one
@@ -460,6 +469,7 @@ impl<'a> Evaluator<'a> {
             Condition::Each(test) => self.each(test, scope),
             Condition::Related(test) => self.related(test, scope),
             Condition::Analysis(call) => self.analysis(call, scope),
+            Condition::Path(test) => self.path(test.question, scope),
             Condition::Forced(holds) => Verdict::new(
                 if *holds { Outcome::Pass } else { Outcome::Fail },
                 format!("(mutant: forced {})", if *holds { "true" } else { "false" }),
@@ -795,6 +805,96 @@ impl<'a> Evaluator<'a> {
         }
         v.evidence = evidence;
         v
+    }
+
+    /// A `path` check on a notebook: the intended paths must all be allowed; an egress path
+    /// of the asked kind must not be open. Not evaluated anywhere on a path: `error`.
+    fn path(&self, question: crate::rules::spec::PathQuestion, scope: Scope<'_>) -> Verdict {
+        use crate::paths::{Answer, HopDecision};
+        use crate::rules::spec::PathQuestion as Q;
+        let entry = self.entry(scope);
+        let Some(paths) = &self.paths else {
+            return Verdict::new(
+                Outcome::Error,
+                "perimeter paths need the configuration (its access points and account roles)"
+                    .into(),
+                Vec::new(),
+            );
+        };
+        let (kind, prefix) = match question {
+            Q::Intended => ("intended", ""),
+            Q::DirectInternet => ("egress", "direct internet"),
+            Q::AroundEndpoint => ("egress", "out of the VPC"),
+            Q::ThroughEndpoint => ("egress", "s3:"),
+        };
+        let mine: Vec<&crate::paths::PathResult> = paths
+            .iter()
+            .filter(|p| {
+                p.notebook == entry.id
+                    && p.account == entry.account
+                    && Some(p.region.as_str()) == entry.region
+                    && p.kind == kind
+                    && p.question.starts_with(prefix)
+            })
+            .collect();
+        let evidence = vec![Evidence {
+            path: format!("paths {kind}"),
+            value: Arc::new(json!(mine)),
+        }];
+        let deciding = |p: &crate::paths::PathResult| {
+            p.hops
+                .iter()
+                .find(|h| h.decision != HopDecision::Passes)
+                .or(p.hops.last())
+                .map(|h| format!("{} {}: {}", h.layer, h.resource, h.detail))
+                .unwrap_or_default()
+        };
+        if let Some(p) = mine.iter().find(|p| p.answer == Answer::NotEvaluated) {
+            return Verdict::new(
+                Outcome::Error,
+                format!("not evaluated: {}: {}", p.question, deciding(p)),
+                evidence,
+            );
+        }
+        if mine.is_empty() {
+            // An egress question the notebook has no route for (no subnet, no endpoint) holds.
+            return match question {
+                Q::Intended => Verdict::new(
+                    Outcome::Error,
+                    "no intended path was computed for this notebook".into(),
+                    evidence,
+                ),
+                _ => Verdict::new(Outcome::Pass, "no such path".into(), evidence),
+            };
+        }
+        let (bad, good) = match kind {
+            "intended" => (Answer::Refused, "reaches the dataset"),
+            _ => (Answer::Allowed, "closed"),
+        };
+        match mine.iter().find(|p| p.answer == bad) {
+            Some(p) => Verdict::new(
+                Outcome::Fail,
+                format!(
+                    "{}: {} — {}",
+                    p.question,
+                    if kind == "intended" {
+                        "refused"
+                    } else {
+                        "open"
+                    },
+                    deciding(p)
+                ),
+                evidence,
+            ),
+            None => Verdict::new(
+                Outcome::Pass,
+                mine.iter()
+                    .map(|p| format!("{}: {good}", p.question))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                evidence,
+            ),
+        }
     }
 
     /// What following `relation` from `from` depends on that was not collected: the source's

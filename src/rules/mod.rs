@@ -351,6 +351,14 @@ fn validate_condition(
         }
         C::Not(inner) => validate_condition(inner, resource_type, in_list, error),
         C::Forced(_) => {}
+        C::Path(_) => {
+            if resource_type != crate::model::ResourceType::SagemakerNotebook {
+                error(
+                    "path:",
+                    format!("a `path` check applies to sagemaker_notebook, not {resource_type}"),
+                );
+            }
+        }
         C::Field(test) => {
             check_path(&test.path, error);
             if test.operator_count() != 1 {

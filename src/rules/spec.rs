@@ -100,6 +100,9 @@ pub enum Condition {
     Each(EachTest),
     Related(RelatedTest),
     Analysis(Box<AnalysisCall>),
+    /// A perimeter path of a notebook (`xscan paths`): holds when the intended access is
+    /// allowed, or when no egress path of the kind is open.
+    Path(PathTest),
     /// A leaf replaced by a constant outcome: made only by the mutation tester
     /// (`xscan rules test --mutants`), never read from a rule file.
     #[serde(skip)]
@@ -161,6 +164,27 @@ pub enum Quantifier {
     All,
     Any,
     None,
+}
+
+/// Which perimeter path a `path` check judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathQuestion {
+    /// The notebook reads the dataset through every configured access point.
+    Intended,
+    /// No direct internet access.
+    DirectInternet,
+    /// No way out of the VPC around the endpoint (egress beyond S3 and a default route).
+    AroundEndpoint,
+    /// No request to another account's S3 allowed through the endpoint.
+    ThroughEndpoint,
+}
+
+/// A `path` check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathTest {
+    pub question: PathQuestion,
 }
 
 /// A check over the elements of a list field.

@@ -113,7 +113,8 @@ fn run_case(rule: &LoadedRule, case: &RuleTest, base: &Value, config: &Config) -
         .map(|a| (a.id.clone(), a.role))
         .collect();
     let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
-        .with_parameter_gaps(config.parameter_gaps(&snapshot));
+        .with_parameter_gaps(config.parameter_gaps(&snapshot))
+        .with_paths(crate::paths::analyze(&snapshot, config, None));
     let findings = evaluator.evaluate_rule(rule);
     outcome.problems = compare(&case.expect, &findings);
     outcome
@@ -360,6 +361,10 @@ pub fn mutants(condition: &Condition, path: &str) -> Vec<Mutant> {
                 format!("when_absent flipped to {:?}", flipped.when_absent).to_lowercase(),
                 Condition::Analysis(Box::new(flipped)),
             );
+        }
+        Condition::Path(test) => {
+            let here = format!("{path}.path({:?})", test.question).to_lowercase();
+            forced(&mut push, &here);
         }
         Condition::Forced(_) => {}
     }

@@ -276,7 +276,13 @@ fn drift_access_point_granted_to_everyone() {
     drift_case(
         6,
         "ap-public",
-        &[("XS-S3AP-002", "test-ap-1"), ("XS-S3AP-005", "test-ap-1")],
+        // The pattern breaks too: with RestrictPublicBuckets on, a public access point policy
+        // lets no other account in (S3 User Guide, "Blocking public access").
+        &[
+            ("XS-S3AP-002", "test-ap-1"),
+            ("XS-S3AP-005", "test-ap-1"),
+            ("XS-PATH-001", "ml-notebook-1"),
+        ],
     );
 }
 
@@ -292,7 +298,13 @@ fn drift_bucket_policy_without_delegation_condition() {
     drift_case(
         8,
         "bucket-no-delegation",
-        &[("XS-S3-003", "{bucket}"), ("XS-S3-007", "{bucket}")],
+        // The public bucket policy, with the bucket's RestrictPublicBuckets on, lets no other
+        // account in: the consumer's path to the dataset breaks too.
+        &[
+            ("XS-S3-003", "{bucket}"),
+            ("XS-S3-007", "{bucket}"),
+            ("XS-PATH-001", "ml-notebook-1"),
+        ],
     );
 }
 
@@ -664,7 +676,9 @@ collection: {{max_attempts: 2}}
         set(&[
             ("XS-S3-003", bucket.as_str()),
             ("XS-S3-004", bucket.as_str()),
-            ("XS-S3-007", bucket.as_str())
+            ("XS-S3-007", bucket.as_str()),
+            // The notebook's path to the dataset crosses the bucket policy.
+            ("XS-PATH-001", "ml-notebook-1"),
         ]),
         "{gaps:#}"
     );
