@@ -82,6 +82,33 @@ if not cases:
 print(f"ASFF: {len(findings)} finding(s) valid for BatchImportFindings; JUnit: {len(cases)} test case(s) parsed")
 PY
 
+# The HTML evidence report seen in a real browser: headless Chromium (Debian's package, installed
+# here when it can be) loads the example estate's report; the perimeter diagram must be in the
+# page and the page must log no Content-Security-Policy violation.
+echo "== HTML report in Chromium"
+browser="$(command -v chromium || command -v chromium-browser || true)"
+if [ -z "$browser" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || true
+    browser="$(command -v chromium || true)"
+fi
+if [ -z "$browser" ]; then
+    echo "skipped: Chromium is not installed and could not be installed (apt-get install chromium)"
+else
+    page_dir="$(mktemp -d -t xscan-page.XXXXXX)"
+    "$CARGO_TARGET_DIR/debug/xscan" scan --snapshot examples/estate.snapshot.json --config examples/xscan.yaml \
+        --format html --output "$page_dir/report.html" || [ $? -le 3 ]
+    "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --user-data-dir="$page_dir/profile" --enable-logging=stderr --v=0 \
+        --dump-dom "file://$page_dir/report.html" >"$page_dir/dom.html" 2>"$page_dir/console.log" || true
+    if ! grep -q '<svg[^>]*class="perimeter"' "$page_dir/dom.html"; then
+        echo "the perimeter diagram is not in the rendered page"; exit 1
+    fi
+    if grep -qi "Content Security Policy" "$page_dir/console.log"; then
+        grep -i "Content Security Policy" "$page_dir/console.log"; exit 1
+    fi
+    echo "Chromium: the report renders with its perimeter diagram and no CSP violation"
+fi
+
 # Every rule's test cases must tell every single-point mutant of its check from the rule.
 echo "== xscan rules test --mutants"
 "$CARGO_TARGET_DIR/debug/xscan" rules test --mutants

@@ -815,6 +815,7 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             Format::Ocsf => Some(("report.ocsf.json", rendered.clone())),
             Format::Asff => Some(("report.asff.json", rendered.clone())),
             Format::Junit => Some(("report.junit.xml", rendered.clone())),
+            Format::Svg => Some(("perimeter.svg", rendered.clone())),
         };
         if let Some((name, text)) = &kept {
             files.push(RunFile {
@@ -896,6 +897,7 @@ fn render_signed(
         Format::Ocsf => report::ocsf::render(report),
         Format::Asff => report::asff::render(report),
         Format::Junit => report::junit::render(report),
+        Format::Svg => report::svg::render(report),
         Format::Html => {
             let mut options = html_options(report, args.template_dir.clone());
             if let Some((key_id, envelope)) = signing {

@@ -125,6 +125,7 @@ struct View<'a> {
     generated_at: String,
     host: &'a str,
     command_line: &'a str,
+    has_diagrams: bool,
     signing_key_id: Option<&'a str>,
     envelope_name: Option<&'a str>,
     verdict_class: &'static str,
@@ -290,6 +291,31 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
     let json_text = embedded_json(report);
     let json_sha256 = sha256_hex(json_text.as_bytes());
     let script = json_text.clone();
+    // The perimeter diagrams: SVG built from the report by `svg`, its text already escaped.
+    let diagrams: String = super::svg::render_sections(report)
+        .into_iter()
+        .map(|(title, svg)| {
+            format!(
+                "<figure class=\"perimeter\"><figcaption>{}</figcaption>\n{svg}</figure>\n",
+                handlebars::html_escape(&crate::text::visible(&title))
+            )
+        })
+        .collect();
+    let has_diagrams = !diagrams.is_empty();
+    registry.register_helper(
+        "perimeter_diagrams",
+        Box::new(
+            move |_: &Helper,
+                  _: &Handlebars,
+                  _: &Context,
+                  _: &mut RenderContext,
+                  out: &mut dyn Output|
+                  -> HelperResult {
+                out.write(&diagrams)
+                    .map_err(|e| RenderErrorReason::Other(e.to_string()).into())
+            },
+        ),
+    );
     // The one unescaped output: JSON already made safe for a script element above.
     registry.register_helper(
         "json_text",
@@ -380,6 +406,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         host: &options.host,
         command_line: &options.command_line,
+        has_diagrams,
         signing_key_id: options.signing_key_id.as_deref(),
         envelope_name: options.envelope_name.as_deref(),
         verdict_class,

@@ -8,6 +8,7 @@ pub mod junit;
 pub mod ocsf;
 pub mod paths;
 pub mod sarif;
+pub mod svg;
 pub mod table;
 
 /// The output formats.
@@ -27,4 +28,6 @@ pub enum Format {
     Asff,
     /// JUnit XML for CI test reports.
     Junit,
+    /// The perimeter diagram of the consumer notebooks' paths, one SVG for the estate.
+    Svg,
 }

@@ -33,7 +33,9 @@ fn render(format: &str) -> String {
 
 #[test]
 fn golden_outputs_of_the_example_estate() {
-    for format in ["table", "json", "sarif", "html", "ocsf", "asff", "junit"] {
+    for format in [
+        "table", "json", "sarif", "html", "ocsf", "asff", "junit", "svg",
+    ] {
         insta::assert_snapshot!(format!("example-{format}"), render(format));
     }
 }

@@ -238,3 +238,62 @@ fn what_was_not_collected_is_not_evaluated() {
         Answer::NotEvaluated
     );
 }
+
+/// The diagram: deterministic, escaped, grouped, and in the HTML report.
+#[test]
+fn the_perimeter_diagram_groups_escapes_and_is_in_the_report() {
+    let dir = crate::common::temp_dir("perimeter-svg");
+    let snapshot = crate::common::patched_snapshot(&dir, "fifty.json", |s| {
+        let notebooks = s
+            .pointer_mut(&format!("{REGION}/sagemaker_notebooks"))
+            .unwrap();
+        let template = notebooks["ml-notebook-1"].clone();
+        for i in 0..50 {
+            let mut nb = template.clone();
+            let name = format!("nb-{i}");
+            nb["name"] = json!(name);
+            nb["arn"] = json!(format!(
+                "arn:aws:sagemaker:us-east-1:111111111111:notebook-instance/{name}"
+            ));
+            notebooks[&name] = nb;
+        }
+        let mut evil = template.clone();
+        evil["name"] = json!("<script>alert(1)</script>");
+        evil["direct_internet_access"] = json!("Enabled");
+        notebooks["<script>alert(1)</script>"] = evil;
+    });
+    let render = |format: &str| {
+        let out = crate::common::xscan(&[
+            "scan",
+            "--snapshot",
+            &snapshot,
+            "--config",
+            CONFIG,
+            "--format",
+            format,
+        ]);
+        crate::common::stdout(&out)
+    };
+    let svg = render("svg");
+    assert_eq!(svg, render("svg"), "the same bytes every time");
+    assert!(
+        svg.contains("51 notebooks"),
+        "the compliant notebooks share one box"
+    );
+    assert!(
+        svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "names escaped"
+    );
+    assert!(!svg.contains("<script"), "no script");
+    assert!(svg.contains("OPEN: Internet (direct access)"));
+    assert!(
+        !svg.contains("http://")
+            || svg.matches("http://").count() == svg.matches("http://www.w3.org/2000/svg").count()
+    );
+    let html = render("html");
+    assert!(html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"perimeter\""));
+    assert!(
+        html.contains("href=\"#rule-XS-SM-001\""),
+        "boxes link to their findings"
+    );
+}
