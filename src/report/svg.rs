@@ -81,10 +81,10 @@ const LAYERS: [(&str, &str); 6] = [
 fn worst(report: &Report, resource: &str) -> (Option<Status>, Option<String>) {
     let mut best: Option<(Status, &str)> = None;
     for f in &report.results {
-        if f.resource.id == resource || f.resource.arn == resource {
-            if best.is_none_or(|(s, _)| rank(f.status) > rank(s)) {
-                best = Some((f.status, &f.rule_id));
-            }
+        if (f.resource.id == resource || f.resource.arn == resource)
+            && best.is_none_or(|(s, _)| rank(f.status) > rank(s))
+        {
+            best = Some((f.status, &f.rule_id));
         }
     }
     (
@@ -286,9 +286,9 @@ pub fn render(report: &Report) -> String {
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(100);
         width = width.max(w);
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<g transform=\"translate(0 {})\"><text x=\"20\" y=\"16\" font-family=\"sans-serif\" font-size=\"13\" font-weight=\"bold\">{}</text><g transform=\"translate(0 24)\">{}</g></g>\n",
+            "<g transform=\"translate(0 {})\"><text x=\"20\" y=\"16\" font-family=\"sans-serif\" font-size=\"13\" font-weight=\"bold\">{}</text><g transform=\"translate(0 24)\">{}</g></g>",
             y,
             x(title),
             svg
