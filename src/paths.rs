@@ -400,8 +400,38 @@ fn through_endpoint(request: &mut Request, endpoint: &crate::model::VpcEndpoint)
     request.context.add("aws:SecureTransport", "true");
 }
 
+/// A perimeter property and the layers that hold it: each hop `Refuses` (holds) or `Passes`
+/// (lets the request through). Held by two layers or more: `Allowed` (defence in depth); by
+/// one or none: `Refused`; a layer unknown: `NotEvaluated`.
+fn layer_result(nb: &Notebook<'_>, property: &str, layers: Vec<Hop>) -> PathResult {
+    let holding = layers
+        .iter()
+        .filter(|h| h.decision == HopDecision::Refuses)
+        .count();
+    let answer = if layers
+        .iter()
+        .any(|h| h.decision == HopDecision::NotEvaluated)
+    {
+        Answer::NotEvaluated
+    } else if holding >= 2 {
+        Answer::Allowed
+    } else {
+        Answer::Refused
+    };
+    PathResult {
+        notebook: nb.notebook.name.clone(),
+        account: nb.account.to_string(),
+        region: nb.region_name.to_string(),
+        kind: "layers",
+        question: property.to_string(),
+        answer,
+        hops: layers,
+    }
+}
+
 fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> {
     let mut out = Vec::new();
+    let mut layered = Vec::new();
     for (action, resource) in [
         (
             "s3:GetObject",
@@ -613,11 +643,53 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
             bucket_policy.as_deref(),
         );
         let all = layers(
-            identity_refs,
+            identity_refs.clone(),
             endpoint_refs,
             ap_policy.as_deref(),
             bucket_policy.as_deref(),
         );
+        // Defence in depth of "only through the access point": a request straight to the
+        // bucket (no access point in it) must be refused by the role's policies and by the
+        // bucket policy, each on its own.
+        if action == "s3:GetObject" {
+            let mut direct = Request::new(
+                request.principal.clone(),
+                "s3:GetObject",
+                &format!("arn:aws:s3:::{}/xscan-path-probe", access_point.bucket),
+            );
+            direct.resource_account = Some(bucket_account.clone());
+            through_endpoint(&mut direct, endpoint);
+            let by_identity = evaluate(
+                &direct,
+                &PolicySet {
+                    identity: identity_refs.clone(),
+                    resource: Some((&open_resource, crate::policy::PolicyKind::Resource)),
+                    endpoint: Vec::new(),
+                },
+            );
+            let by_bucket = evaluate(
+                &direct,
+                &PolicySet {
+                    identity: vec![&open_identity],
+                    resource: bucket_policy
+                        .as_deref()
+                        .map(|p| (p, crate::policy::PolicyKind::Resource)),
+                    endpoint: Vec::new(),
+                },
+            );
+            layered.push(layer_result(
+                nb,
+                "only through the access point (a request straight to the bucket is refused)",
+                vec![
+                    decision_hop("identity_policy", &role_arn, &by_identity),
+                    decision_hop(
+                        "bucket",
+                        &format!("arn:aws:s3:::{}", access_point.bucket),
+                        &by_bucket,
+                    ),
+                ],
+            ));
+        }
         hops.push(decision_hop("vpc_endpoint", &endpoint.id, &endpoint_alone));
         hops.push(decision_hop("identity_policy", &role_arn, &identity_alone));
         hops.push(decision_hop("access_point", &access_point.arn, &ap_alone));
@@ -656,6 +728,7 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
         }
         out.push(result(hops));
     }
+    out.extend(layered);
     out
 }
 
@@ -964,7 +1037,39 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
                         )],
                     });
                 }
-                out.extend(egress(&nb));
+                let egress_paths = egress(&nb);
+                // Defence in depth, from the egress answers: which layers hold each property.
+                for (property, question, layers) in [
+                    (
+                        "only the data account's resources (through the endpoint)",
+                        "s3:PutObject to a bucket of another account",
+                        ["identity_policy", "vpc_endpoint"],
+                    ),
+                    (
+                        "no way out of the VPC around the endpoint",
+                        "out of the VPC",
+                        ["security_group", "route_table"],
+                    ),
+                ] {
+                    if let Some(path) = egress_paths
+                        .iter()
+                        .find(|p| p.question.starts_with(question))
+                    {
+                        let hops: Vec<Hop> = path
+                            .hops
+                            .iter()
+                            .filter(|h| layers.contains(&h.layer))
+                            .cloned()
+                            .collect();
+                        let hops = if hops.is_empty() {
+                            path.hops.clone()
+                        } else {
+                            hops
+                        };
+                        out.push(layer_result(&nb, property, hops));
+                    }
+                }
+                out.extend(egress_paths);
             }
         }
     }

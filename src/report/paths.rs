@@ -18,6 +18,8 @@ pub fn render(results: &[PathResult], json: bool) -> String {
             ("intended", Answer::Refused) => "BROKEN: cannot read the dataset",
             ("egress", Answer::Allowed) => "OPEN: a path leaves the perimeter",
             ("egress", Answer::Refused) => "closed",
+            ("layers", Answer::Allowed) => "held by two layers or more",
+            ("layers", Answer::Refused) => "held by one layer or none (defence in depth lost)",
             (_, Answer::NotEvaluated) => "NOT EVALUATED",
             _ => "",
         };
@@ -36,7 +38,7 @@ pub fn render(results: &[PathResult], json: bool) -> String {
                 HopDecision::NotEvaluated => "UNKNOWN",
             };
             // After the hop that decided, the rest is context.
-            let context = if decided {
+            let context = if decided && r.kind != "layers" {
                 " (after the deciding hop)"
             } else {
                 ""

@@ -826,6 +826,7 @@ impl<'a> Evaluator<'a> {
             Q::DirectInternet => ("egress", "direct internet"),
             Q::AroundEndpoint => ("egress", "out of the VPC"),
             Q::ThroughEndpoint => ("egress", "s3:"),
+            Q::Layers => ("layers", ""),
         };
         let mine: Vec<&crate::paths::PathResult> = paths
             .iter()
@@ -869,21 +870,30 @@ impl<'a> Evaluator<'a> {
         }
         let (bad, good) = match kind {
             "intended" => (Answer::Refused, "reaches the dataset"),
+            "layers" => (Answer::Refused, "held by two layers or more"),
             _ => (Answer::Allowed, "closed"),
+        };
+        let layers_holding = |p: &crate::paths::PathResult| {
+            let holding: Vec<String> = p
+                .hops
+                .iter()
+                .filter(|h| h.decision == HopDecision::Refuses)
+                .map(|h| format!("{} {}", h.layer, h.resource))
+                .collect();
+            if holding.is_empty() {
+                "held by no layer".to_string()
+            } else {
+                format!("held by one layer alone: {}", holding.join(", "))
+            }
         };
         match mine.iter().find(|p| p.answer == bad) {
             Some(p) => Verdict::new(
                 Outcome::Fail,
-                format!(
-                    "{}: {} — {}",
-                    p.question,
-                    if kind == "intended" {
-                        "refused"
-                    } else {
-                        "open"
-                    },
-                    deciding(p)
-                ),
+                match kind {
+                    "layers" => format!("{}: {}", p.question, layers_holding(p)),
+                    "intended" => format!("{}: refused — {}", p.question, deciding(p)),
+                    _ => format!("{}: open — {}", p.question, deciding(p)),
+                },
                 evidence,
             ),
             None => Verdict::new(

@@ -178,6 +178,8 @@ pub enum PathQuestion {
     AroundEndpoint,
     /// No request to another account's S3 allowed through the endpoint.
     ThroughEndpoint,
+    /// Every perimeter property is held by at least two layers (defence in depth).
+    Layers,
 }
 
 /// A `path` check.

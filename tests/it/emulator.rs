@@ -257,7 +257,12 @@ fn drift_root_access() {
 #[test]
 #[ignore = "needs the moto emulator: run ./scripts/test.sh"]
 fn drift_egress_open() {
-    drift_case(4, "egress-open", &[("XS-NET-001", "sg-*")]);
+    // Open egress leaves the route table alone against a way out: defence in depth lost.
+    drift_case(
+        4,
+        "egress-open",
+        &[("XS-NET-001", "sg-*"), ("XS-PATH-004", "ml-notebook-1")],
+    );
 }
 
 #[test]
@@ -266,7 +271,12 @@ fn drift_endpoint_policy_opened() {
     drift_case(
         5,
         "endpoint-open",
-        &[("XS-NET-006", "vpce-*"), ("XS-NET-007", "vpce-*")],
+        // The role's policies alone now keep other accounts' S3 out.
+        &[
+            ("XS-NET-006", "vpce-*"),
+            ("XS-NET-007", "vpce-*"),
+            ("XS-PATH-004", "ml-notebook-1"),
+        ],
     );
 }
 
@@ -304,6 +314,7 @@ fn drift_bucket_policy_without_delegation_condition() {
             ("XS-S3-003", "{bucket}"),
             ("XS-S3-007", "{bucket}"),
             ("XS-PATH-001", "ml-notebook-1"),
+            ("XS-PATH-004", "ml-notebook-1"),
         ],
     );
 }
@@ -330,7 +341,11 @@ fn drift_role_reads_the_bucket_directly() {
     drift_case(
         11,
         "role-direct-bucket",
-        &[("XS-IAM-002", "xscan-sagemaker-exec")],
+        // The bucket policy alone now keeps the role from reading the bucket directly.
+        &[
+            ("XS-IAM-002", "xscan-sagemaker-exec"),
+            ("XS-PATH-004", "ml-notebook-1"),
+        ],
     );
 }
 
@@ -476,8 +491,10 @@ fn bare_xscan_format_sarif_against_the_emulator() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let sarif = crate::sarif::check_sarif(&String::from_utf8_lossy(&out.stdout));
     let results = sarif["runs"][0]["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1, "{results:#?}");
+    // The security group's egress, and the defence in depth it took away (XS-PATH-004).
+    assert_eq!(results.len(), 2, "{results:#?}");
     assert_eq!(results[0]["ruleId"], "XS-NET-001");
+    assert_eq!(results[1]["ruleId"], "XS-PATH-004");
     assert!(
         results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
             .as_str()

@@ -71,6 +71,7 @@ fn rule_ids_are_frozen() {
         "XS-PATH-001",
         "XS-PATH-002",
         "XS-PATH-003",
+        "XS-PATH-004",
         "XS-S3-001",
         "XS-S3-002",
         "XS-S3-003",
