@@ -177,6 +177,17 @@ struct Notebook<'a> {
 }
 
 impl Notebook<'_> {
+    /// The ids of the region's S3 managed prefix lists (`com.amazonaws.<region>.s3`).
+    fn s3_prefix_lists(&self) -> Vec<&str> {
+        let name = format!("com.amazonaws.{}.s3", self.region_name);
+        self.region
+            .prefix_lists
+            .values()
+            .filter(|p| p.name == name)
+            .map(|p| p.id.as_str())
+            .collect()
+    }
+
     /// Listings on the path that failed: what they would have shown is unknown, so the path is
     /// not evaluated rather than refused or allowed for want of a resource.
     fn population_gaps(&self, types: &[crate::model::ResourceType]) -> Option<Hop> {
@@ -244,13 +255,7 @@ impl Notebook<'_> {
             format!("in subnet {subnet}"),
         ));
         // Security groups: TCP 443 to the region's S3 prefix list (or everywhere).
-        let s3_lists: Vec<&str> = self
-            .region
-            .prefix_lists
-            .values()
-            .filter(|p| p.name == format!("com.amazonaws.{}.s3", self.region_name))
-            .map(|p| p.id.as_str())
-            .collect();
+        let s3_lists = self.s3_prefix_lists();
         let mut sg_passes = None;
         let mut sg_unknown = None;
         for id in &nb.security_groups {
@@ -796,13 +801,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
             )],
         ));
     } else if let Some(subnet) = nb.notebook.subnet_id.as_deref() {
-        let s3_lists: Vec<&str> = nb
-            .region
-            .prefix_lists
-            .values()
-            .filter(|p| p.name == format!("com.amazonaws.{}.s3", nb.region_name))
-            .map(|p| p.id.as_str())
-            .collect();
+        let s3_lists = nb.s3_prefix_lists();
         let mut sg_hop = hop(
             "security_group",
             &nb.notebook.security_groups.join(","),

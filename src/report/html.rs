@@ -272,6 +272,22 @@ fn embedded_file(name: &str) -> &'static str {
         .map_or("", |(_, text)| text)
 }
 
+/// A helper writing `text` as it is: only for text made safe for its place beforehand (the
+/// JSON island, the SVG diagrams whose names are escaped by `svg`).
+fn raw_helper(text: String) -> Box<dyn handlebars::HelperDef + Send + Sync> {
+    Box::new(
+        move |_: &Helper,
+              _: &Handlebars,
+              _: &Context,
+              _: &mut RenderContext,
+              out: &mut dyn Output|
+              -> HelperResult {
+            out.write(&text)
+                .map_err(|e| RenderErrorReason::Other(e.to_string()).into())
+        },
+    )
+}
+
 /// Renders the evidence report.
 pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlError> {
     let dir = options.template_dir.as_deref();
@@ -302,35 +318,9 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         })
         .collect();
     let has_diagrams = !diagrams.is_empty();
-    registry.register_helper(
-        "perimeter_diagrams",
-        Box::new(
-            move |_: &Helper,
-                  _: &Handlebars,
-                  _: &Context,
-                  _: &mut RenderContext,
-                  out: &mut dyn Output|
-                  -> HelperResult {
-                out.write(&diagrams)
-                    .map_err(|e| RenderErrorReason::Other(e.to_string()).into())
-            },
-        ),
-    );
-    // The one unescaped output: JSON already made safe for a script element above.
-    registry.register_helper(
-        "json_text",
-        Box::new(
-            move |_: &Helper,
-                  _: &Handlebars,
-                  _: &Context,
-                  _: &mut RenderContext,
-                  out: &mut dyn Output|
-                  -> HelperResult {
-                out.write(&script)
-                    .map_err(|e| RenderErrorReason::Other(e.to_string()).into())
-            },
-        ),
-    );
+    registry.register_helper("perimeter_diagrams", raw_helper(diagrams));
+    // Unescaped output: JSON already made safe for a script element above.
+    registry.register_helper("json_text", raw_helper(script));
 
     let count = |results: &mut dyn Iterator<Item = &Finding>| {
         let mut counts = vec![0usize; STATUSES.len()];

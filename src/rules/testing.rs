@@ -220,6 +220,15 @@ fn quantifier_name(q: Quantifier) -> &'static str {
     }
 }
 
+/// How a quantifier mutation is named.
+fn swap(from: Quantifier, to: Quantifier) -> String {
+    format!(
+        "quantifier {} -> {}",
+        quantifier_name(from),
+        quantifier_name(to)
+    )
+}
+
 /// Every single-point mutation of `condition`: each leaf forced true and forced false, each
 /// field test negated, each quantifier replaced by the others, each `all`/`any` swapped, each
 /// `not` removed, each analysis's `when_absent` flipped.
@@ -297,11 +306,7 @@ pub fn mutants(condition: &Condition, path: &str) -> Vec<Mutant> {
                 changed.quantifier = q;
                 push(
                     here.clone(),
-                    format!(
-                        "quantifier {} -> {}",
-                        quantifier_name(test.quantifier),
-                        quantifier_name(q)
-                    ),
+                    swap(test.quantifier, q),
                     Condition::Each(changed),
                 );
             }
@@ -332,11 +337,7 @@ pub fn mutants(condition: &Condition, path: &str) -> Vec<Mutant> {
                 changed.quantifier = q;
                 push(
                     here.clone(),
-                    format!(
-                        "quantifier {} -> {}",
-                        quantifier_name(test.quantifier),
-                        quantifier_name(q)
-                    ),
+                    swap(test.quantifier, q),
                     Condition::Related(changed),
                 );
             }

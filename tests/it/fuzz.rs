@@ -36,6 +36,18 @@ fn config() -> &'static Config {
     CONFIG_.get_or_init(|| Config::from_yaml("xscan.yaml", &read(CONFIG)).unwrap())
 }
 
+/// The embedded pack over `snapshot` with the example configuration.
+fn scan(snapshot: &Snapshot) -> xscan::findings::Report {
+    xscan::scan::run(&xscan::scan::ScanInputs {
+        snapshot,
+        snapshot_sha256: String::new(),
+        pack: pack(),
+        config: Some(config()),
+        config_sha256: None,
+        min_severity: Severity::Info,
+    })
+}
+
 const RULE: &str = "rules/sagemaker/XS-SM-001-notebook-direct-internet-disabled.yaml";
 const WAIVERS: &str = "\
 waivers:
@@ -127,14 +139,7 @@ fn apply(text: &str, edits: &[Edit]) -> String {
 /// Every parser on `text`; what parses goes further (a snapshot is scanned and rendered).
 fn exercise(text: &str) {
     if let Ok(snapshot) = Snapshot::from_json("fuzz.json", text) {
-        let report = xscan::scan::run(&xscan::scan::ScanInputs {
-            snapshot: &snapshot,
-            snapshot_sha256: String::new(),
-            pack: pack(),
-            config: Some(config()),
-            config_sha256: None,
-            min_severity: Severity::Info,
-        });
+        let report = scan(&snapshot);
         let _ = xscan::report::table::render(&report, true);
         let _ = xscan::report::json::render(&report);
         let _ = xscan::report::sarif::render(&report);
@@ -253,14 +258,7 @@ proptest! {
         }]);
         let snapshot: Snapshot = serde_json::from_value(value).unwrap();
         let before: Snapshot = serde_json::from_value(base.clone()).unwrap();
-        let report = xscan::scan::run(&xscan::scan::ScanInputs {
-            snapshot: &snapshot,
-            snapshot_sha256: String::new(),
-            pack: pack(),
-            config: Some(config()),
-            config_sha256: None,
-            min_severity: Severity::Info,
-        });
+        let report = scan(&snapshot);
         assert_clean("table", &xscan::report::table::render(&report, false), &hostile);
         assert_clean("coloured table", &xscan::report::table::render(&report, true), &hostile);
         let changes = xscan::drift::diff::diff_snapshots(&before, &snapshot);
