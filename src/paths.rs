@@ -114,6 +114,11 @@ fn is_default_route(destination: Option<&str>) -> bool {
     matches!(destination, Some("0.0.0.0/0") | Some("::/0"))
 }
 
+/// The reasons that are there, in one line.
+fn reasons<const N: usize>(why: [Option<String>; N]) -> String {
+    why.into_iter().flatten().collect::<Vec<_>>().join("; ")
+}
+
 /// A policy record parsed, or why it cannot be used.
 fn parsed(record: &PolicyRecord, name: &str) -> Result<Arc<Policy>, String> {
     record
@@ -566,11 +571,7 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
             match (identity, endpoint_policy, ap_policy, bucket_policy) {
                 (Ok(i), Ok(e), Ok(a), Ok(b)) => (i, e, a, b),
                 (i, e, a, b) => {
-                    let why = [i.err(), e.err(), a.err(), b.err()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join("; ");
+                    let why = reasons([i.err(), e.err(), a.err(), b.err()]);
                     hops.push(hop(
                         "policies",
                         &access_point.arn,
@@ -960,11 +961,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                 }
             }
             (identity, endpoint_policy) => {
-                let why = [identity.err(), endpoint_policy.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let why = reasons([identity.err(), endpoint_policy.err()]);
                 hops.push(hop(
                     "policies",
                     &endpoint.id,

@@ -38,8 +38,8 @@ pub enum TestSetupError {
     InvalidFixture(String),
 }
 
-/// Runs every test case of every rule in the pack.
-pub fn run_pack(pack: &RulePack) -> Result<Vec<CaseOutcome>, TestSetupError> {
+/// The pack's fixture estate (as JSON, to patch) and configuration, both checked.
+fn fixtures(pack: &RulePack) -> Result<(Value, Config), TestSetupError> {
     let (Some(snapshot_text), Some(config_text)) = (&pack.fixture_snapshot, &pack.fixture_config)
     else {
         return Err(TestSetupError::MissingFixtures(pack.source.clone()));
@@ -50,6 +50,12 @@ pub fn run_pack(pack: &RulePack) -> Result<Vec<CaseOutcome>, TestSetupError> {
         .map_err(|e| TestSetupError::InvalidFixture(e.to_string()))?;
     Snapshot::from_json("fixtures/compliant.snapshot.json", snapshot_text)
         .map_err(|e| TestSetupError::InvalidFixture(e.to_string()))?;
+    Ok((base, config))
+}
+
+/// Runs every test case of every rule in the pack.
+pub fn run_pack(pack: &RulePack) -> Result<Vec<CaseOutcome>, TestSetupError> {
+    let (base, config) = fixtures(pack)?;
     let mut outcomes = Vec::new();
     for rule in &pack.rules {
         for case in &rule.spec.tests {
@@ -375,14 +381,7 @@ pub fn mutants(condition: &Condition, path: &str) -> Vec<Mutant> {
 /// Runs every rule's test cases against every mutant of its check. A mutant is killed when
 /// at least one case fails with it.
 pub fn run_mutants(pack: &RulePack) -> Result<MutationReport, TestSetupError> {
-    let (Some(snapshot_text), Some(config_text)) = (&pack.fixture_snapshot, &pack.fixture_config)
-    else {
-        return Err(TestSetupError::MissingFixtures(pack.source.clone()));
-    };
-    let base: Value = serde_json::from_str(snapshot_text)
-        .map_err(|e| TestSetupError::InvalidFixture(e.to_string()))?;
-    let config = Config::from_yaml("fixtures/xscan.yaml", config_text)
-        .map_err(|e| TestSetupError::InvalidFixture(e.to_string()))?;
+    let (base, config) = fixtures(pack)?;
     let mut report = MutationReport::default();
     for rule in &pack.rules {
         if rule
