@@ -385,9 +385,43 @@ fn emit(output: Option<&Path>, text: &str) -> Result<(), CliError> {
     }
 }
 
+/// The JSON report, serialized straight into the output (the same bytes as
+/// `report::json::render`), atomically for a file.
+fn write_json(output: Option<&Path>, report: &crate::findings::Report) -> Result<(), CliError> {
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, out);
+        serde_json::to_writer_pretty(&mut buffered, report).map_err(std::io::Error::other)?;
+        buffered.write_all(b"\n")?;
+        buffered.flush()
+    };
+    match output {
+        Some(path) => {
+            write_atomically_with(path, |file| write(file)).map_err(|source| CliError::Write {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+        None => match write(&mut std::io::stdout().lock()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Write {
+                path: "standard output".into(),
+                source: e,
+            }),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// Replaces `path` with `contents` by writing a temporary file in the same directory and
 /// renaming it (atomic on POSIX file systems).
 fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(contents))
+}
+
+/// Replaces `path` with what `write` writes, through a temporary file renamed into place.
+fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -401,7 +435,7 @@ fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         std::process::id()
     ));
     let written = std::fs::File::create(&tmp).and_then(|mut file| {
-        file.write_all(contents)?;
+        write(&mut file)?;
         file.sync_all()
     });
     let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
@@ -685,10 +719,10 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     };
     // The same pack, configuration, threshold and waivers evaluate the scan and a snapshot
     // baseline; waivers are judged on the day each snapshot was collected.
-    let evaluate = |snapshot: &Snapshot, text: &str| {
+    let evaluate = |snapshot: &Snapshot, snapshot_sha256: String| {
         let mut report = scan::run(&ScanInputs {
             snapshot,
-            snapshot_sha256: sha256_hex(text.as_bytes()),
+            snapshot_sha256,
             pack: &pack,
             config: config.as_ref(),
             config_sha256: config_sha256.clone(),
@@ -699,7 +733,11 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         }
         report
     };
-    let mut report = evaluate(&snapshot, &snapshot_text);
+    let snapshot_sha256 = sha256_hex(snapshot_text.as_bytes());
+    // The text is kept only where it is written again (history) or attested (--sign): a large
+    // estate's snapshot is not held twice for the whole scan.
+    let snapshot_text = (history.is_some() || signer.is_some()).then_some(snapshot_text);
+    let mut report = evaluate(&snapshot, snapshot_sha256);
     let baseline_path = match (&args.baseline, &history) {
         (Some(path), _) => Some(path.clone()),
         (None, Some(history)) => history.latest()?.map(|run| {
@@ -744,6 +782,15 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         };
         (signer.key_id.clone(), envelope)
     });
+    if args.format == Format::Json && signer.is_none() && history.is_none() {
+        // Written as it is serialized: a report of a large estate is not built as one string.
+        write_json(args.output.as_deref(), &report)?;
+        return Ok(if args.exit_zero {
+            0
+        } else {
+            crate::drift::exit_code(&report, args.fail_on)
+        });
+    }
     let rendered = render_signed(
         &report,
         args.format,
@@ -782,7 +829,7 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             {
                 artifacts.push(crate::attest::Artifact {
                     name: file_name(file),
-                    contents: snapshot_text.as_bytes(),
+                    contents: snapshot_text.as_deref().unwrap_or_default().as_bytes(),
                 });
             }
             let predicate = crate::attest::scan_predicate(&report, &run_facts(None));
@@ -799,7 +846,7 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         let mut files = vec![
             RunFile {
                 name: history::SNAPSHOT_FILE,
-                contents: snapshot_text.as_bytes(),
+                contents: snapshot_text.as_deref().unwrap_or_default().as_bytes(),
             },
             RunFile {
                 name: history::REPORT_FILE,
@@ -929,7 +976,7 @@ struct Baseline {
 /// Reads a baseline: a JSON report as is, or a snapshot evaluated by `evaluate`.
 fn load_baseline(
     path: &Path,
-    evaluate: &dyn Fn(&Snapshot, &str) -> crate::findings::Report,
+    evaluate: &dyn Fn(&Snapshot, String) -> crate::findings::Report,
 ) -> Result<Baseline, CliError> {
     let origin = path.display().to_string();
     let text = read_snapshot_text(path)?;
@@ -954,7 +1001,7 @@ fn load_baseline(
         Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => {
             let snapshot = Snapshot::from_json(&origin, &text)?;
             Ok(Baseline {
-                report: evaluate(&snapshot, &text),
+                report: evaluate(&snapshot, sha256.clone()),
                 sha256,
                 snapshot: Some(snapshot),
             })

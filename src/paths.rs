@@ -156,10 +156,12 @@ fn describe(e: &Evaluation) -> String {
             None => format!("{} statement {}", s.policy, s.index),
         })
         .collect();
-    if statements.is_empty() {
-        format!("{}: {}", e.decision, e.reason)
-    } else {
-        format!("{}: {} [{}]", e.decision, e.reason, statements.join(", "))
+    // An allowing hop is named by the statements that allow; a refusing one by the reason.
+    match (e.decision, statements.is_empty()) {
+        (Decision::Allowed, false) => format!("allowed by {}", statements.join(", ")),
+        (Decision::Allowed, true) => "allowed".into(),
+        (_, true) => format!("{}: {}", e.decision, e.reason),
+        (_, false) => format!("{}: {} [{}]", e.decision, e.reason, statements.join(", ")),
     }
 }
 
@@ -976,6 +978,21 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
         }
     }
     out
+}
+
+/// The paths as rules keep them: the detail of hops that let the request through is dropped
+/// (`xscan paths` shows it); what decided, and every hop's layer, resource and decision stay.
+/// A large estate's scan then holds a few hundred bytes per notebook, not kilobytes.
+pub fn compact(mut results: Vec<PathResult>) -> Vec<PathResult> {
+    for result in &mut results {
+        for hop in &mut result.hops {
+            if hop.decision == HopDecision::Passes && hop.layer != "notebook" {
+                hop.detail = String::new();
+            }
+        }
+        result.hops.shrink_to_fit();
+    }
+    results
 }
 
 /// Every path of every notebook of the consumer accounts (or of the one named).

@@ -52,8 +52,16 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         .unwrap_or_default();
     let mut evaluator =
         Evaluator::new(snapshot, parameters, accounts.clone()).with_parameter_gaps(parameter_gaps);
-    if let Some(config) = inputs.config {
-        evaluator = evaluator.with_paths(crate::paths::analyze(snapshot, config, None));
+    // Paths only for a pack with path rules: they cost memory in a large estate.
+    let reads_paths = rules.iter().any(|r| {
+        serde_json::to_string(&r.spec.check)
+            .unwrap_or_default()
+            .contains("\"path\":{\"question\"")
+    });
+    if let Some(config) = inputs.config.filter(|_| reads_paths) {
+        evaluator = evaluator.with_paths(crate::paths::compact(crate::paths::analyze(
+            snapshot, config, None,
+        )));
     }
     let results = evaluator.evaluate_all(&rules);
 

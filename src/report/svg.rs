@@ -99,16 +99,14 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
     let mut groups: BTreeMap<(String, String, String), BTreeMap<Row, Vec<String>>> =
         BTreeMap::new();
     for f in report.results.iter().filter(|f| f.rule_id == "XS-PATH-001") {
-        let Some(paths) = f
+        let Some(hops) = f
             .evidence
             .iter()
             .find(|e| e.path == "paths intended")
-            .and_then(|e| e.value.as_array().cloned())
+            .and_then(|e| e.value["chain"].as_array().cloned())
         else {
             continue;
         };
-        let Some(first) = paths.first() else { continue };
-        let hops = first["hops"].as_array().cloned().unwrap_or_default();
         let mut chain = Vec::new();
         for (layer, _) in LAYERS.iter().skip(1) {
             if let Some(h) = hops.iter().find(|h| h["layer"] == *layer) {

@@ -838,9 +838,42 @@ impl<'a> Evaluator<'a> {
                     && p.question.starts_with(prefix)
             })
             .collect();
+        // The answers and the hop that decided each (`xscan paths` shows every hop), and for
+        // the intended path the chain of hops the diagram draws: the evidence of every notebook
+        // of a large estate stays small.
+        let answers: Vec<Value> = mine
+            .iter()
+            .map(|p| {
+                let decided = p
+                    .hops
+                    .iter()
+                    .find(|h| h.decision != HopDecision::Passes)
+                    .or(p.hops.last());
+                json!({"question": p.question, "answer": p.answer, "decided_by": decided})
+            })
+            .collect();
+        let mut value = json!({"answers": answers});
+        if kind == "intended"
+            && let Some(first) = mine.first()
+        {
+            value["chain"] = Value::Array(
+                first
+                    .hops
+                    .iter()
+                    .map(|h| {
+                        let mut hop =
+                            json!({"layer": h.layer, "resource": h.resource, "decision": h.decision});
+                        if h.layer == "notebook" {
+                            hop["detail"] = json!(h.detail);
+                        }
+                        hop
+                    })
+                    .collect(),
+            );
+        }
         let evidence = vec![Evidence {
             path: format!("paths {kind}"),
-            value: Arc::new(json!(mine)),
+            value: Arc::new(value),
         }];
         let deciding = |p: &crate::paths::PathResult| {
             p.hops

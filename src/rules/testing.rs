@@ -120,7 +120,9 @@ fn run_case(rule: &LoadedRule, case: &RuleTest, base: &Value, config: &Config) -
         .collect();
     let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
         .with_parameter_gaps(config.parameter_gaps(&snapshot))
-        .with_paths(crate::paths::analyze(&snapshot, config, None));
+        .with_paths(crate::paths::compact(crate::paths::analyze(
+            &snapshot, config, None,
+        )));
     let findings = evaluator.evaluate_rule(rule);
     outcome.problems = compare(&case.expect, &findings);
     outcome
