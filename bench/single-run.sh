@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One large estate in one run (issue "Hardening", "Scale of a single run"): a snapshot of N
+# notebooks and N security groups in one consumer account (the compliant fixture's pattern,
+# repeated), scanned to a table and to JSON and diffed with itself, on a release build.
+# Prints the snapshot size, each command's wall time and peak RSS (GNU time).
+# Usage: bench/single-run.sh [N]   (default 227000: the 200 MB estate of the issue)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-227000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --locked --quiet --bin xscan
+xscan="$CARGO_TARGET_DIR/release/xscan"
+work="$(mktemp -d -t xscan-single-run.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+python3 - "$n" "$work/estate.json" <<'PY'
+import copy, json, sys
+n, out = int(sys.argv[1]), sys.argv[2]
+d = json.load(open("rules/fixtures/compliant.snapshot.json"))
+region = d["accounts"]["111111111111"]["regions"]["us-east-1"]
+nb = region["sagemaker_notebooks"]["ml-notebook-1"]
+sg = region["security_groups"]["sg-0c0ffee0000000a01"]
+for i in range(n):
+    name, group = f"nb-{i}", f"sg-{i:017x}"
+    notebook = copy.deepcopy(nb)
+    notebook.update(name=name, arn=nb["arn"].replace("ml-notebook-1", name), security_groups=[group])
+    region["sagemaker_notebooks"][name] = notebook
+    security_group = copy.deepcopy(sg)
+    security_group["id"] = group
+    region["security_groups"][group] = security_group
+json.dump(d, open(out, "w"), indent=1)
+PY
+size="$(du -m "$work/estate.json" | cut -f1)"
+echo "snapshot: $n notebooks + $n security groups, ${size} MB"
+measure() {
+    local label="$1"; shift
+    /usr/bin/time -f "$label: %e s, peak %M KB" "$@" >/dev/null || [ $? -le 3 ]
+}
+measure "scan --format table" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format table -o "$work/report.txt"
+measure "scan --format json" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format json -o "$work/report.json"
+echo "JSON report: $(du -m "$work/report.json" | cut -f1) MB"
+measure "diff (same snapshot twice)" "$xscan" diff "$work/estate.json" "$work/estate.json"
