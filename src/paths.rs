@@ -1015,6 +1015,12 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
                 .find(|ap| &ap.arn == arn)
         })
         .collect();
+    let missing: Vec<&String> = config
+        .perimeter
+        .access_points
+        .iter()
+        .filter(|arn| !access_points.iter().any(|ap| &&ap.arn == arn))
+        .collect();
     for (account, a) in &snapshot.accounts {
         if a.role.or(config.account_role(account)) != Some(AccountRole::Consumer) {
             continue;
@@ -1034,20 +1040,47 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
                 for ap in &access_points {
                     out.extend(intended(&nb, ap));
                 }
-                if access_points.is_empty() {
+                // A configured access point that is not in the snapshot: gone (the pattern is
+                // broken) when its region's listing succeeded, unknown when it failed.
+                for arn in &missing {
+                    let mut parts = arn.split(':');
+                    let (ap_region, ap_account) = (parts.nth(3), parts.next());
+                    let gap = ap_account.and_then(|a| {
+                        snapshot
+                            .population_gaps(
+                                crate::model::ResourceType::S3AccessPoint,
+                                a,
+                                ap_region,
+                            )
+                            .first()
+                            .map(|g| {
+                                format!(
+                                    "the access points of {a} could not be listed ({}:{}: {})",
+                                    g.service, g.api_call, g.error
+                                )
+                            })
+                    });
+                    let collected = ap_account.is_some_and(|a| snapshot.accounts.contains_key(a));
+                    let (decision, detail) = match (gap, collected) {
+                        (Some(why), _) => (HopDecision::NotEvaluated, why),
+                        (None, false) => (
+                            HopDecision::NotEvaluated,
+                            "its account was not collected".to_string(),
+                        ),
+                        (None, true) => (
+                            HopDecision::Refuses,
+                            "the access point does not exist".to_string(),
+                        ),
+                    };
+                    let hops = vec![hop("access_point", arn, decision, detail)];
                     out.push(PathResult {
                         notebook: notebook.name.clone(),
                         account: account.clone(),
                         region: region_name.clone(),
                         kind: "intended",
-                        question: "read the dataset through the configured access points".into(),
-                        answer: Answer::NotEvaluated,
-                        hops: vec![hop(
-                            "access_point",
-                            "-",
-                            HopDecision::NotEvaluated,
-                            "none of perimeter.access_points was collected".into(),
-                        )],
+                        question: format!("s3:GetObject through {arn}"),
+                        answer: answer_of(&hops),
+                        hops,
                     });
                 }
                 let egress_paths = egress(&nb);

@@ -297,3 +297,29 @@ fn the_perimeter_diagram_groups_escapes_and_is_in_the_report() {
         "boxes link to their findings"
     );
 }
+
+#[test]
+fn a_deleted_access_point_breaks_the_pattern_and_an_unlisted_one_is_unknown() {
+    let deleted = paths(|s| {
+        s.pointer_mut("/accounts/222222222222/regions/us-east-1/s3_access_points")
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("test-ap-1");
+    });
+    assert_eq!(
+        find(&deleted, "s3:GetObject through").answer,
+        Answer::Refused
+    );
+    let unlisted = paths(|s| {
+        *s.pointer_mut("/accounts/222222222222/regions/us-east-1/s3_access_points")
+            .unwrap() = json!({});
+        s["metadata"]["collection_gaps"] = json!([{"account": "222222222222", "region": "us-east-1",
+            "service": "s3control", "api_call": "ListAccessPoints", "resource_types": ["s3_access_point"],
+            "error": "AccessDenied"}]);
+    });
+    assert_eq!(
+        find(&unlisted, "s3:GetObject through").answer,
+        Answer::NotEvaluated
+    );
+}
