@@ -77,20 +77,31 @@ const LAYERS: [(&str, &str); 6] = [
     ("bucket", "Bucket"),
 ];
 
-/// The worst status of any result about `resource` (an id or an ARN), and its rule's anchor.
-fn worst(report: &Report, resource: &str) -> (Option<Status>, Option<String>) {
-    let mut best: Option<(Status, &str)> = None;
+/// The worst status of the results about each resource (by id and by ARN), and its rule's
+/// anchor: built once, so that a diagram of thousands of boxes reads each result once.
+type Worst = std::collections::HashMap<String, (Status, String)>;
+
+fn worst_index(report: &Report) -> Worst {
+    let mut index: Worst = std::collections::HashMap::new();
     for f in &report.results {
-        if (f.resource.id == resource || f.resource.arn == resource)
-            && best.is_none_or(|(s, _)| rank(f.status) > rank(s))
-        {
-            best = Some((f.status, &f.rule_id));
+        for key in [&f.resource.id, &f.resource.arn] {
+            let entry = index
+                .entry(key.clone())
+                .or_insert((f.status, f.rule_id.clone()));
+            if rank(f.status) > rank(entry.0) {
+                *entry = (f.status, f.rule_id.clone());
+            }
         }
     }
-    (
-        best.map(|(s, _)| s),
-        best.map(|(_, rule)| format!("rule-{rule}")),
-    )
+    index
+}
+
+/// The worst status of any result about `resource` (an id or an ARN), and its rule's anchor.
+fn worst(index: &Worst, resource: &str) -> (Option<Status>, Option<String>) {
+    match index.get(resource) {
+        Some((status, rule)) => (Some(*status), Some(format!("rule-{rule}"))),
+        None => (None, None),
+    }
 }
 
 /// The diagrams, one `<svg>` per consumer VPC (empty when the report has no path results).
@@ -98,6 +109,19 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
     // (account, region, vpc/subnet key) -> rows -> notebooks
     let mut groups: BTreeMap<(String, String, String), BTreeMap<Row, Vec<String>>> =
         BTreeMap::new();
+    // The notebooks' open egress paths, read once.
+    let failing: std::collections::HashSet<(&str, &str, &str)> = report
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .map(|r| {
+            (
+                r.rule_id.as_str(),
+                r.resource.account.as_str(),
+                r.resource.id.as_str(),
+            )
+        })
+        .collect();
     for f in report.results.iter().filter(|f| f.rule_id == "XS-PATH-001") {
         let Some(hops) = f
             .evidence
@@ -129,12 +153,7 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
             ("XS-PATH-002", "Internet (around the endpoint)"),
             ("XS-PATH-003", "Other accounts' S3"),
         ] {
-            if report.results.iter().any(|r| {
-                r.rule_id == rule
-                    && r.resource.id == f.resource.id
-                    && r.resource.account == f.resource.account
-                    && r.status == Status::Fail
-            }) {
+            if failing.contains(&(rule, f.resource.account.as_str(), f.resource.id.as_str())) {
                 open.push((label.to_string(), rule.to_string()));
             }
         }
@@ -149,10 +168,11 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
             .or_default()
             .push(f.resource.id.clone());
     }
+    let index = worst_index(report);
     let mut out = Vec::new();
     for ((account, region, subnet), rows) in groups {
         let title = format!("Account {account}, {region}, subnet {subnet}");
-        out.push((title.clone(), section(report, &title, &rows)));
+        out.push((title.clone(), section(&index, &title, &rows)));
     }
     out
 }
@@ -162,9 +182,15 @@ const BOX_W: i32 = 142;
 const BOX_H: i32 = 54;
 const ROW_H: i32 = 96;
 
-fn section(report: &Report, title: &str, rows: &BTreeMap<Row, Vec<String>>) -> String {
+/// Rows drawn per subnet: beyond, the diagram says how many notebooks it leaves to
+/// `xscan paths` (a diagram of thousands of distinct chains is read by nobody).
+const MAX_ROWS: usize = 100;
+
+fn section(index: &Worst, title: &str, rows: &BTreeMap<Row, Vec<String>>) -> String {
     let width = COL * 6 + BOX_W + 20 + 40;
-    let height = 70 + ROW_H * rows.len() as i32;
+    let hidden: usize = rows.values().skip(MAX_ROWS).map(Vec::len).sum();
+    let drawn = rows.len().min(MAX_ROWS);
+    let height = 70 + ROW_H * drawn as i32 + if hidden > 0 { 30 } else { 0 };
     let mut s = String::new();
     let _ = write!(
         s,
@@ -187,7 +213,14 @@ fn section(report: &Report, title: &str, rows: &BTreeMap<Row, Vec<String>>) -> S
         boundary + 4,
         height - 14
     );
-    for (r, (row, notebooks)) in rows.iter().enumerate() {
+    if hidden > 0 {
+        let _ = writeln!(
+            s,
+            "<text x=\"20\" y=\"{}\" font-style=\"italic\">… and {hidden} more notebook(s) with other chains: `xscan paths` lists every one</text>",
+            36 + ROW_H * drawn as i32 + 10
+        );
+    }
+    for (r, (row, notebooks)) in rows.iter().take(MAX_ROWS).enumerate() {
         let y = 36 + ROW_H * r as i32;
         let label = if notebooks.len() == 1 {
             notebooks[0].clone()
@@ -196,7 +229,7 @@ fn section(report: &Report, title: &str, rows: &BTreeMap<Row, Vec<String>>) -> S
         };
         let notebook_status = notebooks
             .iter()
-            .map(|n| worst(report, n))
+            .map(|n| worst(index, n))
             .max_by_key(|(s, _)| s.map_or(0, rank))
             .unwrap_or((None, None));
         let mut boxes = vec![(label, notebooks.join(", "), notebook_status)];
@@ -204,7 +237,7 @@ fn section(report: &Report, title: &str, rows: &BTreeMap<Row, Vec<String>>) -> S
             boxes.push((
                 short(&b.resource, 22),
                 b.resource.clone(),
-                worst(report, &b.resource),
+                worst(index, &b.resource),
             ));
         }
         for (i, (label, full, (status, anchor))) in boxes.iter().enumerate() {

@@ -73,8 +73,9 @@ pub struct Evaluator<'a> {
     shared_evidence: Mutex<HashMap<(usize, EvidenceOf), Arc<Value>>>,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
-    /// The perimeter paths of the notebooks (`path` checks), when a configuration gave them.
-    paths: Option<Vec<crate::paths::PathResult>>,
+    /// The perimeter paths of the notebooks (`path` checks) by (account, region, notebook),
+    /// when a configuration gave them.
+    paths: Option<HashMap<(String, String, String), Vec<crate::paths::PathResult>>>,
 }
 
 /// What a shared evidence value holds of the value at its address.
@@ -111,7 +112,19 @@ impl<'a> Evaluator<'a> {
 
     /// The notebooks' perimeter paths, for `path` checks ([`crate::paths::analyze`]).
     pub fn with_paths(mut self, paths: Vec<crate::paths::PathResult>) -> Self {
-        self.paths = Some(paths);
+        let mut by_notebook: HashMap<(String, String, String), Vec<crate::paths::PathResult>> =
+            HashMap::new();
+        for path in paths {
+            by_notebook
+                .entry((
+                    path.account.clone(),
+                    path.region.clone(),
+                    path.notebook.clone(),
+                ))
+                .or_default()
+                .push(path);
+        }
+        self.paths = Some(by_notebook);
         self
     }
 
@@ -828,15 +841,16 @@ impl<'a> Evaluator<'a> {
             Q::ThroughEndpoint => ("egress", "s3:"),
             Q::Layers => ("layers", ""),
         };
+        let key = (
+            entry.account.to_string(),
+            entry.region.unwrap_or_default().to_string(),
+            entry.id.to_string(),
+        );
         let mine: Vec<&crate::paths::PathResult> = paths
-            .iter()
-            .filter(|p| {
-                p.notebook == entry.id
-                    && p.account == entry.account
-                    && Some(p.region.as_str()) == entry.region
-                    && p.kind == kind
-                    && p.question.starts_with(prefix)
-            })
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|p| p.kind == kind && p.question.starts_with(prefix))
             .collect();
         // The answers and the hop that decided each (`xscan paths` shows every hop), and for
         // the intended path the chain of hops the diagram draws: the evidence of every notebook
