@@ -634,6 +634,15 @@ perimeter:
     }
 
     #[test]
+    fn duplicate_keys_are_refused() {
+        let doubled = GOOD.replace("scope: test", "scope: test\nscope: other");
+        let err = Config::from_yaml("x.yaml", &doubled)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate field `scope`"), "{err}");
+    }
+
+    #[test]
     fn byte_order_mark_is_accepted() {
         assert!(Config::from_yaml("x.yaml", &format!("\u{feff}{GOOD}")).is_ok());
     }
