@@ -980,6 +980,13 @@ fn load_baseline(
 ) -> Result<Baseline, CliError> {
     let origin = path.display().to_string();
     let text = read_snapshot_text(path)?;
+    // A baseline is JSON from another run: a repeated key is refused as in every input.
+    crate::input::check_json(crate::input::strip_bom(&text)).map_err(|p| {
+        CliError::Usage(format!(
+            "baseline {origin}:{p}\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
+        ))
+    })?;
+    let text = crate::input::strip_bom(&text).to_string();
     let version = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {

@@ -421,3 +421,33 @@ fn hostile_names_cannot_drive_the_terminal() {
         "shown as a visible escape:\n{text}"
     );
 }
+
+#[test]
+fn a_baseline_with_a_repeated_key_is_refused() {
+    let dir = temp_dir("baseline-duplicate");
+    let (report, _) = crate::common::scan_json(COMPLIANT, &[]);
+    let text = serde_json::to_string_pretty(&report).unwrap();
+    // The report id twice: which one a reader keeps is not defined.
+    let doubled = text.replacen(
+        "\"report_id\"",
+        "\"report_id\": \"forged\",\n  \"report_id\"",
+        1,
+    );
+    let path = dir.join("baseline.json");
+    std::fs::write(&path, doubled).unwrap();
+    let out = xscan(&[
+        "scan",
+        "--snapshot",
+        COMPLIANT,
+        "--config",
+        CONFIG,
+        "--baseline",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("duplicate key `report_id`"),
+        "{}",
+        stderr(&out)
+    );
+}
