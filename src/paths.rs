@@ -126,25 +126,6 @@ fn parsed(record: &PolicyRecord, name: &str) -> Result<Arc<Policy>, String> {
         .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())
 }
 
-/// An Allow-everything policy, standing in for the layers a single-layer check does not test.
-fn open_policy(principal: bool) -> Policy {
-    let mut statement = serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": "*"});
-    if principal {
-        statement["Principal"] = "*".into();
-    }
-    Policy::from_value(
-        "(any other layer)",
-        &serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}),
-    )
-    .unwrap_or_else(|_| Policy {
-        name: String::new(),
-        version: crate::policy::PolicyVersion::V2012,
-        id: None,
-        statements: Vec::new(),
-        warnings: Vec::new(),
-    })
-}
-
 fn describe(e: &Evaluation) -> String {
     // The stand-ins for the layers not under test are not worth naming.
     let statements: Vec<String> = e
@@ -605,8 +586,8 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
         request
             .context
             .add("s3:AccessPointNetworkOrigin", &access_point.network_origin);
-        let open_identity = open_policy(false);
-        let open_resource = open_policy(true);
+        let open_identity = Policy::allow_all("(any other layer)", false);
+        let open_resource = Policy::allow_all("(any other layer)", true);
         let identity_refs: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
         let endpoint_refs: Vec<&Policy> = endpoint_policy.iter().map(Arc::as_ref).collect();
         let layers = |identity: Vec<&Policy>,
@@ -906,7 +887,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
             (Ok((role_arn, identity)), Ok(endpoint_policy)) => {
                 let role_name = role_arn.rsplit('/').next().unwrap_or("role");
                 let account = role_arn.split(':').nth(4).unwrap_or_default();
-                let open_resource = open_policy(true);
+                let open_resource = Policy::allow_all("(any other layer)", true);
                 let identity_refs: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
                 let endpoint_refs: Vec<&Policy> = endpoint_policy.iter().map(Arc::as_ref).collect();
                 let mut worst: Option<(Evaluation, Evaluation, String)> = None;
@@ -923,7 +904,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                     let via_endpoint = evaluate(
                         &request,
                         &PolicySet {
-                            identity: vec![&open_policy(false)],
+                            identity: vec![&Policy::allow_all("(any other layer)", false)],
                             resource: Some((&open_resource, crate::policy::PolicyKind::Resource)),
                             endpoint: endpoint_refs.clone(),
                         },

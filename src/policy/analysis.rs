@@ -410,23 +410,8 @@ pub fn restricted_to_account(
 /// disagree about an Allow-all fenced by `Deny ... StringNotEquals aws:ResourceAccount`.
 pub fn not_full_access(policy: &Policy) -> Verdict {
     // Everything else on the path allows, so that the endpoint policy alone decides.
-    let open = |name: &str, principal: bool| {
-        let mut statement = serde_json::json!({"Effect": "Allow", "Action": "*", "Resource": "*"});
-        if principal {
-            statement["Principal"] = "*".into();
-        }
-        Policy::from_value(
-            name,
-            &serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}),
-        )
-    };
-    let (Ok(identity), Ok(bucket)) = (open("probe identity", false), open("probe bucket", true))
-    else {
-        return Verdict::new(
-            vec!["internal: probe policies do not parse".into()],
-            Vec::new(),
-        );
-    };
+    let identity = Policy::allow_all("probe identity", false);
+    let bucket = Policy::allow_all("probe bucket", true);
     let mut refused = Vec::new();
     for action in ["s3:GetObject", "s3:PutObject", "s3:ListBucket"] {
         let Ok(principal) = RequestPrincipal::parse("arn:aws:iam::123456789012:role/xscan-probe")

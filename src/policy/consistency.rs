@@ -165,15 +165,6 @@ fn policy_doc() -> impl Strategy<Value = Value> {
         .prop_map(|statements| json!({"Version": "2012-10-17", "Statement": statements}))
 }
 
-fn allow_all(principal: bool) -> Policy {
-    let mut s = json!({"Effect": "Allow", "Action": "*", "Resource": "*"});
-    if principal {
-        s["Principal"] = json!("*");
-    }
-    Policy::from_value("open", &json!({"Version": "2012-10-17", "Statement": [s]}))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn request(principal: &str, action: &str, resource: &str, owner: &str) -> Request {
     let mut r = Request::new(
         RequestPrincipal::parse(principal).unwrap_or_else(|e| panic!("{e}")),
@@ -208,8 +199,8 @@ fn restricted_to_account_holds(policy: &Policy) -> Vec<String> {
     if !analysis::restricted_to_account(policy, B, &["test-bucket-1".into()], &[]).passed {
         return Vec::new();
     }
-    let identity = allow_all(false);
-    let bucket = allow_all(true);
+    let identity = Policy::allow_all("open", false);
+    let bucket = Policy::allow_all("open", true);
     let mut probes = Vec::new();
     for who in [
         "arn:aws:sts::111111111111:assumed-role/Exec/nb",
@@ -243,7 +234,7 @@ fn not_public_holds(policy: &Policy, kind: PolicyKind) -> Vec<String> {
     if !analysis::not_public(policy, kind).passed {
         return Vec::new();
     }
-    let identity = allow_all(false);
+    let identity = Policy::allow_all("open", false);
     let mut probes = Vec::new();
     for who in ["anonymous", "arn:aws:iam::999999999999:role/stranger"] {
         for action in ["s3:GetObject", "s3:PutObject", "s3:ListBucket"] {
@@ -271,7 +262,7 @@ fn grants_only_principals_holds(policy: &Policy) -> Vec<String> {
     if !analysis::grants_only_principals(policy, &[EXEC.into()], false).passed {
         return Vec::new();
     }
-    let identity = allow_all(false);
+    let identity = Policy::allow_all("open", false);
     let mut probes = Vec::new();
     for who in [
         "anonymous",
@@ -301,7 +292,7 @@ fn delegates_holds(policy: &Policy) -> Vec<String> {
     if !analysis::delegates_to_access_points(policy, B).passed {
         return Vec::new();
     }
-    let identity = allow_all(false);
+    let identity = Policy::allow_all("open", false);
     let mut probes = Vec::new();
     for who in ["anonymous", "arn:aws:iam::111111111111:role/Exec"] {
         for (action, resource) in [
@@ -327,7 +318,7 @@ fn trusts_only_service_holds(policy: &Policy) -> Vec<String> {
     if !analysis::trusts_only_service(policy, "sagemaker.amazonaws.com").passed {
         return Vec::new();
     }
-    let identity = allow_all(false);
+    let identity = Policy::allow_all("open", false);
     let mut probes = Vec::new();
     for who in [
         "anonymous",
@@ -353,7 +344,7 @@ fn actions_within_holds(policy: &Policy) -> Vec<String> {
     if !analysis::actions_within(policy, &["s3:GetObject".into(), "s3:ListBucket".into()]).passed {
         return Vec::new();
     }
-    let identity = allow_all(false);
+    let identity = Policy::allow_all("open", false);
     let mut probes = Vec::new();
     for who in [EXEC, "anonymous"] {
         for action in ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"] {
@@ -377,7 +368,7 @@ fn resources_within_holds(policy: &Policy) -> Vec<String> {
     if !analysis::resources_within(policy, &within).passed {
         return Vec::new();
     }
-    let identity = allow_all(false);
+    let identity = Policy::allow_all("open", false);
     let mut probes = Vec::new();
     for who in [EXEC, "anonymous"] {
         for resource in [

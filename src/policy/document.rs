@@ -341,6 +341,35 @@ impl Policy {
         })
     }
 
+    /// A policy allowing every action on every resource — to everyone (`Principal: "*"`) when
+    /// `anyone`, else as an identity policy: the stand-in for a layer a question does not test
+    /// (the probes of the analyses, the hops of a path, the identity side of an access point
+    /// request already checked).
+    pub fn allow_all(name: &str, anyone: bool) -> Self {
+        let everything = |item: &str| NameList {
+            negated: false,
+            items: vec![item.to_string()],
+        };
+        Self {
+            name: name.to_string(),
+            version: PolicyVersion::V2012,
+            id: None,
+            statements: vec![Statement {
+                index: 0,
+                sid: None,
+                effect: Effect::Allow,
+                principal: anyone.then(|| PrincipalBlock {
+                    negated: false,
+                    entries: vec![PrincipalEntry::Everyone],
+                }),
+                action: everything("*"),
+                resource: Some(everything("*")),
+                conditions: Vec::new(),
+            }],
+            warnings: Vec::new(),
+        }
+    }
+
     /// The first statement without a Principal or NotPrincipal. Resource-based policies (bucket,
     /// access point, role trust) and VPC endpoint policies must name one ("An endpoint policy
     /// ... must contain a Principal element", AWS PrivateLink guide, "Control access to VPC

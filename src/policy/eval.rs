@@ -842,24 +842,7 @@ pub fn evaluate_via_access_point_in(
     );
     // The bucket side: the identity was checked against the access point; what remains is
     // whether the bucket policy lets the request through (and no Deny stops it).
-    let identity_checked = Policy {
-        name: "(identity, checked at the access point)".into(),
-        version: super::document::PolicyVersion::V2012,
-        id: None,
-        statements: vec![Statement {
-            index: 0,
-            sid: None,
-            effect: Effect::Allow,
-            principal: None,
-            action: super::document::NameList {
-                negated: false,
-                items: vec!["*".into()],
-            },
-            resource: None,
-            conditions: Vec::new(),
-        }],
-        warnings: Vec::new(),
-    };
+    let identity_checked = Policy::allow_all("(identity, checked at the access point)", false);
     let mut bucket_request = base.clone();
     bucket_request.resource = match &object_key {
         Some(key) => format!("arn:aws:s3:::{}/{key}", layers.bucket),
