@@ -1390,12 +1390,8 @@ pub fn explain(rule: &crate::rules::LoadedRule) -> String {
             out.push_str(&format!("  {reference}\n"));
         }
     }
-    #[derive(serde::Serialize)]
-    struct CheckOnly<'a> {
-        #[serde(with = "serde_norway::with::singleton_map_recursive")]
-        check: &'a crate::rules::Condition,
-    }
-    if let Ok(yaml) = serde_norway::to_string(&CheckOnly { check: &r.check }) {
+    let yaml = crate::rules::docs::condition_yaml(&r.check);
+    if !yaml.is_empty() {
         out.push_str(&format!(
             "\nCheck\n  {}\n",
             yaml.trim_end().replace('\n', "\n  ")

@@ -9,8 +9,8 @@ use crate::model::ResourceType;
 
 use super::{LoadedRule, RulePack};
 
-/// The YAML of a condition, as rule authors write it.
-fn condition_yaml(condition: &super::Condition) -> String {
+/// The YAML of a condition, as rule authors write it (empty if it cannot be written).
+pub fn condition_yaml(condition: &super::Condition) -> String {
     #[derive(serde::Serialize)]
     struct Only<'a> {
         #[serde(with = "serde_norway::with::singleton_map_recursive")]
