@@ -218,19 +218,23 @@ impl<'a> Evaluator<'a> {
                 evidence,
             )
         };
-        let missing = self.missing_parameters(rule);
-        let gapped: Vec<String> = self
-            .read_parameters(rule)
-            .into_iter()
+        let read = self.read_parameters(rule);
+        // `${perimeter.*}` parameters the rule reads that the configuration does not provide.
+        let missing: Vec<&str> = read
+            .iter()
+            .filter(|name| name.starts_with("perimeter.") && !self.parameters.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        let gapped: Vec<String> = read
+            .iter()
             .filter_map(|name| {
                 self.parameter_gaps
-                    .get(&name)
+                    .get(name)
                     .map(|why| format!("{name} {why}"))
             })
             .collect();
-        let reads_prefix_lists = serde_json::to_string(&spec.check)
-            .unwrap_or_default()
-            .contains("${region.s3_prefix_lists}");
+        // Read as `parameter` resolves it (trimmed), so `${ region.s3_prefix_lists }` counts too.
+        let reads_prefix_lists = read.iter().any(|name| name == "region.s3_prefix_lists");
         for &i in self.index.of_type(spec.resource_type) {
             let entry = &self.index.entries[i];
             // A parameter derived from collected data carries that data's gaps: with the
@@ -332,14 +336,6 @@ impl<'a> Evaluator<'a> {
         names.sort();
         names.dedup();
         names
-    }
-
-    /// `${perimeter.*}` parameters the rule reads that the configuration does not provide.
-    fn missing_parameters(&self, rule: &LoadedRule) -> Vec<String> {
-        self.read_parameters(rule)
-            .into_iter()
-            .filter(|name| name.starts_with("perimeter.") && !self.parameters.contains_key(name))
-            .collect()
     }
 
     fn role_of(&self, account: &str) -> Option<AccountRole> {

@@ -17,17 +17,31 @@ fn security_groups_are_not_judged_against_prefix_lists_that_could_not_be_listed(
             "error": "Throttling: Rate exceeded"
         }]);
     });
-    let (report, code) = scan_json(&snapshot, &[]);
-    assert_eq!(code, 3, "an incomplete scan");
-    let result = result_of(&report, "XS-NET-001", "sg-0c0ffee0000000a01");
-    assert_eq!(result["status"], "error", "{result}");
-    assert!(
-        result["message"]
-            .as_str()
-            .unwrap()
-            .contains("DescribeManagedPrefixLists"),
-        "{result}"
-    );
+    // The rule as bundled, and as written with spaces inside the reference, which resolves
+    // to the same parameter and so must carry the same gap.
+    let spaced = dir.join("spaced");
+    std::fs::create_dir_all(&spaced).unwrap();
+    let bundled = "rules/network/XS-NET-001-sg-egress-only-s3-prefix-list.yaml";
+    let text = std::fs::read_to_string(root().join(bundled)).unwrap();
+    assert!(text.contains("\"${region.s3_prefix_lists}\""));
+    std::fs::write(
+        spaced.join("XS-NET-001.yaml"),
+        text.replace("${region.s3_prefix_lists}", "${ region.s3_prefix_lists }"),
+    )
+    .unwrap();
+    for extra in [vec![], vec!["--rules", spaced.to_str().unwrap()]] {
+        let (report, code) = scan_json(&snapshot, &extra);
+        assert_eq!(code, 3, "an incomplete scan ({extra:?})");
+        let result = result_of(&report, "XS-NET-001", "sg-0c0ffee0000000a01");
+        assert_eq!(result["status"], "error", "{extra:?}: {result}");
+        assert!(
+            result["message"]
+                .as_str()
+                .unwrap()
+                .contains("DescribeManagedPrefixLists"),
+            "{result}"
+        );
+    }
 }
 
 #[test]
