@@ -53,11 +53,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
     let mut evaluator =
         Evaluator::new(snapshot, parameters, accounts.clone()).with_parameter_gaps(parameter_gaps);
     // Paths only for a pack with path rules: they cost memory in a large estate.
-    let reads_paths = rules.iter().any(|r| {
-        serde_json::to_string(&r.spec.check)
-            .unwrap_or_default()
-            .contains("\"path\":{\"question\"")
-    });
+    let reads_paths = rules.iter().any(|r| r.spec.check.tests_paths());
     if let Some(config) = inputs.config.filter(|_| reads_paths) {
         evaluator = evaluator.with_paths(crate::paths::compact(crate::paths::analyze(
             snapshot, config, None,

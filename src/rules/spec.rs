@@ -109,6 +109,21 @@ pub enum Condition {
     Forced(bool),
 }
 
+impl Condition {
+    /// Whether a perimeter path test (`path:`) stands anywhere in this condition: only then
+    /// does a scan need the paths, which cost memory in a large estate.
+    pub fn tests_paths(&self) -> bool {
+        match self {
+            Condition::All(all) | Condition::Any(all) => all.iter().any(Condition::tests_paths),
+            Condition::Not(inner) => inner.tests_paths(),
+            Condition::Each(each) => each.check.tests_paths(),
+            Condition::Related(related) => related.check.as_ref().is_some_and(|c| c.tests_paths()),
+            Condition::Path(_) => true,
+            Condition::Field(_) | Condition::Analysis(_) | Condition::Forced(_) => false,
+        }
+    }
+}
+
 /// A test of one field. Exactly one operator is given.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
