@@ -553,6 +553,7 @@ fn collect_live(
     config: &Config,
     endpoint_url: Option<String>,
     concurrency: Option<usize>,
+    shard: Option<crate::model::Shard>,
     verbose: u8,
 ) -> Result<Snapshot, CliError> {
     let progress = (verbose == 0 && std::io::stderr().is_terminal()).then(|| {
@@ -574,6 +575,7 @@ fn collect_live(
         endpoint_url,
         concurrency,
         on_call,
+        shard,
     };
     let result = runtime.block_on(crate::collect::collect(config, &options));
     if let Some(bar) = progress {
@@ -588,24 +590,18 @@ fn collect_command(args: &CollectArgs, verbose: u8) -> Result<i32, CliError> {
         .as_deref()
         .map(crate::attest::SigningIdentity::load)
         .transpose()?;
-    let Some((mut config, config_sha256)) = read_config(args.config.as_deref())? else {
+    let Some((config, config_sha256)) = read_config(args.config.as_deref())? else {
         return Err(CliError::Usage(
             "collection needs a configuration\nhelp: pass --config FILE, set XSCAN_CONFIG, or create ./xscan.yaml (see examples/xscan.yaml)".into(),
         ));
     };
     let pack = load_pack(args.rules.as_deref())?;
-    if let Some(shard) = args.shard {
-        config.shard(shard.index, shard.count);
-        tracing::info!(
-            shard = %format!("{}/{}", shard.index, shard.count),
-            accounts = config.accounts.len(),
-            "collecting one shard"
-        );
-    }
+    // Discovered accounts are sharded after discovery, inside the collector.
     let mut snapshot = collect_live(
         &config,
         args.endpoint_url.clone(),
         args.concurrency.map(usize::from),
+        args.shard,
         verbose,
     )?;
     snapshot.metadata.provenance = Some(crate::model::Provenance {
@@ -698,7 +694,8 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             )
         }
         (None, Some(config)) => {
-            let mut snapshot = collect_live(config, args.endpoint_url.clone(), None, verbose)?;
+            let mut snapshot =
+                collect_live(config, args.endpoint_url.clone(), None, None, verbose)?;
             snapshot.metadata.provenance = Some(crate::model::Provenance {
                 config_sha256: config_sha256.clone(),
                 rule_pack_sha256: pack.digest(),
@@ -1146,7 +1143,7 @@ fn paths_command(
     };
     let snapshot = match snapshot {
         Some(path) => Snapshot::from_json(&path.display().to_string(), &read_snapshot_text(path)?)?,
-        None => collect_live(&config, endpoint_url, None, verbose)?,
+        None => collect_live(&config, endpoint_url, None, None, verbose)?,
     };
     let results = crate::paths::analyze(&snapshot, &config, notebook);
     emit(

@@ -44,6 +44,10 @@ pub struct Config {
     /// Accounts from a file, for organizations with hundreds of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_list: Option<AccountList>,
+    /// The AWS Organization: its SCPs, RCPs and OU tree are read for every verdict, and with
+    /// `discover` its accounts are the scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationConfig>,
     pub perimeter: Perimeter,
     #[serde(default)]
     pub collection: CollectionConfig,
@@ -97,6 +101,92 @@ pub struct AccountList {
     pub roles: Vec<RoleSelector>,
 }
 
+/// Where the organization is read, and which of its accounts are in scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// Role to assume in the management account or a delegated administrator to read the
+    /// organization; without it, the starting identity reads it.
+    #[serde(default)]
+    pub assume_role: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// Accounts in scope come from the organization (added to any listed ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discover: Option<Discovery>,
+}
+
+/// Which accounts of the organization are in scope, and how each is reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    /// OU ids (`ou-...`) or the root id whose accounts are in scope, nested OUs included;
+    /// empty: the whole organization. Only ACTIVE accounts are scanned.
+    #[serde(default)]
+    pub ous: Vec<String>,
+    /// Account ids left out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Role to assume in each account, `{account}` replaced by its id.
+    pub assume_role: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// The first selector an account matches gives its role (by name, tag, or OU path such as
+    /// `Root/ML/*`); accounts matching none are out of scope (and logged).
+    pub roles: Vec<RoleSelector>,
+}
+
+impl Discovery {
+    /// The accounts of `organization` this discovery puts in scope, with their roles, in id
+    /// order. Accounts the tree does not place (an unread tree) are left out: the collector
+    /// records that gap.
+    pub fn select(
+        &self,
+        organization: &crate::model::OrganizationSnapshot,
+    ) -> Vec<(String, AccountRole)> {
+        let mut selected = Vec::new();
+        for (id, account) in &organization.accounts {
+            if account.status != "ACTIVE" || self.exclude.contains(id) {
+                continue;
+            }
+            let Ok(levels) = organization.levels(id) else {
+                continue;
+            };
+            if !self.ous.is_empty() && !self.ous.iter().any(|ou| levels.contains(ou)) {
+                continue;
+            }
+            let ou_path = organization.ou_path(id).unwrap_or_default();
+            let Some(selector) = self
+                .roles
+                .iter()
+                .find(|s| s.matches(&account.name, &account.tags) && s.matches_ou(&ou_path))
+            else {
+                tracing::info!(account = %id, "no role selector matches: out of scope");
+                continue;
+            };
+            selected.push((id.clone(), selector.role));
+        }
+        selected
+    }
+
+    /// How to reach a discovered account.
+    pub fn account(&self, id: &str, name: &str, role: AccountRole) -> AccountConfig {
+        AccountConfig {
+            id: id.to_string(),
+            name: (!name.is_empty()).then(|| name.to_string()),
+            role,
+            assume_role: Some(self.assume_role.replace("{account}", id)),
+            external_id: self.external_id.clone(),
+            session_name: self.session_name.clone(),
+            profile: None,
+        }
+    }
+}
+
 /// Picks accounts by name pattern (`*`, `?`) and/or tag (`key=value`); with neither, every
 /// account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,9 +197,18 @@ pub struct RoleSelector {
     pub name: Option<String>,
     #[serde(default)]
     pub tag: Option<String>,
+    /// OU path pattern (`Root/ML/*`), for accounts discovered from the organization.
+    #[serde(default)]
+    pub ou: Option<String>,
 }
 
 impl RoleSelector {
+    fn matches_ou(&self, ou_path: &str) -> bool {
+        self.ou
+            .as_deref()
+            .is_none_or(|p| crate::policy::wildcard::glob_match(p, ou_path))
+    }
+
     fn matches(&self, name: &str, tags: &BTreeMap<String, String>) -> bool {
         let name_ok = self
             .name
@@ -400,11 +499,56 @@ impl Config {
                 "perimeter.data_account must be a 12-digit account id".into(),
             ));
         }
-        if self.accounts.is_empty() && self.account_list.is_none() {
+        let discovers = self
+            .organization
+            .as_ref()
+            .is_some_and(|o| o.discover.is_some());
+        if self.accounts.is_empty() && self.account_list.is_none() && !discovers {
             return Err(invalid(
                 "perimeter",
-                "no accounts: list them under `accounts:` or name a file under `account_list:`"
+                "no accounts: list them under `accounts:`, name a file under `account_list:`, or discover them with `organization: {discover: ...}`"
                     .into(),
+            ));
+        }
+        if let Some(discovery) = self.organization.as_ref().and_then(|o| o.discover.as_ref()) {
+            if !discovery.assume_role.contains("{account}") {
+                return Err(invalid(
+                    &discovery.assume_role,
+                    "organization.discover.assume_role must contain `{account}` (e.g. arn:aws:iam::{account}:role/xscan-audit)".into(),
+                ));
+            }
+            if let Some(selector) = discovery
+                .roles
+                .iter()
+                .find(|s| s.ou.as_deref().is_some_and(|p| !p.starts_with("Root")))
+            {
+                let pattern = selector.ou.clone().unwrap_or_default();
+                return Err(invalid(
+                    &pattern,
+                    format!(
+                        "organization.discover.roles: ou `{pattern}` is an OU path from the root, e.g. `Root/ML/*` (names, not ids)"
+                    ),
+                ));
+            }
+            if let Some(id) = discovery
+                .ous
+                .iter()
+                .find(|id| !(id.starts_with("ou-") || id.starts_with("r-")))
+            {
+                return Err(invalid(
+                    id,
+                    format!(
+                        "organization.discover.ous: `{id}` is not an OU id (ou-...) or a root id (r-...)"
+                    ),
+                ));
+            }
+        }
+        if let Some(list) = &self.account_list
+            && let Some(selector) = list.roles.iter().find(|s| s.ou.is_some())
+        {
+            return Err(invalid(
+                selector.ou.as_deref().unwrap_or("ou"),
+                "account_list.roles: `ou` selects accounts discovered from the organization; an account list has no OUs (use `name` or `tag`)".into(),
             ));
         }
         if let Some(list) = &self.account_list
@@ -455,6 +599,29 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// This configuration with the accounts discovery put in scope when `snapshot` was
+    /// collected (recorded in its organization part), so that a saved snapshot is evaluated
+    /// over the same accounts as the live scan was.
+    pub fn with_discovered(&self, snapshot: &Snapshot) -> std::borrow::Cow<'_, Config> {
+        let (Some(discovery), Some(organization)) = (
+            self.organization.as_ref().and_then(|o| o.discover.as_ref()),
+            snapshot.organization.as_ref(),
+        ) else {
+            return std::borrow::Cow::Borrowed(self);
+        };
+        let mut config = self.clone();
+        for (id, account) in &organization.accounts {
+            if let Some(role) = account.scope
+                && self.account_role(id).is_none()
+            {
+                config
+                    .accounts
+                    .push(discovery.account(id, &account.name, role));
+            }
+        }
+        std::borrow::Cow::Owned(config)
     }
 
     /// The role of an account in the pattern, if it is in scope.

@@ -6,6 +6,7 @@
 
 mod ec2;
 mod iam;
+mod organizations;
 pub mod permissions;
 mod s3;
 mod s3control;
@@ -37,6 +38,8 @@ pub struct CollectOptions {
     pub concurrency: Option<usize>,
     /// Called after every API call with the running total (progress display).
     pub on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// Collect only this shard of the accounts in scope (listed and discovered).
+    pub shard: Option<crate::model::Shard>,
 }
 
 /// Errors that stop collection before it starts.
@@ -136,7 +139,8 @@ impl Calls {
         call: F,
     ) -> T {
         debug_assert!(
-            permissions::ACTIONS.contains(&action),
+            permissions::ACTIONS.contains(&action)
+                || permissions::ORGANIZATION_ACTIONS.contains(&action),
             "{action} is not in the permission list"
         );
         let service_prefix = action.split(':').next().unwrap_or(action);
@@ -285,7 +289,44 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
         options.on_call.clone(),
     ));
     let session = Arc::new(Session::new(config, options.endpoint_url.clone()).await);
-    session.check_starting_identity(&calls).await?;
+    let start = session.check_starting_identity(&calls).await?;
+
+    let mut config = config.clone();
+    let mut organization_gaps = Vec::new();
+    let organization = match &config.organization {
+        Some(settings) => {
+            let (mut organization, gaps) =
+                collect_organization(&session, &calls, settings, &start).await;
+            organization_gaps = gaps;
+            if let Some(discovery) = &settings.discover {
+                for (id, role) in discovery.select(&organization) {
+                    if let Some(account) = organization.accounts.get_mut(&id) {
+                        account.scope = Some(role);
+                        if config.account_role(&id).is_none() {
+                            config
+                                .accounts
+                                .push(discovery.account(&id, &account.name, role));
+                        }
+                    }
+                }
+                tracing::info!(
+                    accounts = config.accounts.len(),
+                    "accounts in scope after discovery"
+                );
+            }
+            Some(organization)
+        }
+        None => None,
+    };
+    if let Some(shard) = options.shard {
+        config.shard(shard.index, shard.count);
+        tracing::info!(
+            shard = %format!("{}/{}", shard.index, shard.count),
+            accounts = config.accounts.len(),
+            "collecting one shard"
+        );
+    }
+    let config = &config;
 
     let mut tasks = tokio::task::JoinSet::new();
     for account in &config.accounts {
@@ -300,6 +341,8 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
     let mut snapshot = Snapshot::new(config.regions.clone());
     snapshot.metadata.started_at = started;
     snapshot.metadata.scope = Some(config.scope.clone());
+    snapshot.organization = organization;
+    snapshot.metadata.collection_gaps.extend(organization_gaps);
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(result) => {
@@ -323,9 +366,61 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
     Ok(snapshot)
 }
 
-/// Every resource type: an account that cannot be reached leaves all of them unknown.
+/// Reads the organization with the identity `settings` name (a role in the management account
+/// or a delegated administrator), else the starting identity.
+async fn collect_organization(
+    session: &Session,
+    calls: &Calls,
+    settings: &crate::config::OrganizationConfig,
+    start: &CallerIdentity,
+) -> (crate::model::OrganizationSnapshot, Vec<CollectionGap>) {
+    let reader = settings
+        .assume_role
+        .as_deref()
+        .unwrap_or(&start.arn)
+        .split(':')
+        .nth(4)
+        .unwrap_or_default()
+        .to_string();
+    let identity = AccountConfig {
+        id: reader.clone(),
+        name: None,
+        role: AccountRole::Consumer,
+        assume_role: settings.assume_role.clone(),
+        external_id: settings.external_id.clone(),
+        session_name: settings.session_name.clone(),
+        profile: None,
+    };
+    match session.account_config(&identity, calls).await {
+        Ok(sdk) => organizations::collect(&sdk, calls, &reader).await,
+        Err(error) => {
+            let mut organization = crate::model::OrganizationSnapshot::default();
+            for part in crate::model::ORGANIZATION_PARTS {
+                organization
+                    .collection_errors
+                    .insert(part.to_string(), error.clone());
+            }
+            let gap = CollectionGap {
+                account: reader,
+                region: None,
+                service: "sts".into(),
+                api_call: "AssumeRole".into(),
+                resource_types: Vec::new(),
+                resource_id: Some("organization".into()),
+                error,
+            };
+            (organization, vec![gap])
+        }
+    }
+}
+
+/// Every resource type read in the account: one that cannot be reached leaves all of them
+/// unknown (its `account` view comes from the organization, read elsewhere).
 fn all_types() -> Vec<ResourceType> {
-    ResourceType::ALL.to_vec()
+    ResourceType::ALL
+        .into_iter()
+        .filter(|t| *t != ResourceType::Account)
+        .collect()
 }
 
 async fn collect_account(

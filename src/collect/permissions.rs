@@ -35,6 +35,32 @@ pub const ACTIONS: &[&str] = &[
     "sts:GetCallerIdentity",
 ];
 
+/// Every IAM action the collector calls in the management account or delegated administrator
+/// that reads the organization (`organization:` in the config).
+pub const ORGANIZATION_ACTIONS: &[&str] = &[
+    "organizations:DescribeOrganization",
+    "organizations:DescribePolicy",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListPolicies",
+    "organizations:ListRoots",
+    "organizations:ListTagsForResource",
+    "organizations:ListTargetsForPolicy",
+];
+
+/// The policy for the identity that reads the organization.
+pub fn organization_reader_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "XscanReadOrganization",
+            "Effect": "Allow",
+            "Action": ORGANIZATION_ACTIONS,
+            "Resource": "*"
+        }]
+    })
+}
+
 /// The policy to attach to the audit role in every account in scope.
 pub fn audit_role_policy() -> Value {
     json!({
@@ -67,15 +93,17 @@ mod tests {
 
     #[test]
     fn every_action_is_a_read() {
-        for action in ACTIONS {
+        for action in ACTIONS.iter().chain(ORGANIZATION_ACTIONS) {
             let name = action.split(':').nth(1).unwrap();
             assert!(
                 name.starts_with("Get") || name.starts_with("List") || name.starts_with("Describe"),
                 "{action} is not a read"
             );
         }
-        let mut sorted = ACTIONS.to_vec();
-        sorted.sort();
-        assert_eq!(sorted, ACTIONS);
+        for list in [ACTIONS, ORGANIZATION_ACTIONS] {
+            let mut sorted = list.to_vec();
+            sorted.sort();
+            assert_eq!(sorted, list);
+        }
     }
 }

@@ -57,11 +57,13 @@ impl Session {
         }
     }
 
-    /// Fails fast when the starting identity cannot authenticate.
-    pub(crate) async fn check_starting_identity(&self, calls: &Calls) -> Result<(), CollectError> {
+    /// Fails fast when the starting identity cannot authenticate; returns who it is.
+    pub(crate) async fn check_starting_identity(
+        &self,
+        calls: &Calls,
+    ) -> Result<CallerIdentity, CollectError> {
         caller_identity(&self.base, calls)
             .await
-            .map(|_| ())
             .map_err(CollectError::Credentials)
     }
 

@@ -7,6 +7,7 @@
 //! `collection_errors`, and a listing that failed is a [`CollectionGap`] — never a default.
 
 pub mod merge;
+mod organization;
 mod resources;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use organization::*;
 pub use resources::*;
 
 /// The snapshot format version this build reads and writes.
@@ -53,6 +55,9 @@ pub struct Snapshot {
     pub metadata: ScanMetadata,
     /// Keyed by 12-digit account id.
     pub accounts: BTreeMap<String, AccountSnapshot>,
+    /// The AWS Organization, when the configuration names one (`organization:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationSnapshot>,
 }
 
 /// Who collected what, when, and what is missing.
@@ -254,6 +259,7 @@ impl Snapshot {
                 provenance: None,
             },
             accounts: BTreeMap::new(),
+            organization: None,
         }
     }
 

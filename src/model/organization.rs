@@ -1,0 +1,279 @@
+//! The AWS Organization the accounts belong to, as read from its management account or a
+//! delegated administrator: its id, the OU tree, the accounts (with their tags and, when they
+//! were discovered, their role in the pattern) and its service and resource control policies
+//! with their targets. A part that could not be read is named in `collection_errors` (and a
+//! gap of the scan), never left as an empty map.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{AccountRole, PolicyRecord};
+
+/// `collection_errors` keys: what each part of the organization is.
+pub const PART_ORGANIZATION: &str = "organization";
+pub const PART_TREE: &str = "tree";
+pub const PART_TAGS: &str = "tags";
+pub const PART_SCPS: &str = "service_control_policies";
+pub const PART_RCPS: &str = "resource_control_policies";
+/// Every part, in reading order.
+pub const ORGANIZATION_PARTS: [&str; 5] = [
+    PART_ORGANIZATION,
+    PART_TREE,
+    PART_TAGS,
+    PART_SCPS,
+    PART_RCPS,
+];
+
+/// One organization.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationSnapshot {
+    /// `o-...`; `None` when DescribeOrganization failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_account_id: Option<String>,
+    /// `r-...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_id: Option<String>,
+    /// OUs by id.
+    #[serde(default)]
+    pub units: BTreeMap<String, OrganizationalUnit>,
+    /// Accounts by id.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, OrganizationAccount>,
+    /// SCPs and RCPs by policy id (`p-...`).
+    #[serde(default)]
+    pub policies: BTreeMap<String, OrganizationPolicy>,
+    /// The parts that could not be read (see the `PART_*` keys), with the error.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub collection_errors: BTreeMap<String, String>,
+}
+
+/// An organizational unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationalUnit {
+    pub name: String,
+    /// The root's or another OU's id.
+    pub parent_id: String,
+}
+
+/// A member (or the management) account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationAccount {
+    #[serde(default)]
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
+    pub status: String,
+    /// The root's or an OU's id.
+    pub parent_id: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Its role in the pattern when discovery put it in scope; `None`: out of scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<AccountRole>,
+}
+
+/// The two kinds of organization policy that decide access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrganizationPolicyType {
+    ServiceControlPolicy,
+    ResourceControlPolicy,
+}
+
+impl OrganizationPolicyType {
+    /// The `PolicyType` value of the Organizations API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServiceControlPolicy => "SERVICE_CONTROL_POLICY",
+            Self::ResourceControlPolicy => "RESOURCE_CONTROL_POLICY",
+        }
+    }
+
+    /// The `collection_errors` key of this kind of policy.
+    pub fn part(self) -> &'static str {
+        match self {
+            Self::ServiceControlPolicy => PART_SCPS,
+            Self::ResourceControlPolicy => PART_RCPS,
+        }
+    }
+}
+
+/// An SCP or RCP with its document and the roots, OUs and accounts it is attached to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationPolicy {
+    pub name: String,
+    pub policy_type: OrganizationPolicyType,
+    #[serde(default)]
+    pub aws_managed: bool,
+    /// The document as read.
+    pub policy: PolicyRecord,
+    /// Root, OU and account ids.
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+impl OrganizationSnapshot {
+    /// The levels above `account`, root first: the root, each OU down to the account's
+    /// parent, then the account itself. `Err` when the tree was not read or does not reach the
+    /// account (an account outside the organization, or a broken parent chain).
+    pub fn levels(&self, account: &str) -> Result<Vec<String>, String> {
+        if let Some(error) = self.collection_errors.get(PART_TREE) {
+            return Err(format!("the organization's tree was not read ({error})"));
+        }
+        let Some(member) = self.accounts.get(account) else {
+            return Err(format!(
+                "account {account} is not in organization {}",
+                self.id.as_deref().unwrap_or("(unknown)")
+            ));
+        };
+        let mut levels = vec![account.to_string()];
+        let mut parent = member.parent_id.clone();
+        // A tree is at most five OUs deep; the bound stops a cycle in a hand-edited snapshot.
+        for _ in 0..=16 {
+            levels.push(parent.clone());
+            if Some(&parent) == self.root_id.as_ref() {
+                levels.reverse();
+                return Ok(levels);
+            }
+            match self.units.get(&parent) {
+                Some(unit) => parent = unit.parent_id.clone(),
+                None => break,
+            }
+        }
+        Err(format!(
+            "the parents of account {account} do not lead to the root of the organization"
+        ))
+    }
+
+    /// `Root/OU/OU` for an account (names, as people read them), when the tree reaches it.
+    pub fn ou_path(&self, account: &str) -> Option<String> {
+        let levels = self.levels(account).ok()?;
+        let names: Vec<&str> = levels[..levels.len() - 1]
+            .iter()
+            .map(|id| {
+                if Some(id) == self.root_id.as_ref() {
+                    "Root"
+                } else {
+                    self.units.get(id).map_or(id.as_str(), |u| u.name.as_str())
+                }
+            })
+            .collect();
+        Some(names.join("/"))
+    }
+
+    /// `o-xxx/r-xxx/ou-xxx/.../` as `aws:PrincipalOrgPaths` and `aws:ResourceOrgPaths` give it.
+    pub fn org_path(&self, account: &str) -> Option<String> {
+        let levels = self.levels(account).ok()?;
+        let mut path = format!("{}/", self.id.as_deref()?);
+        for id in &levels[..levels.len() - 1] {
+            path.push_str(id);
+            path.push('/');
+        }
+        Some(path)
+    }
+
+    /// The policies of `kind` attached at each level above `account`, root first; `Err` when
+    /// the tree or those policies were not all read.
+    pub fn policy_levels(
+        &self,
+        account: &str,
+        kind: OrganizationPolicyType,
+    ) -> Result<Vec<Vec<(&str, &OrganizationPolicy)>>, String> {
+        if let Some(error) = self.collection_errors.get(kind.part()) {
+            return Err(format!(
+                "the organization's {} were not read ({error})",
+                kind.part().replace('_', " ")
+            ));
+        }
+        let levels = self.levels(account)?;
+        Ok(levels
+            .iter()
+            .map(|level| {
+                self.policies
+                    .iter()
+                    .filter(|(_, p)| p.policy_type == kind && p.targets.contains(level))
+                    .map(|(id, p)| (id.as_str(), p))
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> OrganizationSnapshot {
+        let unit = |name: &str, parent: &str| OrganizationalUnit {
+            name: name.into(),
+            parent_id: parent.into(),
+        };
+        let account = |parent: &str| OrganizationAccount {
+            name: String::new(),
+            status: "ACTIVE".into(),
+            parent_id: parent.into(),
+            tags: BTreeMap::new(),
+            scope: None,
+        };
+        OrganizationSnapshot {
+            id: Some("o-abcdefghij".into()),
+            management_account_id: Some("999999999999".into()),
+            root_id: Some("r-root".into()),
+            units: BTreeMap::from([
+                ("ou-ml".into(), unit("ML", "r-root")),
+                ("ou-consumers".into(), unit("Consumers", "ou-ml")),
+            ]),
+            accounts: BTreeMap::from([
+                ("111111111111".into(), account("ou-consumers")),
+                ("222222222222".into(), account("r-root")),
+                ("333333333333".into(), account("ou-gone")),
+            ]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn levels_run_from_the_root_to_the_account() {
+        let org = tree();
+        assert_eq!(
+            org.levels("111111111111").unwrap(),
+            ["r-root", "ou-ml", "ou-consumers", "111111111111"]
+        );
+        assert_eq!(org.ou_path("111111111111").unwrap(), "Root/ML/Consumers");
+        assert_eq!(org.ou_path("222222222222").unwrap(), "Root");
+        assert_eq!(
+            org.org_path("111111111111").unwrap(),
+            "o-abcdefghij/r-root/ou-ml/ou-consumers/"
+        );
+        // A parent that is not in the tree, or an account outside it, has no levels.
+        assert!(org.levels("333333333333").is_err());
+        assert!(org.levels("444444444444").is_err());
+    }
+
+    #[test]
+    fn unread_parts_are_errors_not_empty_levels() {
+        let mut org = tree();
+        org.collection_errors
+            .insert(PART_SCPS.into(), "AccessDeniedException".into());
+        assert!(
+            org.policy_levels("111111111111", OrganizationPolicyType::ServiceControlPolicy)
+                .is_err()
+        );
+        let rcps = org
+            .policy_levels(
+                "111111111111",
+                OrganizationPolicyType::ResourceControlPolicy,
+            )
+            .unwrap();
+        assert_eq!(rcps.len(), 4);
+        org.collection_errors
+            .insert(PART_TREE.into(), "AccessDeniedException".into());
+        assert!(org.ou_path("111111111111").is_none());
+    }
+}
