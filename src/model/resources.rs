@@ -23,11 +23,13 @@ pub enum ResourceType {
     S3Bucket,
     S3AccessPoint,
     S3AccountSettings,
+    /// An account of the organization, with the SCPs and RCPs above it.
+    Account,
 }
 
 impl ResourceType {
     /// Every type, in report order.
-    pub const ALL: [ResourceType; 11] = [
+    pub const ALL: [ResourceType; 12] = [
         ResourceType::SagemakerNotebook,
         ResourceType::Vpc,
         ResourceType::Subnet,
@@ -39,6 +41,7 @@ impl ResourceType {
         ResourceType::S3Bucket,
         ResourceType::S3AccessPoint,
         ResourceType::S3AccountSettings,
+        ResourceType::Account,
     ];
 
     /// The snake_case name used in rules and reports.
@@ -55,6 +58,7 @@ impl ResourceType {
             ResourceType::S3Bucket => "s3_bucket",
             ResourceType::S3AccessPoint => "s3_access_point",
             ResourceType::S3AccountSettings => "s3_account_settings",
+            ResourceType::Account => "account",
         }
     }
 
@@ -71,6 +75,7 @@ impl ResourceType {
             ResourceType::IamRole => "iam",
             ResourceType::S3Bucket => "s3",
             ResourceType::S3AccessPoint | ResourceType::S3AccountSettings => "s3control",
+            ResourceType::Account => "organizations",
         }
     }
 
@@ -143,6 +148,18 @@ impl ResourceType {
                 "policy_status_is_public",
             ],
             ResourceType::S3AccountSettings => &["public_access_block"],
+            ResourceType::Account => &[
+                "id",
+                "name",
+                "status",
+                "organization_id",
+                "management_account",
+                "ou_path",
+                "org_path",
+                "tags",
+                "service_control_policies",
+                "resource_control_policies",
+            ],
         }
     }
 
@@ -150,7 +167,10 @@ impl ResourceType {
     pub fn is_regional(self) -> bool {
         !matches!(
             self,
-            ResourceType::IamRole | ResourceType::S3Bucket | ResourceType::S3AccountSettings
+            ResourceType::IamRole
+                | ResourceType::S3Bucket
+                | ResourceType::S3AccountSettings
+                | ResourceType::Account
         )
     }
 }

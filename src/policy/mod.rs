@@ -8,6 +8,7 @@ pub mod condition;
 mod consistency;
 pub mod document;
 pub mod eval;
+pub mod organization;
 pub mod principal;
 pub mod wildcard;
 

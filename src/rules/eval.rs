@@ -381,7 +381,13 @@ impl<'a> Evaluator<'a> {
                 );
             }
         }
-        for (account, _) in &self.configured_accounts {
+        // An account's organization view does not depend on reaching the account.
+        let accounts_listed = if t == ResourceType::Account {
+            &[][..]
+        } else {
+            &self.configured_accounts[..]
+        };
+        for (account, _) in accounts_listed {
             let explained = self
                 .snapshot
                 .metadata
@@ -1088,6 +1094,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn analysis(&self, call: &AnalysisCall, scope: Scope<'_>) -> Verdict {
+        if call.name.organization_field().is_some() {
+            return self.organization_analysis(call, scope);
+        }
         let entry = self.entry(scope);
         let path = format!("{}{}", scope.prefix, call.policy);
         let field = match self.read(scope, &call.policy) {
@@ -1240,6 +1249,14 @@ impl<'a> Evaluator<'a> {
                 let service = self.string(call.service.as_ref(), scope);
                 per_policy(&|p| analysis::trusts_only_service(p, &service))
             }
+            // Answered by `organization_analysis`.
+            AnalysisName::ScpsDeny | AnalysisName::DeniesOutsidePrincipals => {
+                return Verdict::new(
+                    Outcome::Error,
+                    format!("{} is an analysis of the organization", call.name.as_str()),
+                    evidence,
+                );
+            }
         };
         evidence.push(Evidence {
             path: format!("{} {}", call.name.as_str(), path),
@@ -1253,6 +1270,236 @@ impl<'a> Evaluator<'a> {
                 Outcome::Fail
             },
             message,
+            evidence,
+        )
+    }
+}
+
+impl Evaluator<'_> {
+    /// The probe contexts of an analysis: one map, or a list of maps; none: one request
+    /// without extra keys.
+    fn probe_contexts(
+        &self,
+        call: &AnalysisCall,
+        scope: Scope<'_>,
+    ) -> Vec<BTreeMap<String, String>> {
+        let given = call.context.as_ref().map(|c| self.resolve(c, scope));
+        let maps: Vec<Value> = match given {
+            None => vec![json!({})],
+            Some(Value::Array(items)) => items,
+            Some(one) => vec![one],
+        };
+        maps.iter()
+            .map(|m| {
+                m.as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// `scps_deny` and `denies_outside_principals`: questions to the organization's policies
+    /// above the account (and, for the second, its buckets' policies), by probe requests.
+    fn organization_analysis(&self, call: &AnalysisCall, scope: Scope<'_>) -> Verdict {
+        use crate::model::OrganizationPolicyType as Kind;
+        use crate::policy::organization::{self as perimeter, Answer, ProbeRequest};
+        let entry = self.entry(scope);
+        let account = entry.account;
+        let field = call.policy.as_str();
+        let mut evidence = vec![Evidence {
+            path: field.to_string(),
+            value: self.shared(
+                entry.view.get(field).unwrap_or(&Value::Null),
+                EvidenceOf::Documents,
+                || entry.view.get(field).cloned().unwrap_or(Value::Null),
+            ),
+        }];
+        let Some(org) = self.snapshot.organization.as_ref() else {
+            return Verdict::new(
+                Outcome::Error,
+                "the organization was not collected (no `organization:` in the configuration)"
+                    .into(),
+                evidence,
+            );
+        };
+        let kind = match call.name {
+            AnalysisName::ScpsDeny => Kind::ServiceControlPolicy,
+            _ => Kind::ResourceControlPolicy,
+        };
+        let levels = match org.policy_levels(account, kind) {
+            Ok(levels) => levels,
+            Err(reason) => {
+                return Verdict::new(Outcome::Error, format!("not evaluated: {reason}"), evidence);
+            }
+        };
+        let mut parsed: Vec<Vec<Arc<Policy>>> = Vec::new();
+        for level in &levels {
+            let mut policies = Vec::new();
+            for (id, p) in level {
+                match p.policy.policy(&format!("{} {id}", p.name)) {
+                    Ok(policy) => policies.push(policy),
+                    Err(e) => {
+                        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                        return Verdict::new(
+                            Outcome::Error,
+                            format!("invalid policy document: {first}"),
+                            evidence,
+                        );
+                    }
+                }
+            }
+            parsed.push(policies);
+        }
+        let level_refs: Vec<Vec<&Policy>> = parsed
+            .iter()
+            .map(|l| l.iter().map(Arc::as_ref).collect())
+            .collect();
+        let actions = self.strings(call.actions.as_ref(), scope);
+        let contexts = self.probe_contexts(call, scope);
+        let management = org.management_account_id.as_deref();
+        let answer = match call.name {
+            AnalysisName::ScpsDeny => {
+                let resources = self.strings(call.resources.as_ref(), scope);
+                let requests: Vec<ProbeRequest<'_>> = actions
+                    .iter()
+                    .flat_map(|action| resources.iter().map(move |resource| (action, resource)))
+                    .flat_map(|(action, resource)| {
+                        contexts.iter().map(move |context| ProbeRequest {
+                            action,
+                            resource,
+                            context,
+                        })
+                    })
+                    .collect();
+                perimeter::scps_deny(account, &level_refs, management, &requests)
+            }
+            _ => {
+                // Each dataset bucket of this account, with its own policy.
+                let buckets = self.strings(call.bucket.as_ref(), scope);
+                let Some(collected) = self.snapshot.accounts.get(account) else {
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!(
+                            "not evaluated: account {account} was not collected, so its buckets' policies are unknown"
+                        ),
+                        evidence,
+                    );
+                };
+                let mut answers = Vec::new();
+                for bucket in &buckets {
+                    let Some(record) = collected.s3_buckets.get(bucket) else {
+                        let gaps =
+                            self.snapshot
+                                .population_gaps(ResourceType::S3Bucket, account, None);
+                        if !gaps.is_empty() {
+                            answers.push(Answer::Unknown(vec![format!(
+                                "bucket {bucket} could not be read ({})",
+                                gaps.iter()
+                                    .map(|g| format!("{}: {}", g.api_call, g.error))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )]));
+                        }
+                        continue;
+                    };
+                    if let Some(error) = record.collection_errors.get("policy") {
+                        answers.push(Answer::Unknown(vec![format!(
+                            "the policy of bucket {bucket} was not collected ({error})"
+                        )]));
+                        continue;
+                    }
+                    let policy = match record
+                        .policy
+                        .as_ref()
+                        .map(|p| p.policy(&format!("{bucket} bucket policy")))
+                    {
+                        Some(Ok(p)) => Some(p),
+                        Some(Err(e)) => {
+                            let first =
+                                e.to_string().lines().next().unwrap_or_default().to_string();
+                            return Verdict::new(
+                                Outcome::Error,
+                                format!("invalid policy document: {first}"),
+                                evidence,
+                            );
+                        }
+                        None => None,
+                    };
+                    evidence.push(Evidence {
+                        path: format!("bucket {bucket} policy"),
+                        value: Arc::new(
+                            record
+                                .policy
+                                .as_ref()
+                                .and_then(|p| p.document.clone())
+                                .unwrap_or(Value::Null),
+                        ),
+                    });
+                    let resource = format!("arn:aws:s3:::{bucket}/xscan-probe");
+                    let requests: Vec<ProbeRequest<'_>> = actions
+                        .iter()
+                        .flat_map(|action| {
+                            let resource = resource.as_str();
+                            contexts.iter().map(move |context| ProbeRequest {
+                                action,
+                                resource,
+                                context,
+                            })
+                        })
+                        .collect();
+                    answers.push(perimeter::denies_outside_principals(
+                        account,
+                        policy.as_deref(),
+                        &level_refs,
+                        management,
+                        &requests,
+                    ));
+                }
+                if answers.is_empty() {
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!(
+                            "not evaluated: none of the buckets {} is in account {account}",
+                            buckets.join(", ")
+                        ),
+                        evidence,
+                    );
+                }
+                let mut broken = Vec::new();
+                let mut unknown = Vec::new();
+                let mut holds = Vec::new();
+                for answer in answers {
+                    match answer {
+                        Answer::Broken(r) => broken.extend(r),
+                        Answer::Unknown(r) => unknown.extend(r),
+                        Answer::Holds(r) => holds.extend(r),
+                    }
+                }
+                if !broken.is_empty() {
+                    Answer::Broken(broken)
+                } else if !unknown.is_empty() {
+                    Answer::Unknown(unknown)
+                } else {
+                    Answer::Holds(holds)
+                }
+            }
+        };
+        let (outcome, reasons, verb) = match answer {
+            Answer::Holds(r) => (Outcome::Pass, r, "refused"),
+            Answer::Broken(r) => (Outcome::Fail, r, "allowed"),
+            Answer::Unknown(r) => (Outcome::Error, r, "not decided"),
+        };
+        evidence.push(Evidence {
+            path: format!("{} {field}", call.name.as_str()),
+            value: Arc::new(json!(reasons)),
+        });
+        Verdict::new(
+            outcome,
+            format!("{field}: {verb}: {}", reasons.join("; ")),
             evidence,
         )
     }

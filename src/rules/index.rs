@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{AccountRole, CollectionErrors, IamRole, PolicyRecord, ResourceType, Snapshot};
+use crate::model::{
+    AccountRole, CollectionErrors, IamRole, OrganizationPolicyType, OrganizationSnapshot,
+    PolicyRecord, ResourceType, Snapshot,
+};
 
 use super::spec::Relation;
 
@@ -92,6 +95,46 @@ fn role_view(r: &IamRole, account: &str, role: Option<AccountRole>) -> Value {
         m.insert("identity_policies".into(), Value::Array(identity));
     }
     view
+}
+
+/// An account's view: its place in the organization and the SCPs and RCPs of each level above
+/// it (root first), each with its level's id.
+fn account_view(
+    org: &OrganizationSnapshot,
+    id: &str,
+    name: Option<&str>,
+    role: Option<AccountRole>,
+) -> Value {
+    let member = org.accounts.get(id);
+    let levels = |kind: OrganizationPolicyType| -> Value {
+        match org.policy_levels(id, kind) {
+            Ok(levels) => levels
+                .iter()
+                .zip(org.levels(id).unwrap_or_default())
+                .flat_map(|(policies, level)| {
+                    policies.iter().map(move |(policy_id, p)| {
+                        json!({"name": p.name, "id": policy_id, "level": level, "raw": p.policy.raw, "document": p.policy.document})
+                    })
+                })
+                .collect(),
+            Err(_) => Value::Null,
+        }
+    };
+    json!({
+        "id": id,
+        "name": name,
+        "status": member.map(|m| m.status.as_str()),
+        "organization_id": org.id,
+        "management_account": org.management_account_id,
+        "ou_path": org.ou_path(id),
+        "org_path": org.org_path(id),
+        "tags": member.map(|m| &m.tags),
+        "service_control_policies": levels(OrganizationPolicyType::ServiceControlPolicy),
+        "resource_control_policies": levels(OrganizationPolicyType::ResourceControlPolicy),
+        "account": id,
+        "region": Value::Null,
+        "account_role": role.map(AccountRole::as_str),
+    })
 }
 
 impl<'a> SnapshotIndex<'a> {
@@ -282,6 +325,9 @@ impl<'a> SnapshotIndex<'a> {
                 }
             }
         }
+        if let Some(org) = &snapshot.organization {
+            index.push_accounts(snapshot, org, role_of);
+        }
         index.make_views();
         // Reverse relations from notebooks (they read views).
         for (account, a) in &snapshot.accounts {
@@ -340,6 +386,62 @@ impl<'a> SnapshotIndex<'a> {
             }
         }
         index
+    }
+
+    /// One `account` entry per account in scope (discovered, or collected with a role), built
+    /// from the organization: its place in the tree and the SCPs and RCPs above it.
+    fn push_accounts(
+        &mut self,
+        snapshot: &'a Snapshot,
+        org: &'a OrganizationSnapshot,
+        role_of: &dyn Fn(&str) -> Option<AccountRole>,
+    ) {
+        let mut ids: Vec<&'a str> = org
+            .accounts
+            .iter()
+            .filter(|(id, a)| a.scope.is_some() || role_of(id).is_some())
+            .map(|(id, _)| id.as_str())
+            .chain(
+                snapshot
+                    .accounts
+                    .iter()
+                    .filter(|(id, a)| a.role.or_else(|| role_of(id)).is_some())
+                    .map(|(id, _)| id.as_str()),
+            )
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let member = org.accounts.get(id);
+            let role = snapshot
+                .accounts
+                .get(id)
+                .and_then(|a| a.role)
+                .or_else(|| role_of(id))
+                .or_else(|| member.and_then(|m| m.scope));
+            let name = member
+                .map(|m| m.name.as_str())
+                .filter(|n| !n.is_empty())
+                .or_else(|| snapshot.accounts.get(id).and_then(|a| a.name.as_deref()));
+            self.push(
+                Entry {
+                    resource_type: ResourceType::Account,
+                    account: id,
+                    region: None,
+                    id,
+                    arn: format!(
+                        "arn:aws:organizations::{}:account/{}/{id}",
+                        org.management_account_id.as_deref().unwrap_or(""),
+                        org.id.as_deref().unwrap_or("")
+                    ),
+                    account_role: role,
+                    view: Value::Null,
+                    // Keyed by part, as the view's fields are named.
+                    collection_errors: Some(&org.collection_errors),
+                },
+                lazy(move || account_view(org, id, name, role)),
+            );
+        }
     }
 
     /// Makes every entry's view, the entries shared out to one worker per core: serializing

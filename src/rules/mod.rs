@@ -403,6 +403,40 @@ fn validate_condition(
                     );
                 }
             }
+            match call.name.organization_field() {
+                Some(field) if resource_type != ResourceType::Account || call.policy != field => {
+                    error(
+                        &format!("name: {}", call.name.as_str()),
+                        format!(
+                            "analysis `{}` reads the organization: it runs on `account` resources with `policy: {field}`",
+                            call.name.as_str()
+                        ),
+                    )
+                }
+                None if resource_type == ResourceType::Account => error(
+                    &format!("name: {}", call.name.as_str()),
+                    format!(
+                        "analysis `{}` does not apply to `account` resources (scps_deny and denies_outside_principals do)",
+                        call.name.as_str()
+                    ),
+                ),
+                _ => {}
+            }
+            if let Some(context) = &call.context {
+                let maps: Vec<&serde_json::Value> = match context {
+                    serde_json::Value::Array(items) => items.iter().collect(),
+                    other => vec![other],
+                };
+                if !maps.iter().all(|m| {
+                    m.as_object()
+                        .is_some_and(|m| m.values().all(serde_json::Value::is_string))
+                }) {
+                    error(
+                        "context:",
+                        "analysis `context` is a map of condition keys to strings, or a list of such maps".into(),
+                    );
+                }
+            }
             if let Some(kind) = &call.kind
                 && kind != "resource"
                 && kind != "access_point"

@@ -314,6 +314,14 @@ pub enum AnalysisName {
     NoAdminWildcards,
     /// Trust policy admits only `service`.
     TrustsOnlyService,
+    /// The SCPs above an account refuse its principals each of `actions` on each of
+    /// `resources` with each `context` (on `account` resources; `policy:
+    /// service_control_policies`).
+    ScpsDeny,
+    /// Principals outside the organization are refused `actions` on the objects of each of
+    /// the account's `bucket`s, by the bucket policy or the RCPs above the account, even where
+    /// a statement grants them (on `account` resources; `policy: resource_control_policies`).
+    DeniesOutsidePrincipals,
 }
 
 impl AnalysisName {
@@ -330,6 +338,8 @@ impl AnalysisName {
             AnalysisName::S3OnlyViaAccessPoints => "s3_only_via_access_points",
             AnalysisName::NoAdminWildcards => "no_admin_wildcards",
             AnalysisName::TrustsOnlyService => "trusts_only_service",
+            AnalysisName::ScpsDeny => "scps_deny",
+            AnalysisName::DeniesOutsidePrincipals => "denies_outside_principals",
         }
     }
 
@@ -348,6 +358,18 @@ impl AnalysisName {
             AnalysisName::ResourcesWithin => &["resources"],
             AnalysisName::S3OnlyViaAccessPoints => &["access_points"],
             AnalysisName::TrustsOnlyService => &["service"],
+            AnalysisName::ScpsDeny => &["actions", "resources"],
+            AnalysisName::DeniesOutsidePrincipals => &["actions", "bucket"],
+        }
+    }
+
+    /// The policy field an analysis of the organization reads, on `account` resources (the
+    /// others read the field the rule names, on any resource).
+    pub fn organization_field(self) -> Option<&'static str> {
+        match self {
+            AnalysisName::ScpsDeny => Some("service_control_policies"),
+            AnalysisName::DeniesOutsidePrincipals => Some("resource_control_policies"),
+            _ => None,
         }
     }
 }
@@ -393,6 +415,9 @@ pub struct AnalysisCall {
     pub access_points: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<Value>,
+    /// Context keys of the probe requests: one map, or a list of maps (one request each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
 }
 
 impl AnalysisCall {

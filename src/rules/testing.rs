@@ -360,6 +360,29 @@ pub fn mutants(condition: &Condition, path: &str) -> Vec<Mutant> {
         Condition::Analysis(call) => {
             let here = format!("{path}.analysis({})", call.name.as_str());
             forced(&mut push, &here);
+            if call.name.organization_field().is_some() {
+                // No policy to be absent: each probe action and context is a clause instead.
+                for (field, value) in [("actions", &call.actions), ("context", &call.context)] {
+                    let Some(Value::Array(items)) = value else {
+                        continue;
+                    };
+                    for i in (0..items.len()).filter(|_| items.len() > 1) {
+                        let mut fewer = (**call).clone();
+                        let mut kept = items.clone();
+                        kept.remove(i);
+                        match field {
+                            "actions" => fewer.actions = Some(Value::Array(kept)),
+                            _ => fewer.context = Some(Value::Array(kept)),
+                        }
+                        push(
+                            here.clone(),
+                            format!("{field}[{i}] removed"),
+                            Condition::Analysis(Box::new(fewer)),
+                        );
+                    }
+                }
+                return out;
+            }
             let mut flipped = (**call).clone();
             flipped.when_absent = match call.when_absent {
                 WhenAbsent::Fail => WhenAbsent::Pass,
