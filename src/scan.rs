@@ -27,7 +27,10 @@ pub struct ScanInputs<'a> {
 /// same inputs render the same bytes.
 pub fn run(inputs: &ScanInputs<'_>) -> Report {
     let snapshot = inputs.snapshot;
-    let accounts: Vec<(String, AccountRole)> = match inputs.config {
+    // Accounts discovery put in scope when the snapshot was collected count as configured.
+    let config = inputs.config.map(|c| c.with_discovered(snapshot));
+    let config = config.as_deref();
+    let accounts: Vec<(String, AccountRole)> = match config {
         Some(c) => c.accounts.iter().map(|a| (a.id.clone(), a.role)).collect(),
         None => snapshot
             .accounts
@@ -35,7 +38,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
             .filter_map(|(id, a)| a.role.map(|r| (id.clone(), r)))
             .collect(),
     };
-    let parameters = match inputs.config {
+    let parameters = match config {
         Some(c) => c.parameters(snapshot),
         None => BTreeMap::new(),
     };
@@ -46,15 +49,14 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         .filter(|r| r.spec.severity >= inputs.min_severity)
         .cloned()
         .collect();
-    let parameter_gaps = inputs
-        .config
+    let parameter_gaps = config
         .map(|c| c.parameter_gaps(snapshot))
         .unwrap_or_default();
     let mut evaluator =
         Evaluator::new(snapshot, parameters, accounts.clone()).with_parameter_gaps(parameter_gaps);
     // Paths only for a pack with path rules: they cost memory in a large estate.
     let reads_paths = rules.iter().any(|r| r.spec.check.tests_paths());
-    if let Some(config) = inputs.config.filter(|_| reads_paths) {
+    if let Some(config) = config.filter(|_| reads_paths) {
         evaluator = evaluator.with_paths(crate::paths::compact(crate::paths::analyze(
             snapshot, config, None,
         )));
@@ -89,9 +91,11 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         .iter()
         .map(|id| {
             let collected = snapshot.accounts.get(id);
-            let configured = inputs
-                .config
-                .and_then(|c| c.accounts.iter().find(|a| &a.id == id));
+            let configured = config.and_then(|c| c.accounts.iter().find(|a| &a.id == id));
+            let member = snapshot
+                .organization
+                .as_ref()
+                .and_then(|o| o.accounts.get(id).map(|m| (o, m)));
             AccountInfo {
                 id: id.clone(),
                 name: collected
@@ -107,6 +111,8 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
                     .get(id)
                     .map(|c| c.arn.clone()),
                 collected: collected.is_some(),
+                ou_path: member.and_then(|(o, _)| o.ou_path(id)),
+                tags: member.map(|(_, m)| m.tags.clone()).unwrap_or_default(),
             }
         })
         .collect();

@@ -70,6 +70,12 @@ pub struct AccountInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_arn: Option<String>,
     pub collected: bool,
+    /// Its place in the organization (`Root/ML/Consumers`), when the organization was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ou_path: Option<String>,
+    /// Its tags in the organization.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// How the results were obtained: enough to reproduce them.

@@ -171,6 +171,9 @@ struct ResultProperties {
     account: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<String>,
+    /// The account's place in the organization, when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ou_path: Option<String>,
     severity: Severity,
     status: Status,
 }
@@ -305,11 +308,17 @@ fn location(finding: &Finding) -> Location {
     }
 }
 
-fn properties(finding: &Finding) -> ResultProperties {
+fn properties(finding: &Finding, report: &Report) -> ResultProperties {
     ResultProperties {
         resource_type: finding.resource.resource_type.as_str().to_string(),
         account: finding.resource.account.clone(),
         region: finding.resource.region.clone(),
+        ou_path: report
+            .scan
+            .accounts
+            .iter()
+            .find(|a| a.id == finding.resource.account)
+            .and_then(|a| a.ou_path.clone()),
         severity: finding.severity,
         status: finding.status,
     }
@@ -365,7 +374,7 @@ pub fn render(report: &Report) -> String {
                     primary_location_line_hash: finding.fingerprint.clone(),
                 },
                 baseline_state: finding.baseline_state.map(|s| s.sarif()),
-                properties: properties(finding),
+                properties: properties(finding, report),
             }),
             Status::Error => results.push(SarifResult {
                 rule_id: NOT_EVALUATED_RULE.into(),
@@ -384,7 +393,7 @@ pub fn render(report: &Report) -> String {
                     ),
                 },
                 baseline_state: finding.baseline_state.map(|s| s.sarif()),
-                properties: properties(finding),
+                properties: properties(finding, report),
             }),
             Status::Pass | Status::Skipped | Status::Waived => {}
         }

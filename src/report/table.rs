@@ -64,6 +64,16 @@ pub fn render(report: &Report, color: bool) -> String {
         report.rules.len(),
         s.total
     ));
+    // Where each account sits in the organization, when it was read.
+    let placed: Vec<String> = report
+        .scan
+        .accounts
+        .iter()
+        .filter_map(|a| a.ou_path.as_ref().map(|p| format!("{} {}", v(&a.id), v(p))))
+        .collect();
+    if !placed.is_empty() {
+        out.push_str(&format!("organization: {}\n", placed.join(", ")));
+    }
     out.push_str(&format!(
         "{} {}  {} {}  {} {}  {} {}  {} {}\n",
         paint("pass", "32", color),

@@ -285,6 +285,24 @@ impl<'a> Evaluator<'a> {
                 verdict.2,
             ));
         }
+        // Without an organization in scope there is nothing to judge the accounts on: say so
+        // for each, rather than leaving the rule without a result.
+        if spec.resource_type == ResourceType::Account && self.snapshot.organization.is_none() {
+            for (account, _) in &self.configured_accounts {
+                findings.push(finding(
+                    Status::Skipped,
+                    ResourceRef {
+                        resource_type: ResourceType::Account,
+                        id: account.clone(),
+                        arn: format!("arn:aws:organizations:::account/{account}"),
+                        account: account.clone(),
+                        region: None,
+                    },
+                    "not evaluated: the organization is not in scope (no `organization:` in the configuration), so its SCPs and RCPs were not read".into(),
+                    Vec::new(),
+                ));
+            }
+        }
         // Populations that could not be listed, and configured accounts never collected.
         for (account, gap_regions) in self.unknown_populations(spec.resource_type) {
             let role = self.role_of(&account);

@@ -181,10 +181,29 @@ fn compliant_estate_has_no_failures_and_every_rule_passes_somewhere() {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
+    // The organization's rules need an organization (see
+    // organization_discovery_scans_the_accounts_under_an_ou): here they say it is not in scope.
+    let (organization_rules, all_rules): (BTreeSet<String>, BTreeSet<String>) = all_rules
+        .into_iter()
+        .partition(|r| r.starts_with("XS-ORG-"));
     assert_eq!(
         passing, all_rules,
         "every rule is evaluated and passes on the compliant estate"
     );
+    let skipped: BTreeSet<String> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["status"] == "skipped"
+                && r["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the organization is not in scope")
+        })
+        .map(|r| r["rule_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(skipped, organization_rules);
     // Caller identities recorded per account, in the right account.
     for account in [&estate.consumer, &estate.data] {
         let caller = report["scan"]["accounts"]
@@ -1013,5 +1032,238 @@ fn api_call_counts_match_the_requests_on_the_wire() {
         counted,
         sent.load(std::sync::atomic::Ordering::SeqCst),
         "{calls:#?}"
+    );
+}
+
+/// Organization discovery (#14): a config without an account list finds the accounts of an
+/// emulated organization under the ML OU (nested OUs included), leaves out the excluded one
+/// and the one outside the OU, takes roles from a tag and an OU path, reads the SCPs and RCPs,
+/// and shows each account's OU path; `collect --shard` splits the discovered accounts.
+#[test]
+#[ignore = "needs the moto emulator: run ./scripts/test.sh"]
+fn organization_discovery_scans_the_accounts_under_an_ou() {
+    let (endpoint, python) = emulator();
+    let run = std::process::id() as u64 % 100_000;
+    let management = format!("{:012}", 700_000_000_000 + run);
+    let out = Command::new(&python)
+        .arg(root().join("tests/emulator/seed_org.py"))
+        .args(["--endpoint", &endpoint, "--management", &management])
+        .output()
+        .expect("run seed_org.py");
+    assert!(
+        out.status.success(),
+        "seeding the organization: {}",
+        stderr(&out)
+    );
+    let ids: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = |key: &str| ids[key].as_str().unwrap().to_string();
+    let (consumer, data, excluded) = (id("consumer"), id("data"), id("excluded"));
+    let bucket = format!("xscan-it-{run}-org");
+    let seeded = Command::new(&python)
+        .arg(root().join("tests/emulator/seed.py"))
+        .args([
+            "--endpoint",
+            &endpoint,
+            "--consumer",
+            &consumer,
+            "--data",
+            &data,
+        ])
+        .args(["--bucket", &bucket])
+        .output()
+        .expect("run seed.py");
+    assert!(seeded.status.success(), "seeding: {}", stderr(&seeded));
+    let dir = temp_dir("emulator-org");
+    let config = format!(
+        r#"scope: emulator-org
+regions: [us-east-1]
+organization:
+  assume_role: "arn:aws:iam::{management}:role/xscan-org-reader"
+  discover:
+    ous: ["{ml}"]
+    exclude: ["{excluded}"]
+    assume_role: "arn:aws:iam::{{account}}:role/xscan-audit"
+    roles:
+      - {{role: data, tag: "xscan-role=data"}}
+      - {{role: consumer, ou: "Root/ML/Consumers"}}
+perimeter:
+  data_account: "{data}"
+  dataset_buckets: [{bucket}]
+  access_points: ["arn:aws:s3:us-east-1:{data}:accesspoint/test-ap-1"]
+  execution_roles: ["arn:aws:iam::{consumer}:role/xscan-sagemaker-exec"]
+collection:
+  concurrency: 8
+  call_timeout_seconds: 20
+  max_attempts: 3
+"#,
+        ml = id("ml"),
+    );
+    std::fs::write(dir.join("xscan.yaml"), config).unwrap();
+    let estate = Estate {
+        consumer: consumer.clone(),
+        data: data.clone(),
+        bucket,
+        dir,
+        endpoint,
+    };
+    let (report, code) = scan(&estate);
+    let accounts: BTreeSet<(String, String)> = report["scan"]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["ou_path"].as_str().unwrap_or("(none)").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        accounts,
+        [
+            (consumer.clone(), "Root/ML/Consumers".to_string()),
+            (data.clone(), "Root/ML/Data".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        "only the ML accounts, without the excluded one"
+    );
+    let failing: BTreeSet<_> = with_status(&report, "fail")
+        .union(&with_status(&report, "error"))
+        .cloned()
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "{failing:#?}\n{}",
+        serde_json::to_string_pretty(&report["scan"]["collection_gaps"]).unwrap()
+    );
+    assert_eq!(code, 0);
+    // The organization's rules were evaluated on the discovered accounts, from moto's SCPs and
+    // RCPs: the guardrails on Consumers, the identity perimeter on Data.
+    let passing = with_status(&report, "pass");
+    for (rule, account) in [
+        ("XS-ORG-001", &consumer),
+        ("XS-ORG-002", &consumer),
+        ("XS-ORG-003", &consumer),
+        ("XS-ORG-004", &data),
+    ] {
+        assert!(
+            passing.contains(&(rule.to_string(), account.clone())),
+            "{rule} on {account}: {passing:#?}"
+        );
+    }
+    // The organization was read with the organization actions only, all in the permission list.
+    let snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(estate.dir.join("snapshot.json")).unwrap())
+            .unwrap();
+    assert_eq!(snapshot["organization"]["id"], ids["organization"]);
+    for action in snapshot["metadata"]["api_calls"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|a| a.starts_with("organizations:"))
+    {
+        assert!(
+            xscan::collect::permissions::ORGANIZATION_ACTIONS.contains(&action.as_str()),
+            "{action}"
+        );
+    }
+    // The table and the HTML report show the OU paths.
+    for format in ["table", "html"] {
+        let out = xscan_aws(
+            &estate,
+            &[
+                "scan",
+                "--snapshot",
+                "snapshot.json",
+                "--config",
+                "xscan.yaml",
+            ]
+            .into_iter()
+            .chain(["--format", format])
+            .collect::<Vec<_>>(),
+        );
+        assert!(
+            stdout(&out).contains("Root/ML/Consumers"),
+            "{format}: {}",
+            stderr(&out)
+        );
+    }
+    // Sharding splits the discovered accounts: each shard collects one of the two.
+    let mut collected = BTreeSet::new();
+    for shard in ["0/2", "1/2"] {
+        let file = format!("shard-{}.json", &shard[..1]);
+        let out = xscan_aws(
+            &estate,
+            &[
+                "collect",
+                "--config",
+                "xscan.yaml",
+                "--endpoint-url",
+                &estate.endpoint,
+                "--shard",
+                shard,
+                "--output",
+                &file,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{shard}: {}", stderr(&out));
+        let part: Value =
+            serde_json::from_str(&std::fs::read_to_string(estate.dir.join(&file)).unwrap())
+                .unwrap();
+        let ids: Vec<String> = part["accounts"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(ids.len(), 1, "{shard}: {ids:?}");
+        collected.extend(ids);
+    }
+    assert_eq!(collected, [consumer, data].into_iter().collect());
+}
+
+/// An organization that cannot be read (here: the reader's account is in none, so
+/// DescribeOrganization answers AWSOrganizationsNotInUseException) makes the organization's
+/// rules `error` on every account in scope and the scan incomplete (exit 3), never a pass.
+#[test]
+#[ignore = "needs the moto emulator: run ./scripts/test.sh"]
+fn an_unreadable_organization_is_an_error_not_a_pass() {
+    let estate = seed(31, None);
+    let config = std::fs::read_to_string(estate.dir.join("xscan.yaml")).unwrap();
+    let reader = format!(
+        "{:012}",
+        710_000_000_000 + std::process::id() as u64 % 100_000
+    );
+    std::fs::write(
+        estate.dir.join("xscan.yaml"),
+        config.replace(
+            "perimeter:",
+            &format!("organization:\n  assume_role: \"arn:aws:iam::{reader}:role/xscan-org-reader\"\nperimeter:"),
+        ),
+    )
+    .unwrap();
+    let (report, code) = scan(&estate);
+    assert_eq!(code, 3);
+    let errors = with_status(&report, "error");
+    for (rule, account) in [
+        ("XS-ORG-001", &estate.consumer),
+        ("XS-ORG-003", &estate.consumer),
+        ("XS-ORG-004", &estate.data),
+    ] {
+        assert!(
+            errors.contains(&(rule.to_string(), account.clone())),
+            "{rule} on {account}: {errors:#?}"
+        );
+    }
+    let gaps = report["scan"]["collection_gaps"].as_array().unwrap();
+    assert!(
+        gaps.iter().any(|g| g["service"] == "organizations"
+            && g["api_call"] == "DescribeOrganization"
+            && g["error"]
+                .as_str()
+                .unwrap()
+                .contains("AWSOrganizationsNotInUse")),
+        "{gaps:#?}"
     );
 }
