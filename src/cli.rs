@@ -43,8 +43,12 @@ pub enum Command {
     Permissions {
         /// Print instead the policy of the starting identity (sts:AssumeRole on the audit roles
         /// of --config).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "organization")]
         starting_identity: bool,
+        /// Print instead the policy of the identity that reads the organization (a role in the
+        /// management account or a delegated administrator: `organization.assume_role`).
+        #[arg(long)]
+        organization: bool,
         #[arg(long, value_name = "FILE", env = "XSCAN_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -498,8 +502,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Collect(args)) => collect_command(&args, verbose),
         Some(Command::Permissions {
             starting_identity,
+            organization,
             config,
-        }) => permissions_command(starting_identity, config.as_deref()),
+        }) => permissions_command(starting_identity, organization, config.as_deref()),
         Some(Command::Rules { command }) => rules_command(command),
         Some(Command::Policy {
             command: PolicyCommand::Eval(args),
@@ -631,14 +636,29 @@ fn collect_command(args: &CollectArgs, verbose: u8) -> Result<i32, CliError> {
     })
 }
 
-fn permissions_command(starting_identity: bool, config: Option<&Path>) -> Result<i32, CliError> {
-    let policy = if starting_identity {
+fn permissions_command(
+    starting_identity: bool,
+    organization: bool,
+    config: Option<&Path>,
+) -> Result<i32, CliError> {
+    let policy = if organization {
+        crate::collect::permissions::organization_reader_policy()
+    } else if starting_identity {
         let roles: Vec<String> = match read_config(config)? {
-            Some((c, _)) => c
-                .accounts
-                .iter()
-                .filter_map(|a| a.assume_role.clone())
-                .collect(),
+            Some((c, _)) => {
+                let settings = c.organization.as_ref();
+                c.accounts
+                    .iter()
+                    .filter_map(|a| a.assume_role.clone())
+                    // The organization's reader, and every discovered account's audit role.
+                    .chain(settings.and_then(|o| o.assume_role.clone()))
+                    .chain(
+                        settings
+                            .and_then(|o| o.discover.as_ref())
+                            .map(|d| d.assume_role.replace("{account}", "*")),
+                    )
+                    .collect()
+            }
             None => Vec::new(),
         };
         crate::collect::permissions::starting_identity_policy(&roles)
