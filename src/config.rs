@@ -762,6 +762,142 @@ perimeter:
   access_points: ["arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1"]
 "#;
 
+    const DISCOVERING: &str = r#"
+scope: test
+regions: [us-east-1]
+organization:
+  discover:
+    ous: [ou-ml]
+    exclude: ["333333333333"]
+    assume_role: "arn:aws:iam::{account}:role/xscan-audit"
+    roles:
+      - {role: data, tag: "xscan-role=data"}
+      - {role: consumer, ou: "Root/ML/Consumers*"}
+perimeter:
+  data_account: "222222222222"
+  dataset_buckets: [test-bucket-1]
+  access_points: ["arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1"]
+"#;
+
+    /// Root > ML > Consumers (111, 333 excluded, 444 suspended), ML > Data (222),
+    /// Root > Sandbox (555, tagged data but outside ML), 666 in ML matching no selector.
+    fn organization() -> crate::model::OrganizationSnapshot {
+        use crate::model::{OrganizationAccount, OrganizationalUnit};
+        let unit = |name: &str, parent: &str| OrganizationalUnit {
+            name: name.into(),
+            parent_id: parent.into(),
+        };
+        let account = |parent: &str, status: &str, tag: Option<&str>| OrganizationAccount {
+            name: String::new(),
+            status: status.into(),
+            parent_id: parent.into(),
+            tags: tag
+                .map(|t| BTreeMap::from([("xscan-role".to_string(), t.to_string())]))
+                .unwrap_or_default(),
+            scope: None,
+        };
+        crate::model::OrganizationSnapshot {
+            id: Some("o-abcdefghij".into()),
+            root_id: Some("r-root".into()),
+            units: BTreeMap::from([
+                ("ou-ml".into(), unit("ML", "r-root")),
+                ("ou-consumers".into(), unit("Consumers", "ou-ml")),
+                ("ou-data".into(), unit("Data", "ou-ml")),
+                ("ou-sandbox".into(), unit("Sandbox", "r-root")),
+            ]),
+            accounts: BTreeMap::from([
+                (
+                    "111111111111".into(),
+                    account("ou-consumers", "ACTIVE", None),
+                ),
+                (
+                    "222222222222".into(),
+                    account("ou-data", "ACTIVE", Some("data")),
+                ),
+                (
+                    "333333333333".into(),
+                    account("ou-consumers", "ACTIVE", None),
+                ),
+                (
+                    "444444444444".into(),
+                    account("ou-consumers", "SUSPENDED", None),
+                ),
+                (
+                    "555555555555".into(),
+                    account("ou-sandbox", "ACTIVE", Some("data")),
+                ),
+                ("666666666666".into(), account("ou-ml", "ACTIVE", None)),
+            ]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn discovery_selects_active_accounts_under_the_ous_by_tag_and_ou_path() {
+        let config = Config::from_yaml("x.yaml", DISCOVERING).unwrap();
+        let discovery = config
+            .organization
+            .as_ref()
+            .unwrap()
+            .discover
+            .as_ref()
+            .unwrap();
+        let selected = discovery.select(&organization());
+        assert_eq!(
+            selected,
+            [
+                ("111111111111".to_string(), AccountRole::Consumer),
+                ("222222222222".to_string(), AccountRole::Data),
+            ]
+        );
+        let reached = discovery.account("111111111111", "", AccountRole::Consumer);
+        assert_eq!(
+            reached.assume_role.as_deref(),
+            Some("arn:aws:iam::111111111111:role/xscan-audit")
+        );
+        // Without `ous`, the whole organization: the sandbox's data-tagged account too.
+        let mut everywhere = discovery.clone();
+        everywhere.ous.clear();
+        let ids: Vec<String> = everywhere
+            .select(&organization())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, ["111111111111", "222222222222", "555555555555"]);
+        // An unread tree places no account (the collector records that gap).
+        let mut unread = organization();
+        unread.collection_errors.insert(
+            crate::model::PART_TREE.into(),
+            "AccessDeniedException".into(),
+        );
+        assert!(discovery.select(&unread).is_empty());
+    }
+
+    #[test]
+    fn discovery_settings_are_checked_with_a_location() {
+        for (from, to, message) in [
+            (
+                "arn:aws:iam::{account}:role/xscan-audit",
+                "arn:aws:iam::111111111111:role/xscan-audit",
+                "must contain `{account}`",
+            ),
+            (
+                "Root/ML/Consumers*",
+                "ML/Consumers",
+                "OU path from the root",
+            ),
+            ("ous: [ou-ml]", "ous: [ML]", "is not an OU id"),
+        ] {
+            let yaml = DISCOVERING.replace(from, to);
+            let err = Config::from_yaml("x.yaml", &yaml).unwrap_err().to_string();
+            assert!(err.contains(message), "{to}: {err}");
+            assert!(err.starts_with("x.yaml:"), "{err}");
+        }
+        // No account list at all, and no discovery: refused.
+        let nothing = DISCOVERING.replace("  discover:", "  discovered:");
+        assert!(Config::from_yaml("x.yaml", &nothing).is_err());
+    }
+
     #[test]
     fn parses_with_defaults() {
         let c = Config::from_yaml("x.yaml", GOOD).unwrap();
