@@ -57,7 +57,11 @@ pub(crate) async fn collect(
         .await
     {
         Ok(output) => match output.organization() {
-            Some(o) if o.id().is_some_and(|id| !id.is_empty()) => {
+            // The management account decides whom SCPs and RCPs spare: without it, nothing.
+            Some(o)
+                if o.id().is_some_and(|id| !id.is_empty())
+                    && o.master_account_id().is_some_and(|id| !id.is_empty()) =>
+            {
                 org.id = o.id().map(str::to_string);
                 org.management_account_id = o.master_account_id().map(str::to_string);
             }
@@ -65,7 +69,7 @@ pub(crate) async fn collect(
                 &mut org,
                 PART_ORGANIZATION,
                 "DescribeOrganization",
-                incomplete("the organization has no id"),
+                incomplete("the organization has no id or no management account"),
             ),
         },
         Err(e) => {

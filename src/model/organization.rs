@@ -185,6 +185,11 @@ impl OrganizationSnapshot {
         account: &str,
         kind: OrganizationPolicyType,
     ) -> Result<Vec<Vec<(&str, &OrganizationPolicy)>>, String> {
+        // Without the organization's description, its management account (which SCPs and
+        // RCPs spare) is unknown.
+        if let Some(error) = self.collection_errors.get(PART_ORGANIZATION) {
+            return Err(format!("the organization was not described ({error})"));
+        }
         if let Some(error) = self.collection_errors.get(kind.part()) {
             return Err(format!(
                 "the organization's {} were not read ({error})",
@@ -275,5 +280,17 @@ mod tests {
         org.collection_errors
             .insert(PART_TREE.into(), "AccessDeniedException".into());
         assert!(org.ou_path("111111111111").is_none());
+        let mut undescribed = tree();
+        undescribed
+            .collection_errors
+            .insert(PART_ORGANIZATION.into(), "IncompleteResponse".into());
+        assert!(
+            undescribed
+                .policy_levels(
+                    "111111111111",
+                    OrganizationPolicyType::ResourceControlPolicy
+                )
+                .is_err()
+        );
     }
 }

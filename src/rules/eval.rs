@@ -1332,7 +1332,7 @@ impl Evaluator<'_> {
             path: field.to_string(),
             value: self.shared(
                 entry.view.get(field).unwrap_or(&Value::Null),
-                EvidenceOf::Documents,
+                EvidenceOf::Itself,
                 || entry.view.get(field).cloned().unwrap_or(Value::Null),
             ),
         }];
