@@ -128,15 +128,17 @@ fn parsed(record: &PolicyRecord, name: &str) -> Result<Arc<Policy>, String> {
 
 fn describe(e: &Evaluation) -> String {
     // The stand-ins for the layers not under test are not worth naming.
-    let statements: Vec<String> = e
-        .statements
-        .iter()
-        .filter(|s| !s.policy.starts_with('('))
-        .map(|s| match &s.sid {
+    let mut statements: Vec<String> = Vec::new();
+    for s in e.statements.iter().filter(|s| !s.policy.starts_with('(')) {
+        let named = match &s.sid {
             Some(sid) => format!("{} statement {} (Sid \"{sid}\")", s.policy, s.index),
             None => format!("{} statement {}", s.policy, s.index),
-        })
-        .collect();
+        };
+        // One statement may decide at several levels or for two resources: name it once.
+        if !statements.contains(&named) {
+            statements.push(named);
+        }
+    }
     // An allowing hop is named by the statements that allow; a refusing one by the reason.
     match (e.decision, statements.is_empty()) {
         (Decision::Allowed, false) => format!("allowed by {}", statements.join(", ")),
@@ -386,6 +388,133 @@ impl Notebook<'_> {
     }
 }
 
+/// Why the organization's keys of a request are not known, for want of the organization.
+const NO_ORGANIZATION: &str =
+    "the organization was not collected (no `organization:` in the configuration)";
+
+impl Notebook<'_> {
+    /// The organization keys AWS adds to `request`: the principal's (`aws:PrincipalOrgID`,
+    /// `aws:PrincipalOrgPaths`) and, for a resource of `resource_account`, the resource's
+    /// (`aws:ResourceOrgID`, `aws:ResourceOrgPaths`), from the collected organization; a key
+    /// xscan cannot know is marked unknown, so that a condition on it is not decided.
+    fn organization_context(&self, request: &mut Request, resource_account: Option<&str>) {
+        let principal_account = request.principal.account().map(str::to_string);
+        for (id_key, paths_key, account) in [
+            (
+                "aws:PrincipalOrgID",
+                "aws:PrincipalOrgPaths",
+                principal_account.as_deref(),
+            ),
+            (
+                "aws:ResourceOrgID",
+                "aws:ResourceOrgPaths",
+                resource_account,
+            ),
+        ] {
+            if request.context.get(id_key).is_some() {
+                continue;
+            }
+            let known = match (&self.snapshot.organization, account) {
+                (None, _) => Err(NO_ORGANIZATION.to_string()),
+                (Some(_), None) => Err("the account is not known".to_string()),
+                (Some(org), Some(account)) => match (org.id.as_deref(), org.org_path(account)) {
+                    (Some(id), Some(path)) => Ok((id.to_string(), path)),
+                    (id, _) => Err(match org.levels(account) {
+                        Err(reason) => reason,
+                        Ok(_) => format!(
+                            "organization {} was not described",
+                            id.unwrap_or("(unknown)")
+                        ),
+                    }),
+                },
+            };
+            match known {
+                Ok((id, path)) => {
+                    request.context.add(id_key, &id);
+                    request.context.add(paths_key, &path);
+                }
+                Err(reason) => {
+                    request.context.set_unknown(id_key, &reason);
+                    request.context.set_unknown(paths_key, &reason);
+                }
+            }
+        }
+    }
+
+    /// The organization's hops on `request`: the SCPs above the principal's account and, when
+    /// `resource_account` is given, the RCPs above it — each alone, every other layer open.
+    /// None when the organization is not in scope (nothing is claimed about it).
+    fn organization_hops(&self, request: &Request, resource_account: Option<&str>) -> Vec<Hop> {
+        use crate::model::OrganizationPolicyType as Kind;
+        let Some(org) = &self.snapshot.organization else {
+            return Vec::new();
+        };
+        let open_identity = Policy::allow_all("(any other layer)", false);
+        let open_resource = Policy::allow_all("(any other layer)", true);
+        let policies = PolicySet {
+            identity: vec![&open_identity],
+            resource: Some((&open_resource, crate::policy::PolicyKind::Resource)),
+            endpoint: Vec::new(),
+        };
+        let principal_account = request.principal.account().unwrap_or_default().to_string();
+        let mut hops = Vec::new();
+        for (layer, kind, account) in [
+            (
+                "scp",
+                Kind::ServiceControlPolicy,
+                Some(principal_account.as_str()),
+            ),
+            ("rcp", Kind::ResourceControlPolicy, resource_account),
+        ] {
+            let Some(account) = account else {
+                continue;
+            };
+            let parsed: Result<Vec<Vec<Arc<Policy>>>, String> =
+                org.policy_levels(account, kind).and_then(|levels| {
+                    levels
+                        .iter()
+                        .map(|level| {
+                            level
+                                .iter()
+                                .map(|(id, p)| {
+                                    p.policy
+                                        .policy(&format!("{} {id}", p.name))
+                                        .map_err(|e| e.to_string())
+                                })
+                                .collect()
+                        })
+                        .collect()
+                });
+            let levels = match parsed {
+                Ok(levels) => levels,
+                Err(reason) => {
+                    hops.push(hop(layer, account, HopDecision::NotEvaluated, reason));
+                    continue;
+                }
+            };
+            let refs: Vec<Vec<&Policy>> = levels
+                .iter()
+                .map(|l| l.iter().map(Arc::as_ref).collect())
+                .collect();
+            let organization = match kind {
+                Kind::ServiceControlPolicy => crate::policy::Organization {
+                    scp_levels: refs,
+                    rcp_levels: Vec::new(),
+                    management_account: org.management_account_id.clone(),
+                },
+                Kind::ResourceControlPolicy => crate::policy::Organization {
+                    scp_levels: Vec::new(),
+                    rcp_levels: refs,
+                    management_account: org.management_account_id.clone(),
+                },
+            };
+            let evaluation = crate::policy::evaluate_in(request, &policies, &organization);
+            hops.push(decision_hop(layer, account, &evaluation));
+        }
+        hops
+    }
+}
+
 /// The request context AWS builds for a request from the notebook through `endpoint`.
 fn through_endpoint(request: &mut Request, endpoint: &crate::model::VpcEndpoint) {
     request.context.add("aws:SourceVpce", &endpoint.id);
@@ -583,6 +712,7 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
         };
         let mut request = Request::new(principal, action, &resource);
         through_endpoint(&mut request, endpoint);
+        nb.organization_context(&mut request, Some(ap_account));
         request
             .context
             .add("s3:AccessPointNetworkOrigin", &access_point.network_origin);
@@ -648,6 +778,7 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
             );
             direct.resource_account = Some(bucket_account.clone());
             through_endpoint(&mut direct, endpoint);
+            nb.organization_context(&mut direct, Some(&bucket_account));
             let by_identity = evaluate(
                 &direct,
                 &PolicySet {
@@ -684,6 +815,7 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
         hops.push(decision_hop("access_point", &access_point.arn, &ap_alone));
         let bucket_arn = format!("arn:aws:s3:::{}", access_point.bucket);
         hops.push(decision_hop("bucket", &bucket_arn, &bucket_alone));
+        hops.extend(nb.organization_hops(&request, Some(ap_account)));
         if answer_of(&hops) == Answer::Allowed && all.decision != Decision::Allowed {
             // Layers that allow alone but not together (an explicit Deny that only a
             // combination triggers, or a grant that needs two sides).
@@ -890,7 +1022,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                 let open_resource = Policy::allow_all("(any other layer)", true);
                 let identity_refs: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
                 let endpoint_refs: Vec<&Policy> = endpoint_policy.iter().map(Arc::as_ref).collect();
-                let mut worst: Option<(Evaluation, Evaluation, String)> = None;
+                let mut worst: Option<(Evaluation, Evaluation, Vec<Hop>, String)> = None;
                 for action in ["s3:PutObject", "s3:GetObject"] {
                     let resource = "arn:aws:s3:::xscan-outside-bucket/xscan-probe";
                     let Ok(principal) = RequestPrincipal::parse(&format!(
@@ -901,6 +1033,16 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                     let mut request = Request::new(principal, action, resource);
                     request.resource_account = Some("999999999999".into());
                     through_endpoint(&mut request, endpoint);
+                    // A bucket of another organization.
+                    request.context.add(
+                        "aws:ResourceOrgID",
+                        crate::policy::organization::OUTSIDE_ORG_ID,
+                    );
+                    request.context.add(
+                        "aws:ResourceOrgPaths",
+                        &format!("{}/r-0000/", crate::policy::organization::OUTSIDE_ORG_ID),
+                    );
+                    nb.organization_context(&mut request, None);
                     let via_endpoint = evaluate(
                         &request,
                         &PolicySet {
@@ -917,20 +1059,26 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                             endpoint: Vec::new(),
                         },
                     );
+                    let organization = nb.organization_hops(&request, None);
                     let allowed = via_endpoint.decision == Decision::Allowed
-                        && via_identity.decision == Decision::Allowed;
+                        && via_identity.decision == Decision::Allowed
+                        && organization
+                            .iter()
+                            .all(|h| h.decision == HopDecision::Passes);
                     if worst.is_none() || allowed {
-                        worst = Some((via_identity, via_endpoint, action.to_string()));
+                        worst =
+                            Some((via_identity, via_endpoint, organization, action.to_string()));
                         if allowed {
                             break;
                         }
                     }
                 }
-                if let Some((identity_e, endpoint_e, action)) = worst {
+                if let Some((identity_e, endpoint_e, organization, action)) = worst {
                     let mut pair = vec![
                         decision_hop("identity_policy", &role_arn, &identity_e),
                         decision_hop("vpc_endpoint", &endpoint.id, &endpoint_e),
                     ];
+                    pair.extend(organization);
                     pair.sort_by_key(|h| match h.decision {
                         HopDecision::Refuses => 0,
                         HopDecision::NotEvaluated => 1,

@@ -48,9 +48,17 @@ const MULTIVALUED_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     values: HashMap<String, Vec<String>>,
+    /// Keys the request carries with a value xscan does not know (the organization of a
+    /// principal when the organization was not read), with why: a condition on one is Unknown.
+    unknown: HashMap<String, String>,
 }
 
 impl RequestContext {
+    /// Marks a key as carried with a value that is not known; a given value wins.
+    pub fn set_unknown(&mut self, key: &str, reason: &str) {
+        self.unknown.insert(key.to_lowercase(), reason.to_string());
+    }
+
     /// Sets a key, replacing what was there.
     pub fn set(&mut self, key: &str, values: Vec<String>) {
         self.values.insert(key.to_lowercase(), values);
@@ -154,6 +162,11 @@ pub fn evaluate_clause(
         return Truth::Unknown(format!("unsupported condition operator `{name}`"));
     }
     let present = context.get(&clause.key_lower).filter(|v| !v.is_empty());
+    if present.is_none()
+        && let Some(reason) = context.unknown.get(&clause.key_lower)
+    {
+        return Truth::Unknown(format!("`{}` is not known: {reason}", clause.key_lower));
+    }
     if operator.base == BaseOperator::Null {
         // "Null": {"key": "true"} is true when the key is absent.
         let want_absent = clause.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
@@ -585,5 +598,35 @@ mod tests {
         // Under 2008-10-17 variables are literal text.
         let p = expand("${aws:username}", &c, PolicyVersion::V2008, false).unwrap();
         assert_eq!(p.as_literal().unwrap(), "${aws:username}");
+    }
+
+    /// A key the request carries with a value xscan does not know (the principal's
+    /// organization when the organization was not read) decides nothing: every operator on it,
+    /// `Null` and `...IfExists` included, is Unknown; a given value wins.
+    #[test]
+    fn an_unknown_key_is_never_taken_as_absent() {
+        let mut context = RequestContext::default();
+        context.set_unknown("aws:PrincipalOrgID", "the organization was not collected");
+        for (operator, value) in [
+            ("StringEquals", "o-a1b2c3d4e5"),
+            ("StringNotEquals", "o-a1b2c3d4e5"),
+            ("StringNotEqualsIfExists", "o-a1b2c3d4e5"),
+            ("Null", "true"),
+        ] {
+            let clause = clause(operator, "aws:PrincipalOrgID", &[value]);
+            assert!(
+                matches!(
+                    evaluate_clause(&clause, &context, PolicyVersion::V2012),
+                    Truth::Unknown(_)
+                ),
+                "{operator}"
+            );
+        }
+        context.add("aws:PrincipalOrgID", "o-a1b2c3d4e5");
+        let equals = clause("StringEquals", "aws:PrincipalOrgID", &["o-a1b2c3d4e5"]);
+        assert_eq!(
+            evaluate_clause(&equals, &context, PolicyVersion::V2012),
+            Truth::True
+        );
     }
 }

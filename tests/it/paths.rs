@@ -214,11 +214,25 @@ fn an_endpoint_policy_fenced_by_a_deny_stops_writes_to_other_accounts() {
         find(&fenced, "s3:GetObject through").answer,
         Answer::Allowed
     );
-    // Without the fence the role writes anywhere through the endpoint: a path out.
-    let open = paths(|s| {
+    // Without the fence the role writes anywhere through the endpoint — unless the
+    // organization's SCP resource perimeter (aws:ResourceOrgID, on the consumers' OU of the
+    // fixture) refuses buckets of other organizations.
+    let open_endpoint = |s: &mut Value| {
         wide_role(s);
         *s.pointer_mut(&format!("{EP}/policy")).unwrap() = policy(json!({"Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}));
+    };
+    let held_by_scp = paths(open_endpoint);
+    let write = find(&held_by_scp, "s3:PutObject to a bucket");
+    assert_eq!(write.answer, Answer::Refused);
+    assert_eq!(decided_by(write), Some(("scp", HopDecision::Refuses)));
+    let open = paths(|s| {
+        open_endpoint(s);
+        s.pointer_mut("/organization/policies/p-guardrails/policy/document/Statement")
+            .unwrap()
+            .as_array_mut()
+            .unwrap()
+            .remove(2);
     });
     assert_eq!(
         find(&open, "s3:PutObject to a bucket").answer,
