@@ -307,6 +307,30 @@ pub fn restricted_to_account(
     known_buckets: &[String],
     exceptions: &[String],
 ) -> Verdict {
+    restricted_to_account_or_organization(policy, account, known_buckets, exceptions, None)
+}
+
+/// [`restricted_to_account`], where a condition on `aws:ResourceOrgID` equal to the scanned
+/// `organization` also fences (AWS's data perimeter guidance restricts endpoint policies to
+/// the organization's resources: "Building a data perimeter on AWS", resource perimeter).
+pub fn restricted_to_account_or_organization(
+    policy: &Policy,
+    account: &str,
+    known_buckets: &[String],
+    exceptions: &[String],
+    organization: Option<&str>,
+) -> Verdict {
+    // The clause restricts to the account, or to the organization: (key, value) it pins.
+    let pins = |c: &ConditionClause| -> Option<String> {
+        if RESOURCE_ACCOUNT_KEYS.contains(&c.key_lower.as_str())
+            && c.values.iter().all(|v| v == account)
+        {
+            return Some(account.to_string());
+        }
+        let org = organization.filter(|o| !o.is_empty())?;
+        (c.key_lower == "aws:resourceorgid" && c.values.iter().all(|v| v == org))
+            .then(|| format!("the scanned organization {org}"))
+    };
     let fence = policy.statements.iter().find(|s| {
         s.effect == Effect::Deny
             && s.principal
@@ -322,19 +346,19 @@ pub fn restricted_to_account(
                 .is_none_or(|r| !r.negated && r.items.iter().any(|i| i == "*"))
             && s.conditions.len() == 1
             && s.conditions.iter().all(|c| {
-                RESOURCE_ACCOUNT_KEYS.contains(&c.key_lower.as_str())
+                pins(c).is_some()
                     && matches!(c.operator.base, BaseOperator::StringNotEquals)
                     && c.operator.set.is_none()
-                    && c.values.iter().all(|v| v == account)
             })
     });
     if let Some(fence) = fence {
         return Verdict::new(
             Vec::new(),
             vec![format!(
-                "{}: Deny unless {} equals {account}",
+                "{}: Deny unless {} equals {}",
                 fence.label(),
-                fence.conditions[0].key
+                fence.conditions[0].key,
+                pins(&fence.conditions[0]).unwrap_or_default()
             )],
         );
     }
@@ -342,16 +366,16 @@ pub fn restricted_to_account(
     let mut passes = Vec::new();
     for statement in allows(policy) {
         let label = statement.label();
-        let pinned = statement.conditions.iter().find(|c| {
-            RESOURCE_ACCOUNT_KEYS.contains(&c.key_lower.as_str())
-                && c.operator.base == BaseOperator::StringEquals
+        let pinned = statement.conditions.iter().find_map(|c| {
+            (c.operator.base == BaseOperator::StringEquals
                 && !c.operator.if_exists
-                && c.operator.set.is_none()
-                && c.values.iter().all(|v| v == account)
+                && c.operator.set.is_none())
+            .then(|| pins(c).map(|to| (c, to)))
+            .flatten()
         });
-        if let Some(clause) = pinned {
+        if let Some((clause, to)) = pinned {
             passes.push(format!(
-                "{label}: restricted by {}",
+                "{label}: restricted to {to} by {}",
                 describe_clause(clause)
             ));
             continue;
@@ -908,6 +932,31 @@ mod tests {
             json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}),
         );
         assert!(!restricted_to_account(&wide, B, &[], &[]).passed);
+        // AWS's data perimeter endpoint policy: resources of the organization. A perimeter when
+        // it names the scanned organization, not another one, and not without the organization.
+        let by_org = p(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": "*", "Action": "s3:*", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceOrgID": "o-a1b2c3d4e5"}}}]}),
+        );
+        assert!(
+            restricted_to_account_or_organization(&by_org, B, &[], &[], Some("o-a1b2c3d4e5"))
+                .passed
+        );
+        assert!(
+            !restricted_to_account_or_organization(&by_org, B, &[], &[], Some("o-zzzzzzzzzz"))
+                .passed
+        );
+        assert!(!restricted_to_account(&by_org, B, &[], &[]).passed);
+        let org_fence = p(json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:ResourceOrgID": "o-a1b2c3d4e5"}}}]}));
+        assert!(
+            restricted_to_account_or_organization(&org_fence, B, &[], &[], Some("o-a1b2c3d4e5"))
+                .passed
+        );
+        assert!(!restricted_to_account_or_organization(&org_fence, B, &[], &[], None).passed);
         assert!(!not_full_access(&wide).passed);
         assert!(not_full_access(&positive).passed);
     }

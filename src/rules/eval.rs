@@ -573,6 +573,13 @@ impl<'a> Evaluator<'a> {
             "resource.region" => json!(entry.region),
             "resource.id" => json!(entry.id),
             "resource.arn" => json!(entry.arn),
+            // The collected organization's id (null without one).
+            "organization.id" => json!(
+                self.snapshot
+                    .organization
+                    .as_ref()
+                    .and_then(|o| o.id.as_deref())
+            ),
             "region.s3_prefix_lists" => json!(
                 self.index
                     .s3_prefix_lists(entry.account, entry.region.unwrap_or(""))
@@ -1240,7 +1247,16 @@ impl<'a> Evaluator<'a> {
             AnalysisName::RestrictedToAccount => {
                 let buckets = self.strings(call.known_buckets.as_ref(), scope);
                 let exceptions = self.strings(call.exceptions.as_ref(), scope);
-                per_policy(&|p| analysis::restricted_to_account(p, &account, &buckets, &exceptions))
+                let organization = self.string(call.organization.as_ref(), scope);
+                per_policy(&|p| {
+                    analysis::restricted_to_account_or_organization(
+                        p,
+                        &account,
+                        &buckets,
+                        &exceptions,
+                        Some(&organization),
+                    )
+                })
             }
             AnalysisName::NotFullAccess => per_policy(&analysis::not_full_access),
             AnalysisName::DelegatesToAccessPoints => {

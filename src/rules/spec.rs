@@ -415,6 +415,10 @@ pub struct AnalysisCall {
     pub access_points: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<Value>,
+    /// The scanned organization's id (`${organization.id}`), accepted as a perimeter by
+    /// `restricted_to_account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Value>,
     /// Context keys of the probe requests: one map, or a list of maps (one request each).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
