@@ -1407,6 +1407,12 @@ pub fn explain(rule: &crate::rules::LoadedRule) -> String {
             out.push_str(&format!("  {reference}\n"));
         }
     }
+    if !r.mitigated_by.is_empty() {
+        out.push_str("\nMitigated by (a failure stays a finding and says so)\n");
+        for m in &r.mitigated_by {
+            out.push_str(&format!("  {}: {}\n", m.rule, m.because.trim()));
+        }
+    }
     let yaml = crate::rules::docs::condition_yaml(&r.check);
     if !yaml.is_empty() {
         out.push_str(&format!(

@@ -54,6 +54,17 @@ pub fn rule_page(rule: &LoadedRule) -> String {
             out.push_str(&format!("- <{reference}>\n"));
         }
     }
+    if !r.mitigated_by.is_empty() {
+        out.push_str("\n## Mitigated by\n\nA failure stays a finding; where one of these holds in its account, it says so:\n\n");
+        for m in &r.mitigated_by {
+            out.push_str(&format!(
+                "- [{}]({}.md): {}\n",
+                m.rule,
+                m.rule,
+                m.because.trim()
+            ));
+        }
+    }
     out.push_str("\n## The check\n\n```yaml\n");
     out.push_str(&condition_yaml(&r.check));
     out.push_str("```\n");

@@ -181,6 +181,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
         });
+        note_mitigations(rules, &mut all);
         all
     }
 
@@ -1536,6 +1537,41 @@ impl Evaluator<'_> {
             format!("{field}: {verb}: {}", reasons.join("; ")),
             evidence,
         )
+    }
+}
+
+/// Failures that an organization rule holding in the same account keeps from being exploited
+/// or repeated say so (message and evidence); they stay failures.
+fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
+    let holding: std::collections::HashSet<(String, String)> = findings
+        .iter()
+        .filter(|f| f.status == Status::Pass && f.resource.resource_type == ResourceType::Account)
+        .map(|f| (f.rule_id.clone(), f.resource.account.clone()))
+        .collect();
+    if holding.is_empty() {
+        return;
+    }
+    let mitigations: HashMap<&str, &[super::spec::Mitigation]> = rules
+        .iter()
+        .filter(|r| !r.spec.mitigated_by.is_empty())
+        .map(|r| (r.spec.id.as_str(), r.spec.mitigated_by.as_slice()))
+        .collect();
+    for finding in findings.iter_mut().filter(|f| f.status == Status::Fail) {
+        let Some(list) = mitigations.get(finding.rule_id.as_str()) else {
+            continue;
+        };
+        for mitigation in list.iter() {
+            if holding.contains(&(mitigation.rule.clone(), finding.resource.account.clone())) {
+                finding.message.push_str(&format!(
+                    " — mitigated, still a finding: {} holds in account {} ({})",
+                    mitigation.rule, finding.resource.account, mitigation.because
+                ));
+                finding.evidence.push(Evidence {
+                    path: format!("mitigated_by {}", mitigation.rule),
+                    value: Arc::new(json!(mitigation.because)),
+                });
+            }
+        }
     }
 }
 

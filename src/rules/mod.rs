@@ -126,6 +126,7 @@ impl RulePack {
         let mut fixture_snapshot = None;
         let mut fixture_config = None;
         let mut id_positions: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut mitigation_positions: HashMap<(String, String), (usize, usize)> = HashMap::new();
         for (path, text) in files {
             let normalized = path.replace('\\', "/");
             if normalized.contains("/fixtures/") || normalized.starts_with("fixtures/") {
@@ -145,6 +146,12 @@ impl RulePack {
                     let before = errors.len();
                     validate(&spec, &path, &text, &mut errors);
                     id_positions.insert(path.clone(), locate(&text, "id:"));
+                    for mitigation in &spec.mitigated_by {
+                        mitigation_positions.insert(
+                            (path.clone(), mitigation.rule.clone()),
+                            locate(&text, &mitigation.rule),
+                        );
+                    }
                     if errors.len() == before {
                         rules.push(LoadedRule {
                             spec,
@@ -180,6 +187,33 @@ impl RulePack {
                 });
             } else {
                 seen.insert(rule.spec.id.clone(), rule.path.clone());
+            }
+        }
+        // A mitigation names a rule of the pack about accounts (its pass is per account).
+        for rule in &rules {
+            for mitigation in &rule.spec.mitigated_by {
+                let target = rules.iter().find(|r| r.spec.id == mitigation.rule);
+                if target.is_some_and(|t| t.spec.resource_type == ResourceType::Account) {
+                    continue;
+                }
+                let (line, column) = mitigation_positions
+                    .get(&(rule.path.clone(), mitigation.rule.clone()))
+                    .copied()
+                    .unwrap_or((1, 1));
+                errors.push(RuleError {
+                    file: rule.path.clone(),
+                    line,
+                    column,
+                    message: format!(
+                        "mitigated_by: rule `{}` {}",
+                        mitigation.rule,
+                        if target.is_some() {
+                            "is not a rule about accounts (resource_type: account)"
+                        } else {
+                            "is not in the pack"
+                        }
+                    ),
+                });
             }
         }
         if !errors.is_empty() {

@@ -38,9 +38,22 @@ pub struct Rule {
     pub frameworks: Frameworks,
     #[serde(with = "serde_norway::with::singleton_map_recursive")]
     pub check: Condition,
+    /// Rules of the organization (`resource_type: account`) that, where they hold in a failing
+    /// resource's account, keep the failure from being exploited or repeated: the finding says
+    /// so in its message and evidence, and stays a finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mitigated_by: Vec<Mitigation>,
     /// Test cases: patches to the compliant fixture estate and the expected verdicts.
     #[serde(default)]
     pub tests: Vec<RuleTest>,
+}
+
+/// A rule whose pass in the same account mitigates a failure, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mitigation {
+    pub rule: String,
+    pub because: String,
 }
 
 /// Mappings to control frameworks, where they exist.

@@ -121,3 +121,45 @@ fn rules_without_tests_are_rejected() {
     let e = errors(&[("a.yaml", &untested)]);
     assert!(e[0].contains("no test cases"), "{e:?}");
 }
+
+/// `mitigated_by` names a rule of the pack about accounts; anything else is a located error.
+#[test]
+fn a_mitigation_must_name_an_account_rule_of_the_pack() {
+    let mitigated = |rule: &str| {
+        GOOD.replace(
+            "tests:",
+            &format!("mitigated_by:\n  - rule: {rule}\n    because: b\ntests:"),
+        )
+    };
+    let account_rule = GOOD
+        .replace("XS-T-001", "XS-T-002")
+        .replace(
+            "resource_type: sagemaker_notebook",
+            "resource_type: account",
+        )
+        .replace(
+            "  field: {path: direct_internet_access, equals: Disabled}",
+            "  field: {path: ou_path, present: true}",
+        );
+    assert!(
+        errors(&[
+            ("a.yaml", &mitigated("XS-T-002")),
+            ("b.yaml", &account_rule)
+        ])
+        .is_empty()
+    );
+    let e = errors(&[("a.yaml", &mitigated("XS-T-404"))]);
+    assert!(
+        e.len() == 1 && e[0].starts_with("a.yaml:11:11:") && e[0].contains("is not in the pack"),
+        "{e:?}"
+    );
+    let notebook_rule = GOOD.replace("XS-T-001", "XS-T-003");
+    let e = errors(&[
+        ("a.yaml", &mitigated("XS-T-003")),
+        ("c.yaml", &notebook_rule),
+    ]);
+    assert!(
+        e.len() == 1 && e[0].contains("is not a rule about accounts"),
+        "{e:?}"
+    );
+}

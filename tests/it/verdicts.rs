@@ -215,7 +215,11 @@ fn mutation_testing_finds_checks_no_case_can_fail() {
         root().join("rules/sagemaker/XS-SM-001-notebook-direct-internet-disabled.yaml"),
     )
     .unwrap();
-    let weak = &rule[..rule.find("tests:").unwrap()];
+    // Alone in its pack: without its mitigation, whose rule is not there.
+    let weak = &rule[..rule
+        .find("mitigated_by:")
+        .or_else(|| rule.find("tests:"))
+        .unwrap()];
     std::fs::write(
         rules.join("XS-SM-001.yaml"),
         format!(
@@ -598,4 +602,79 @@ fn policy_eval_takes_the_organization_layers() {
         )
         .contains("Decision: Allowed")
     );
+}
+
+/// #14: a failure that an organization rule holding in the same account keeps from being
+/// exploited or repeated says so, and stays a failure (XS-SM-001 with the XS-ORG-001 SCP
+/// guardrail; XS-NET-007 with the XS-ORG-003 resource perimeter); without the guardrail, the
+/// same failure says nothing of it.
+#[test]
+fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
+    let pack = xscan::rules::RulePack::embedded().unwrap();
+    let run = |patch: &dyn Fn(&mut serde_json::Value)| {
+        let mut snapshot: serde_json::Value =
+            serde_json::from_str(pack.fixture_snapshot.as_deref().unwrap()).unwrap();
+        patch(&mut snapshot);
+        let snapshot = xscan::model::Snapshot::from_json("fixture", &snapshot.to_string()).unwrap();
+        let config = xscan::config::Config::from_yaml(
+            "fixture.yaml",
+            pack.fixture_config.as_deref().unwrap(),
+        )
+        .unwrap();
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.role))
+            .collect();
+        xscan::rules::Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
+            .evaluate_all(&pack.rules)
+    };
+    let drift = |s: &mut serde_json::Value| {
+        *s.pointer_mut("/accounts/111111111111/regions/us-east-1/sagemaker_notebooks/ml-notebook-1/direct_internet_access")
+            .unwrap() = "Enabled".into();
+        *s.pointer_mut(
+            "/accounts/111111111111/regions/us-east-1/vpc_endpoints/vpce-0c0ffee0000000a01/policy",
+        )
+        .unwrap() = serde_json::json!({"document": {"Version": "2008-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}});
+    };
+    let find = |findings: &[xscan::findings::Finding], rule: &str| {
+        findings.iter().find(|f| f.rule_id == rule).unwrap().clone()
+    };
+    let guarded = run(&drift);
+    for (rule, by) in [("XS-SM-001", "XS-ORG-001"), ("XS-NET-007", "XS-ORG-003")] {
+        let finding = find(&guarded, rule);
+        assert_eq!(finding.status, xscan::findings::Status::Fail, "{rule}");
+        assert!(
+            finding
+                .message
+                .contains(&format!("mitigated, still a finding: {by} holds")),
+            "{rule}: {}",
+            finding.message
+        );
+        assert!(
+            finding
+                .evidence
+                .iter()
+                .any(|e| e.path == format!("mitigated_by {by}")),
+            "{rule}"
+        );
+    }
+    let unguarded = run(&|s| {
+        drift(s);
+        s.pointer_mut("/organization/policies")
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("p-guardrails");
+    });
+    for rule in ["XS-SM-001", "XS-NET-007"] {
+        let finding = find(&unguarded, rule);
+        assert_eq!(finding.status, xscan::findings::Status::Fail);
+        assert!(
+            !finding.message.contains("mitigated"),
+            "{}",
+            finding.message
+        );
+    }
 }
