@@ -184,6 +184,15 @@ impl Report {
     pub fn rule(&self, id: &str) -> Option<&RuleInfo> {
         self.rules.iter().find(|r| r.id == id)
     }
+
+    /// An account's place in the organization, when it was read.
+    pub fn ou_path(&self, account: &str) -> Option<&str> {
+        self.scan
+            .accounts
+            .iter()
+            .find(|a| a.id == account)
+            .and_then(|a| a.ou_path.as_deref())
+    }
 }
 
 /// A result of the baseline that no longer fails.

@@ -68,6 +68,9 @@ pub fn render(report: &Report) -> String {
                 let cut: String = text.chars().take(4_000).collect();
                 evidence.insert(format!("xscan/evidence/{}", evidence.len()), json!(format!("{}: {cut}", e.path)));
             }
+            if let Some(ou_path) = report.ou_path(&f.resource.account) {
+                evidence.insert("xscan/ou_path".into(), json!(ou_path));
+            }
             let mut finding = json!({
                 "SchemaVersion": "2018-10-08",
                 "Id": f.fingerprint,

@@ -104,7 +104,7 @@ pub fn render(report: &Report) -> String {
                 "cloud": {
                     "provider": "AWS",
                     "region": region,
-                    "account": {"uid": f.resource.account, "type_id": 10, "type": "AWS Account"},
+                    "account": account(report, &f.resource.account),
                 },
                 "evidences": [{"name": "observed values", "data": evidence}],
                 "unmapped": {"xscan_status": f.status.as_str()},
@@ -114,4 +114,13 @@ pub fn render(report: &Report) -> String {
     let mut text = serde_json::to_string_pretty(&events).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The OCSF account object: its OU path, when the organization was read, as a label.
+fn account(report: &Report, id: &str) -> Value {
+    let mut account = json!({"uid": id, "type_id": 10, "type": "AWS Account"});
+    if let Some(ou_path) = report.ou_path(id) {
+        account["labels"] = json!([format!("ou_path:{ou_path}")]);
+    }
+    account
 }

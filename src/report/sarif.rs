@@ -314,11 +314,8 @@ fn properties(finding: &Finding, report: &Report) -> ResultProperties {
         account: finding.resource.account.clone(),
         region: finding.resource.region.clone(),
         ou_path: report
-            .scan
-            .accounts
-            .iter()
-            .find(|a| a.id == finding.resource.account)
-            .and_then(|a| a.ou_path.clone()),
+            .ou_path(&finding.resource.account)
+            .map(str::to_string),
         severity: finding.severity,
         status: finding.status,
     }

@@ -135,3 +135,64 @@ fn junit_reports_failures_errors_and_skips_and_escapes_hostile_names() {
         report["results"].as_array().unwrap().len()
     );
 }
+
+/// #14: each result carries its account's OU path where its format has room for it — OCSF
+/// (an account label, still valid against the schema), ASFF (`ProductFields`), SARIF (result
+/// properties), JSON (`scan.accounts`) — when the organization was read (the compliant
+/// fixture holds one).
+#[test]
+fn results_carry_the_ou_path_of_their_account() {
+    // One failure, so that SARIF has a result to carry it.
+    let dir = temp_dir("ou-path-formats");
+    let snapshot = patched_snapshot(&dir, "drifted.json", |s| {
+        notebook(s)["direct_internet_access"] = "Enabled".into();
+    });
+    let config = root().join("rules/fixtures/xscan.yaml");
+    let render = |format: &str| {
+        let out = xscan(&[
+            "scan",
+            "--snapshot",
+            &snapshot,
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()
+    };
+    let consumer_path = "Root/ML/Consumers";
+    let ocsf = render("ocsf");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/ocsf-1.5.0-compliance-finding.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for event in ocsf.as_array().unwrap() {
+        assert!(validator.is_valid(event), "{event}");
+        let account = &event["cloud"]["account"];
+        let expected = match account["uid"].as_str().unwrap() {
+            "111111111111" => "ou_path:Root/ML/Consumers",
+            _ => "ou_path:Root/ML/Data",
+        };
+        assert_eq!(account["labels"][0], expected, "{event}");
+    }
+    let asff = render("asff");
+    assert!(asff.as_array().unwrap().iter().all(|f| {
+        f["ProductFields"]["xscan/ou_path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("Root/ML/"))
+    }));
+    let sarif = render("sarif");
+    let json = render("json");
+    let accounts = json["scan"]["accounts"].as_array().unwrap();
+    assert!(
+        accounts
+            .iter()
+            .any(|a| a["ou_path"] == consumer_path && a["tags"]["xscan-role"] == "consumer")
+    );
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "the drifted notebook");
+    assert_eq!(results[0]["properties"]["ouPath"], consumer_path);
+}
