@@ -60,7 +60,51 @@ fn resources(snapshot: &Snapshot) -> BTreeMap<Key, Value> {
             }
         }
     }
+    if let Some(org) = &snapshot.organization {
+        for (id, account) in &org.accounts {
+            out.insert(
+                (ResourceType::Account, id.clone(), None, id.clone()),
+                organization_account(org, id, account),
+            );
+        }
+    }
     out
+}
+
+/// An account as the organization places it: OU path, status, tags and the SCPs and RCPs
+/// above it, keyed `level policy-name` so that a detached guardrail reads as one removal.
+fn organization_account(
+    org: &crate::model::OrganizationSnapshot,
+    id: &str,
+    account: &crate::model::OrganizationAccount,
+) -> Value {
+    use crate::model::OrganizationPolicyType as Kind;
+    let policies = |kind: Kind| -> Value {
+        match org.policy_levels(id, kind) {
+            Ok(levels) => {
+                let names = org.levels(id).unwrap_or_default();
+                let mut map = Map::new();
+                for (level, policies) in names.iter().zip(levels) {
+                    for (policy_id, p) in policies {
+                        map.insert(
+                            format!("{level} {} ({policy_id})", p.name),
+                            serde_json::to_value(&p.policy).unwrap_or(Value::Null),
+                        );
+                    }
+                }
+                Value::Object(map)
+            }
+            Err(reason) => Value::String(format!("not read: {reason}")),
+        }
+    };
+    serde_json::json!({
+        "name": account.name,
+        "status": account.status,
+        "ou_path": org.ou_path(id),
+        "tags": account.tags,
+        "service_control_policies": policies(Kind::ServiceControlPolicy),
+        "resource_control_policies": policies(Kind::ResourceControlPolicy),
+    })
 }
 
 /// Compares two snapshots; changes in resource-key order.

@@ -306,3 +306,48 @@ fn a_snapshot_baseline_links_changed_findings_to_their_configuration_change() {
         "{table}"
     );
 }
+
+/// #14: `xscan diff` sees the organization: a guardrail SCP detached from the consumers' OU
+/// is a change of each account under it (the policy named), an account moved to another OU a
+/// change of its OU path; an unchanged organization is no change.
+#[test]
+fn diff_shows_organization_changes_per_account() {
+    let dir = temp_dir("diff-organization");
+    let old = crate::common::patched_snapshot(&dir, "old.json", |_| {});
+    let same = crate::common::patched_snapshot(&dir, "same.json", |_| {});
+    let new = crate::common::patched_snapshot(&dir, "new.json", |s| {
+        s["organization"]["policies"]["p-guardrails"]["targets"] = serde_json::json!([]);
+        s["organization"]["accounts"]["222222222222"]["parent_id"] = "ou-a1b2-ml".into();
+    });
+    let out = xscan(&["diff", &old, &same]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = xscan(&["diff", &old, &new, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let changes: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let of = |account: &str| {
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["resource_type"] == "account" && c["account"] == account)
+            .unwrap_or_else(|| panic!("{account}: {changes:#}"))
+            .clone()
+    };
+    let consumer = of("111111111111");
+    let removed = consumer["fields"].as_array().unwrap().iter().any(|f| {
+        f["field"]
+            .as_str()
+            .unwrap()
+            .contains("service_control_policies.ou-a1b2-consumers ml-consumer-guardrails")
+    });
+    assert!(removed, "{consumer:#}");
+    let data = of("222222222222");
+    assert!(
+        data["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "ou_path" && f["new"] == "Root/ML"),
+        "{data:#}"
+    );
+}
