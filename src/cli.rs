@@ -296,6 +296,11 @@ pub struct PolicyEvalArgs {
     /// The organization's management account: SCPs and RCPs do not apply to it.
     #[arg(long, value_name = "ACCOUNT")]
     pub management_account: Option<String>,
+    /// Take the SCPs above the principal's account, the RCPs above the resource's account, the
+    /// management account and the `aws:*OrgID`/`aws:*OrgPaths` keys from the organization of
+    /// this snapshot (`xscan collect` with `organization:`).
+    #[arg(long, value_name = "SNAPSHOT", conflicts_with_all = ["scps", "rcps", "management_account"])]
+    pub organization: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: EvalFormat,
 }
@@ -1461,6 +1466,117 @@ fn read_policy_level(path: &Path) -> Result<Vec<Policy>, CliError> {
     }
 }
 
+/// The organization's layers of a request, read from a snapshot.
+struct OrganizationLayers {
+    scps: Vec<Vec<std::sync::Arc<Policy>>>,
+    rcps: Vec<Vec<std::sync::Arc<Policy>>>,
+    management_account: Option<String>,
+    warnings: Vec<String>,
+}
+
+/// Reads the organization of the snapshot at `path` for `request`: the SCP levels of the
+/// principal's account, the RCP levels of the resource's, and the org keys of both (unknown
+/// where the organization cannot tell them). An account outside the organization has none of
+/// its policies here: a warning says so (they could only deny further).
+fn organization_layers(
+    path: &Path,
+    request: &mut Request,
+    args: &PolicyEvalArgs,
+) -> Result<OrganizationLayers, CliError> {
+    use crate::model::OrganizationPolicyType as Kind;
+    let snapshot = Snapshot::load(path)?;
+    let Some(org) = snapshot.organization else {
+        return Err(CliError::Usage(format!(
+            "{} holds no organization\nhelp: collect it with `organization:` in xscan.yaml (README.md#accounts-from-aws-organizations)",
+            path.display()
+        )));
+    };
+    let principal_account = request.principal.account().map(str::to_string);
+    let resource_account = args
+        .bucket_account
+        .clone()
+        .filter(|_| args.bucket_policy.is_some())
+        .or_else(|| request.resource_owner());
+    let mut warnings = Vec::new();
+    let mut levels = |account: Option<&str>,
+                      kind: Kind|
+     -> Result<Vec<Vec<std::sync::Arc<Policy>>>, CliError> {
+        let Some(account) = account else {
+            return Ok(Vec::new());
+        };
+        if !org.accounts.contains_key(account) && org.collection_errors.is_empty() {
+            warnings.push(format!(
+                "account {account} is not in organization {}: its own {}, if any, are not known (they could only deny further)",
+                org.id.as_deref().unwrap_or("(unknown)"),
+                kind.part().replace('_', " ")
+            ));
+            return Ok(Vec::new());
+        }
+        let levels = org.policy_levels(account, kind).map_err(|reason| {
+            CliError::Usage(format!(
+                "the organization in {} cannot tell the {} above {account}: {reason}\nhelp: collect it again with the permissions of `xscan permissions --organization`",
+                path.display(),
+                kind.part().replace('_', " ")
+            ))
+        })?;
+        levels
+            .iter()
+            .map(|level| {
+                level
+                    .iter()
+                    .map(|(id, p)| {
+                        p.policy
+                            .policy(&format!("{} {id}", p.name))
+                            .map_err(CliError::Policy)
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let scps = levels(principal_account.as_deref(), Kind::ServiceControlPolicy)?;
+    let rcps = levels(resource_account.as_deref(), Kind::ResourceControlPolicy)?;
+    for (id_key, paths_key, account) in [
+        (
+            "aws:PrincipalOrgID",
+            "aws:PrincipalOrgPaths",
+            principal_account.as_deref(),
+        ),
+        (
+            "aws:ResourceOrgID",
+            "aws:ResourceOrgPaths",
+            resource_account.as_deref(),
+        ),
+    ] {
+        if request.context.get(id_key).is_some() {
+            continue;
+        }
+        match account.map(|a| org.org_keys(a)) {
+            Some(Ok((id, org_path))) => {
+                request.context.add(id_key, &id);
+                request.context.add(paths_key, &org_path);
+            }
+            Some(Err(reason)) => {
+                request.context.set_unknown(id_key, &reason);
+                request.context.set_unknown(paths_key, &reason);
+            }
+            None => {
+                request
+                    .context
+                    .set_unknown(id_key, "the account is not known");
+                request
+                    .context
+                    .set_unknown(paths_key, "the account is not known");
+            }
+        }
+    }
+    Ok(OrganizationLayers {
+        scps,
+        rcps,
+        management_account: org.management_account_id.clone(),
+        warnings,
+    })
+}
+
 fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
     let identity = args
         .policies
@@ -1535,10 +1651,30 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
             check(policy, PolicyKind::Resource)?;
         }
     }
-    let organization = policy::Organization {
-        scp_levels: scps.iter().map(|level| level.iter().collect()).collect(),
-        rcp_levels: rcps.iter().map(|level| level.iter().collect()).collect(),
-        management_account: args.management_account.clone(),
+    // From a snapshot's organization: the levels above the two accounts, parsed.
+    let collected = match &args.organization {
+        Some(path) => Some(organization_layers(path, &mut request, args)?),
+        None => None,
+    };
+    let organization = match &collected {
+        Some(layers) => policy::Organization {
+            scp_levels: layers
+                .scps
+                .iter()
+                .map(|l| l.iter().map(|p| &**p).collect())
+                .collect(),
+            rcp_levels: layers
+                .rcps
+                .iter()
+                .map(|l| l.iter().map(|p| &**p).collect())
+                .collect(),
+            management_account: layers.management_account.clone(),
+        },
+        None => policy::Organization {
+            scp_levels: scps.iter().map(|level| level.iter().collect()).collect(),
+            rcp_levels: rcps.iter().map(|level| level.iter().collect()).collect(),
+            management_account: args.management_account.clone(),
+        },
     };
     let bucket_policy = args.bucket_policy.as_deref().map(read_policy).transpose()?;
     if let Some(policy) = &bucket_policy {
@@ -1572,6 +1708,10 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
         }
         _ => policy::evaluate_in(&request, &set, &organization),
     };
+    let mut evaluation = evaluation;
+    if let Some(layers) = &collected {
+        evaluation.warnings.extend(layers.warnings.iter().cloned());
+    }
     let text = match args.format {
         EvalFormat::Json => format!(
             "{}\n",

@@ -417,16 +417,7 @@ impl Notebook<'_> {
             let known = match (&self.snapshot.organization, account) {
                 (None, _) => Err(NO_ORGANIZATION.to_string()),
                 (Some(_), None) => Err("the account is not known".to_string()),
-                (Some(org), Some(account)) => match (org.id.as_deref(), org.org_path(account)) {
-                    (Some(id), Some(path)) => Ok((id.to_string(), path)),
-                    (id, _) => Err(match org.levels(account) {
-                        Err(reason) => reason,
-                        Ok(_) => format!(
-                            "organization {} was not described",
-                            id.unwrap_or("(unknown)")
-                        ),
-                    }),
-                },
+                (Some(org), Some(account)) => org.org_keys(account),
             };
             match known {
                 Ok((id, path)) => {

@@ -178,6 +178,25 @@ impl OrganizationSnapshot {
         Some(path)
     }
 
+    /// The values AWS gives `aws:PrincipalOrgID`/`aws:ResourceOrgID` and
+    /// `aws:PrincipalOrgPaths`/`aws:ResourceOrgPaths` for `account`: the organization's id and
+    /// the account's path; `Err` with why they are not known (not described, tree not read,
+    /// an account outside this organization — in another or none).
+    pub fn org_keys(&self, account: &str) -> Result<(String, String), String> {
+        if let Some(error) = self.collection_errors.get(PART_ORGANIZATION) {
+            return Err(format!("the organization was not described ({error})"));
+        }
+        let id = self
+            .id
+            .clone()
+            .ok_or_else(|| "the organization has no id".to_string())?;
+        self.levels(account)?;
+        let path = self
+            .org_path(account)
+            .ok_or_else(|| format!("account {account} has no path in {id}"))?;
+        Ok((id, path))
+    }
+
     /// The policies of `kind` attached at each level above `account`, root first; `Err` when
     /// the tree or those policies were not all read.
     pub fn policy_levels(

@@ -678,3 +678,86 @@ fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
         );
     }
 }
+
+/// #14: `policy eval --organization SNAPSHOT` takes the SCPs, RCPs, management account and
+/// org keys from a collected organization (the compliant fixture's): the consumer's role reads
+/// the dataset (its `aws:PrincipalOrgID` is the organization's, so the identity-perimeter RCP
+/// does not deny); an outsider is denied by that RCP once its organization is given, and is
+/// Indeterminate while it is not known, with a warning that its own SCPs are not known; a
+/// write to another organization's bucket is denied by the consumers' SCP.
+#[test]
+fn policy_eval_reads_the_organization_from_a_snapshot() {
+    let dir = temp_dir("policy-eval-org-snapshot");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let identity = write(
+        "identity.json",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    );
+    let grant = write(
+        "grant.json",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
+    );
+    let eval = |principal: &str, action: &str, resource: &str, owner: &str, extra: &[&str]| {
+        let mut args = vec![
+            "policy",
+            "eval",
+            "--policy",
+            &identity,
+            "--resource-policy",
+            &grant,
+            "--principal",
+            principal,
+            "--action",
+            action,
+            "--resource",
+            resource,
+            "--resource-account",
+            owner,
+            "--organization",
+            crate::common::COMPLIANT,
+        ];
+        args.extend_from_slice(extra);
+        let out = xscan(&args);
+        (out.status.code(), crate::common::stdout(&out))
+    };
+    let consumer = "arn:aws:iam::111111111111:role/xscan-sagemaker-exec";
+    let outsider = "arn:aws:iam::888888888888:role/outsider";
+    let object = "arn:aws:s3:::test-bucket-1/data.csv";
+    let (code, text) = eval(consumer, "s3:GetObject", object, "222222222222", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("Decision: Allowed"), "{text}");
+    let (_, text) = eval(outsider, "s3:GetObject", object, "222222222222", &[]);
+    assert!(text.contains("Decision: Indeterminate"), "{text}");
+    assert!(text.contains("not in organization o-a1b2c3d4e5"), "{text}");
+    let (_, text) = eval(
+        outsider,
+        "s3:GetObject",
+        object,
+        "222222222222",
+        &["--context", "aws:PrincipalOrgID=o-zzzzzzzzzz"],
+    );
+    assert!(text.contains("Decision: ExplicitlyDenied"), "{text}");
+    assert!(text.contains("dataset-identity-perimeter"), "{text}");
+    let (_, text) = eval(
+        consumer,
+        "s3:PutObject",
+        "arn:aws:s3:::elsewhere/x",
+        "888888888888",
+        &["--context", "aws:ResourceOrgID=o-zzzzzzzzzz"],
+    );
+    assert!(text.contains("Decision: ExplicitlyDenied"), "{text}");
+    assert!(text.contains("ml-consumer-guardrails"), "{text}");
+    // The flags that give the layers by hand cannot be mixed with a snapshot's.
+    let (code, _) = eval(
+        consumer,
+        "s3:GetObject",
+        object,
+        "222222222222",
+        &["--management-account", "999999999999"],
+    );
+    assert_eq!(code, Some(2));
+}
