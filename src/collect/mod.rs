@@ -23,8 +23,8 @@ use tokio::sync::Semaphore;
 
 use crate::config::{AccountConfig, Config};
 use crate::model::{
-    AccountRole, AccountSnapshot, CallerIdentity, CollectionGap, RegionSnapshot, ResourceType,
-    Snapshot,
+    AccountRole, AccountSnapshot, CallerIdentity, CollectionGap, PART_ORGANIZATION, PART_TREE,
+    RegionSnapshot, ResourceType, Snapshot,
 };
 
 pub use session::Session;
@@ -299,6 +299,26 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
                 collect_organization(&session, &calls, settings, &start).await;
             organization_gaps = gaps;
             if let Some(discovery) = &settings.discover {
+                // Discovery without the tree cannot know the scope: say so in its own gap.
+                if let Some(error) = [PART_ORGANIZATION, PART_TREE]
+                    .iter()
+                    .find_map(|part| organization.collection_errors.get(*part))
+                {
+                    organization_gaps.push(CollectionGap {
+                        account: organization_gaps
+                            .first()
+                            .map(|g| g.account.clone())
+                            .unwrap_or_default(),
+                        region: None,
+                        service: "organizations".into(),
+                        api_call: "discovery".into(),
+                        resource_types: Vec::new(),
+                        resource_id: None,
+                        error: format!(
+                            "the accounts in scope could not be discovered, only the listed ones were scanned ({error})"
+                        ),
+                    });
+                }
                 for (id, role) in discovery.select(&organization) {
                     if let Some(account) = organization.accounts.get_mut(&id) {
                         account.scope = Some(role);

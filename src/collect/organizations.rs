@@ -73,10 +73,18 @@ pub(crate) async fn collect(
             ),
         },
         Err(e) => {
-            // Without the organization nothing else can be read.
+            // Without the organization nothing else can be read: one gap, every part unknown.
             let error = error_text(&e);
+            fail(
+                &mut org,
+                PART_ORGANIZATION,
+                "DescribeOrganization",
+                error.clone(),
+            );
             for part in crate::model::ORGANIZATION_PARTS {
-                fail(&mut org, part, "DescribeOrganization", error.clone());
+                org.collection_errors
+                    .entry(part.to_string())
+                    .or_insert_with(|| error.clone());
             }
             return (org, gaps);
         }

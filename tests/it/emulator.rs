@@ -1267,3 +1267,52 @@ fn an_unreadable_organization_is_an_error_not_a_pass() {
         "{gaps:#?}"
     );
 }
+
+/// Discovery that cannot read the organization cannot know the scope: the scan says so in a
+/// gap of its own and exits 3 (incomplete), never 0 with nothing checked.
+#[test]
+#[ignore = "needs the moto emulator: run ./scripts/test.sh"]
+fn discovery_without_an_organization_is_an_incomplete_scan() {
+    let (endpoint, _) = emulator();
+    let reader = format!(
+        "{:012}",
+        720_000_000_000 + std::process::id() as u64 % 100_000
+    );
+    let dir = temp_dir("emulator-no-org");
+    std::fs::write(
+        dir.join("xscan.yaml"),
+        format!(
+            r#"regions: [us-east-1]
+organization:
+  assume_role: "arn:aws:iam::{reader}:role/xscan-org-reader"
+  discover:
+    assume_role: "arn:aws:iam::{{account}}:role/xscan-audit"
+    roles: [{{role: consumer}}]
+perimeter:
+  data_account: "222222222222"
+  dataset_buckets: [b]
+  access_points: ["arn:aws:s3:us-east-1:222222222222:accesspoint/ap"]
+"#
+        ),
+    )
+    .unwrap();
+    let estate = Estate {
+        consumer: String::new(),
+        data: String::new(),
+        bucket: String::new(),
+        dir,
+        endpoint,
+    };
+    let (report, code) = scan(&estate);
+    assert_eq!(code, 3);
+    let gaps = report["scan"]["collection_gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 2, "{gaps:#?}");
+    assert!(
+        gaps.iter().any(|g| g["api_call"] == "discovery"
+            && g["error"]
+                .as_str()
+                .unwrap()
+                .contains("could not be discovered")),
+        "{gaps:#?}"
+    );
+}
