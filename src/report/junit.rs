@@ -74,6 +74,16 @@ pub fn render(report: &Report) -> String {
                     f.status.as_str()
                 )),
             }
+            // The account's place in the organization, for readers of the CI report.
+            if let Some(ou_path) = report.ou_path(&f.resource.account) {
+                if f.status == Status::Pass {
+                    out.push_str("\n    ");
+                }
+                out.push_str(&format!(
+                    "  <system-out>ou_path: {}</system-out>\n    ",
+                    xml(ou_path)
+                ));
+            }
             out.push_str("</testcase>\n");
         }
         out.push_str("  </testsuite>\n");

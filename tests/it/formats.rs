@@ -192,6 +192,22 @@ fn results_carry_the_ou_path_of_their_account() {
             .iter()
             .any(|a| a["ou_path"] == consumer_path && a["tags"]["xscan-role"] == "consumer")
     );
+    let junit = {
+        let out = xscan(&[
+            "scan",
+            "--snapshot",
+            &snapshot,
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "junit",
+        ]);
+        stdout(&out)
+    };
+    assert!(
+        junit.contains("<system-out>ou_path: Root/ML/Consumers</system-out>"),
+        "{junit}"
+    );
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 1, "the drifted notebook");
     assert_eq!(results[0]["properties"]["ouPath"], consumer_path);
