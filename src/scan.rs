@@ -83,6 +83,9 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
             add("s3_access_point", r.s3_access_points.len());
         }
     }
+    if let Some(org) = &snapshot.organization {
+        resource_counts.insert("account".into(), org.accounts.len());
+    }
     let mut account_ids: Vec<String> = accounts.iter().map(|(id, _)| id.clone()).collect();
     account_ids.extend(snapshot.accounts.keys().cloned());
     account_ids.sort();
