@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::collect::{CollectError, CollectOptions};
 use crate::config::{Config, ConfigError};
-use crate::drift::history::{self, History, HistoryError, RunFile};
+use crate::drift::history::{History, HistoryError};
 use crate::drift::waivers::Waivers;
 use crate::findings::{Severity, sha256_hex};
 use crate::model::{ModelError, Snapshot};
@@ -17,7 +17,7 @@ use crate::policy::{self, Policy, PolicyError, PolicyKind, PolicySet, Request, R
 use crate::report::{self, Format};
 use crate::rules::testing::{self, TestSetupError};
 use crate::rules::{RuleErrors, RulePack};
-use crate::scan::{self, ScanInputs};
+use crate::scan;
 
 /// Compliance drift scanner for cross-account AWS data access (SageMaker notebooks reading a
 /// dataset through S3 access points). `xscan` alone scans with ./xscan.yaml.
@@ -345,6 +345,8 @@ pub enum CliError {
     Waivers(#[from] crate::drift::waivers::WaiverError),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    Pipeline(#[from] scan::pipeline::PipelineError),
     #[error(transparent)]
     Merge(#[from] crate::model::merge::MergeError),
     #[error(transparent)]
@@ -739,60 +741,25 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             ));
         }
     };
-    // The same pack, configuration, threshold and waivers evaluate the scan and a snapshot
-    // baseline; waivers are judged on the day each snapshot was collected.
-    let evaluate = |snapshot: &Snapshot, snapshot_sha256: String| {
-        let mut report = scan::run(&ScanInputs {
-            snapshot,
-            snapshot_sha256,
-            pack: &pack,
-            config: config.as_ref(),
-            config_sha256: config_sha256.clone(),
-            min_severity: args.min_severity,
-        });
-        if let Some(waivers) = &waivers {
-            waivers.apply(&mut report, snapshot.metadata.finished_at.date_naive());
-        }
-        report
+    let evaluation = scan::pipeline::Evaluation {
+        pack: &pack,
+        config: config.as_ref(),
+        config_sha256: config_sha256.clone(),
+        min_severity: args.min_severity,
+        waivers: waivers.as_ref(),
     };
     let snapshot_sha256 = sha256_hex(snapshot_text.as_bytes());
     // The text is kept only where it is written again (history) or attested (--sign): a large
     // estate's snapshot is not held twice for the whole scan.
     let snapshot_text = (history.is_some() || signer.is_some()).then_some(snapshot_text);
-    let mut report = evaluate(&snapshot, snapshot_sha256);
-    let baseline_path = match (&args.baseline, &history) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Some(history)) => history.latest()?.map(|run| {
-            let snapshot = run.join(history::SNAPSHOT_FILE);
-            if snapshot.exists() {
-                snapshot
-            } else {
-                run.join(history::REPORT_FILE)
-            }
-        }),
+    let mut report = evaluation.report(&snapshot, snapshot_sha256);
+    let baseline = match (&args.baseline, &history) {
+        (Some(path), _) => Some(evaluation.baseline(path)?),
+        (None, Some(history)) => evaluation.previous_run(history)?,
         (None, None) => None,
     };
-    if let Some(path) = &baseline_path {
-        let baseline = match load_baseline(path, &evaluate) {
-            Ok(baseline) => baseline,
-            // The previous run of a history directory, not a file the user passed: say which
-            // run it is and how to get past it.
-            Err(e) if args.baseline.is_none() => {
-                let problem = e.to_string();
-                let problem = problem.split("\nhelp:").next().unwrap_or_default();
-                let run = path.parent().unwrap_or(path);
-                return Err(CliError::Usage(format!(
-                    "the previous run {} cannot be read as this run's baseline: {problem}\nhelp: move that run out of the history directory (or delete its `latest` file) and run again; the next run then starts without a baseline. --baseline FILE compares with another file instead",
-                    run.display()
-                )));
-            }
-            Err(e) => return Err(e),
-        };
-        let mut drift = crate::drift::compare(&baseline.report, &baseline.sha256, &mut report);
-        if let Some(old) = &baseline.snapshot {
-            drift.config_changes = crate::drift::diff::diff_snapshots(old, &snapshot);
-        }
-        report.drift = Some(drift);
+    if let Some(baseline) = &baseline {
+        baseline.compare(&mut report, &snapshot);
     }
     let signing = signer.as_ref().map(|signer| {
         let envelope = match &args.output {
@@ -861,67 +828,22 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         _ => emit(args.output.as_deref(), &rendered)?,
     }
     if let Some(history) = &history {
-        let json = match args.format {
-            Format::Json => rendered.clone(),
-            _ => report::json::render(&report),
-        };
-        let mut files = vec![
-            RunFile {
-                name: history::SNAPSHOT_FILE,
-                contents: snapshot_text.as_deref().unwrap_or_default().as_bytes(),
-            },
-            RunFile {
-                name: history::REPORT_FILE,
-                contents: json.as_bytes(),
-            },
-        ];
-        // The requested format too, uncoloured (a table is kept as text).
+        // The requested format as kept: a table uncoloured.
         let kept = match args.format {
-            Format::Json => None,
-            Format::Table => Some(("report.txt", render(&report, Format::Table, args, false)?)),
-            Format::Sarif => Some(("report.sarif", rendered.clone())),
-            Format::Html => Some(("report.html", rendered.clone())),
-            Format::Ocsf => Some(("report.ocsf.json", rendered.clone())),
-            Format::Asff => Some(("report.asff.json", rendered.clone())),
-            Format::Junit => Some(("report.junit.xml", rendered.clone())),
-            Format::Svg => Some(("perimeter.svg", rendered.clone())),
+            Format::Table => std::borrow::Cow::Owned(render(&report, Format::Table, args, false)?),
+            _ => std::borrow::Cow::Borrowed(rendered.as_str()),
         };
-        if let Some((name, text)) = &kept {
-            files.push(RunFile {
-                name,
-                contents: text.as_bytes(),
-            });
-        }
-        // A signed run attests its files and names the previous run's envelope: the chain.
-        let envelope_text = match &signer {
-            Some(signer) => {
-                let previous = history
-                    .latest()?
-                    .and_then(|run| std::fs::read(run.join(crate::attest::RUN_ENVELOPE)).ok())
-                    .map(|bytes| format!("sha256:{}", sha256_hex(&bytes)));
-                let artifacts: Vec<crate::attest::Artifact> = files
-                    .iter()
-                    .map(|f| crate::attest::Artifact {
-                        name: f.name.to_string(),
-                        contents: f.contents,
-                    })
-                    .collect();
-                let predicate = crate::attest::scan_predicate(&report, &run_facts(previous));
-                let envelope = signer.envelope(&crate::attest::statement(&artifacts, predicate));
-                Some(format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&envelope).unwrap_or_default()
-                ))
-            }
-            None => None,
-        };
-        if let Some(text) = &envelope_text {
-            files.push(RunFile {
-                name: crate::attest::RUN_ENVELOPE,
-                contents: text.as_bytes(),
-            });
-        }
-        let run = history.commit(chrono::Utc::now(), &files)?;
+        let run = scan::pipeline::keep_run(
+            history,
+            &scan::pipeline::HistoryRun {
+                report: &report,
+                snapshot_text: snapshot_text.as_deref().unwrap_or_default(),
+                format: args.format,
+                rendered: &kept,
+                signer: signer.as_ref(),
+                facts: &run_facts,
+            },
+        )?;
         tracing::info!(run = %run.display(), "history run written");
         if let Some(keep) = args.keep {
             for removed in history.prune(keep as usize)? {
@@ -985,60 +907,6 @@ fn read_snapshot_text(path: &Path) -> Result<String, CliError> {
             source,
         })?,
     )
-}
-
-/// A baseline as read: its report, the sha256 of the file, and the snapshot when the file was
-/// one (configuration changes can then be shown).
-struct Baseline {
-    report: crate::findings::Report,
-    sha256: String,
-    snapshot: Option<Snapshot>,
-}
-
-/// Reads a baseline: a JSON report as is, or a snapshot evaluated by `evaluate`.
-fn load_baseline(
-    path: &Path,
-    evaluate: &dyn Fn(&Snapshot, String) -> crate::findings::Report,
-) -> Result<Baseline, CliError> {
-    let origin = path.display().to_string();
-    let text = read_snapshot_text(path)?;
-    // A baseline is JSON from another run: a repeated key is refused as in every input.
-    crate::input::check_json(crate::input::strip_bom(&text)).map_err(|p| {
-        CliError::Usage(format!(
-            "baseline {origin}:{p}\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
-        ))
-    })?;
-    let text = crate::input::strip_bom(&text).to_string();
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            v.get("schema_version")
-                .and_then(|s| s.as_str())
-                .map(str::to_string)
-        });
-    let sha256 = sha256_hex(text.as_bytes());
-    match version.as_deref() {
-        Some(crate::findings::report::REPORT_SCHEMA_VERSION) => Ok(Baseline {
-            report: serde_json::from_str(&text).map_err(|e| {
-                CliError::Usage(format!(
-                    "baseline {origin} is not a valid xscan report: {e}\nhelp: pass a report written by `xscan scan --format json` or a snapshot"
-                ))
-            })?,
-            sha256,
-            snapshot: None,
-        }),
-        Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => {
-            let snapshot = Snapshot::from_json(&origin, &text)?;
-            Ok(Baseline {
-                report: evaluate(&snapshot, sha256.clone()),
-                sha256,
-                snapshot: Some(snapshot),
-            })
-        }
-        _ => Err(CliError::Usage(format!(
-            "baseline {origin} is neither an xscan report nor a snapshot\nhelp: pass a file written by `xscan scan --format json` or `xscan collect`"
-        ))),
-    }
 }
 
 /// `xscan merge`: one snapshot from the shards of one sharded collection.

@@ -1,5 +1,7 @@
 //! One scan, offline: snapshot + rule pack + config -> [`Report`]. Pure; the CLI and the
-//! collector call it.
+//! collector call it. [`pipeline`] carries a run on from there: waivers, baselines, history.
+
+pub mod pipeline;
 
 use std::collections::BTreeMap;
 
