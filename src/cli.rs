@@ -1120,31 +1120,8 @@ fn rules_command(command: RulesCommand) -> Result<i32, CliError> {
         RulesCommand::List { rules, format } => {
             let pack = load_pack(rules.as_deref())?;
             let text = match format {
-                ListFormat::Json => {
-                    let infos: Vec<_> = pack
-                        .rules
-                        .iter()
-                        .map(|r| scan::rule_info(&r.spec))
-                        .collect();
-                    format!(
-                        "{}\n",
-                        serde_json::to_string_pretty(&infos).unwrap_or_default()
-                    )
-                }
-                ListFormat::Table => {
-                    let mut out = String::new();
-                    for r in &pack.rules {
-                        out.push_str(&format!(
-                            "{:<12} {:<9} {:<20} {}\n",
-                            r.spec.id,
-                            r.spec.severity.as_str(),
-                            r.spec.resource_type.as_str(),
-                            r.spec.title
-                        ));
-                    }
-                    out.push_str(&format!("{} rules ({})\n", pack.rules.len(), pack.source));
-                    out
-                }
+                ListFormat::Json => report::rules::list_json(&pack),
+                ListFormat::Table => report::rules::list_table(&pack),
             };
             emit(None, &text)?;
             Ok(0)
@@ -1156,7 +1133,7 @@ fn rules_command(command: RulesCommand) -> Result<i32, CliError> {
                     "no rule `{id}` in the pack\nhelp: `xscan rules list` shows the ids"
                 )));
             };
-            emit(None, &explain(rule))?;
+            emit(None, &report::rules::explain(rule))?;
             Ok(0)
         }
         RulesCommand::Docs { rules, output } => {
@@ -1178,26 +1155,7 @@ fn rules_command(command: RulesCommand) -> Result<i32, CliError> {
         RulesCommand::Test { dir, mutants: true } => {
             let pack = load_pack(dir.as_deref())?;
             let report = testing::run_mutants(&pack)?;
-            let mut out = String::new();
-            for id in &report.broken_rules {
-                out.push_str(&format!(
-                    "NOT MUTATED {id}: its own test cases fail (`xscan rules test`)\n"
-                ));
-            }
-            for s in &report.survivors {
-                out.push_str(&format!(
-                    "SURVIVED {} {}: {}\n",
-                    s.rule_id, s.path, s.mutation
-                ));
-            }
-            out.push_str(&format!(
-                "mutants: {} killed: {} survived: {} ({} rules, {})\n",
-                report.mutants,
-                report.killed,
-                report.survivors.len(),
-                pack.rules.len(),
-                pack.source
-            ));
+            let out = report::rules::mutants(&pack, &report);
             emit(None, &out)?;
             if !report.broken_rules.is_empty() {
                 Err(CliError::RuleTestsFailed {
@@ -1214,90 +1172,16 @@ fn rules_command(command: RulesCommand) -> Result<i32, CliError> {
         RulesCommand::Test { dir, .. } => {
             let pack = load_pack(dir.as_deref())?;
             let outcomes = testing::run_pack(&pack)?;
-            let mut out = String::new();
-            let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed()).collect();
-            for o in &failed {
-                out.push_str(&format!("FAIL {} / {}\n", o.rule_id, o.case));
-                for p in &o.problems {
-                    out.push_str(&format!("     {p}\n"));
-                }
-            }
-            out.push_str(&format!(
-                "rule tests: {} passed, {} failed ({} rules, {})\n",
-                outcomes.len() - failed.len(),
-                failed.len(),
-                pack.rules.len(),
-                pack.source
-            ));
+            let failed = outcomes.iter().filter(|o| !o.passed()).count();
+            let out = report::rules::test_outcomes(&pack, &outcomes);
             emit(None, &out)?;
-            if failed.is_empty() {
+            if failed == 0 {
                 Ok(0)
             } else {
-                Err(CliError::RuleTestsFailed {
-                    failed: failed.len(),
-                })
+                Err(CliError::RuleTestsFailed { failed })
             }
         }
     }
-}
-
-/// A rule's documentation for the terminal.
-pub fn explain(rule: &crate::rules::LoadedRule) -> String {
-    let r = &rule.spec;
-    let mut out = format!("{} — {}\n\n", r.id, r.title);
-    out.push_str(&format!(
-        "Severity:      {}\nResource type: {}\n",
-        r.severity, r.resource_type
-    ));
-    if let Some(applies) = &r.applies_to
-        && !applies.account_roles.is_empty()
-    {
-        let roles: Vec<&str> = applies.account_roles.iter().map(|r| r.as_str()).collect();
-        out.push_str(&format!("Applies to:    {} accounts\n", roles.join(", ")));
-    }
-    let tags = r.frameworks.tags();
-    if !tags.is_empty() {
-        out.push_str(&format!("Frameworks:    {}\n", tags.join(", ")));
-    }
-    out.push_str(&format!(
-        "Source:        {} (sha256 {})\n",
-        rule.path,
-        &rule.sha256[..16]
-    ));
-    for (heading, text) in [
-        ("What it checks", &r.description),
-        ("Why it matters", &r.rationale),
-        ("Remediation", &r.remediation),
-    ] {
-        out.push_str(&format!(
-            "\n{heading}\n  {}\n",
-            text.trim().replace('\n', "\n  ")
-        ));
-    }
-    if !r.references.is_empty() {
-        out.push_str("\nReferences\n");
-        for reference in &r.references {
-            out.push_str(&format!("  {reference}\n"));
-        }
-    }
-    if !r.mitigated_by.is_empty() {
-        out.push_str("\nMitigated by (a failure stays a finding and says so)\n");
-        for m in &r.mitigated_by {
-            out.push_str(&format!("  {}: {}\n", m.rule, m.because.trim()));
-        }
-    }
-    let yaml = crate::rules::docs::condition_yaml(&r.check);
-    if !yaml.is_empty() {
-        out.push_str(&format!(
-            "\nCheck\n  {}\n",
-            yaml.trim_end().replace('\n', "\n  ")
-        ));
-    }
-    out.push_str(&format!(
-        "\n{} test case(s): `xscan rules test`\n",
-        r.tests.len()
-    ));
-    out
 }
 
 fn read_policy(path: &Path) -> Result<Policy, CliError> {
@@ -1585,35 +1469,7 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
             "{}\n",
             serde_json::to_string_pretty(&evaluation).unwrap_or_default()
         ),
-        EvalFormat::Text => {
-            use crate::text::visible as v;
-            let mut out = format!(
-                "Decision: {}\nReason:   {}\n",
-                evaluation.decision,
-                v(&evaluation.reason)
-            );
-            if !evaluation.statements.is_empty() {
-                out.push_str("Statements:\n");
-                for s in &evaluation.statements {
-                    let sid = s
-                        .sid
-                        .as_ref()
-                        .map(|x| format!(" (Sid \"{}\")", v(x)))
-                        .unwrap_or_default();
-                    out.push_str(&format!(
-                        "  - {} statement {}{sid}: {:?} {}\n",
-                        v(&s.policy),
-                        s.index,
-                        s.effect,
-                        v(&s.outcome)
-                    ));
-                }
-            }
-            for w in &evaluation.warnings {
-                out.push_str(&format!("warning: {}\n", v(w)));
-            }
-            out
-        }
+        EvalFormat::Text => report::evaluation::text(&evaluation),
     };
     emit(None, &text)?;
     Ok(0)

@@ -1,12 +1,15 @@
 //! Renderers: each takes a finished [`Report`](crate::findings::Report) and only renders it —
-//! no evaluation happens here. One file per format.
+//! no evaluation happens here. One file per format; `rules` and `evaluation` print the rule
+//! commands' and `policy eval`'s results the same way.
 
 pub mod asff;
+pub mod evaluation;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod ocsf;
 pub mod paths;
+pub mod rules;
 pub mod sarif;
 pub mod svg;
 pub mod table;
