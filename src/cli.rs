@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::drift::history::{History, HistoryError};
 use crate::drift::waivers::Waivers;
 use crate::findings::{Severity, sha256_hex};
-use crate::model::{ModelError, Snapshot};
+use crate::model::{ModelError, ParsedLevels, Snapshot};
 use crate::policy::{self, Policy, PolicyError, PolicyKind, PolicySet, Request, RequestPrincipal};
 use crate::report::{self, Format};
 use crate::rules::testing::{self, TestSetupError};
@@ -1220,8 +1220,8 @@ fn read_policy_level(path: &Path) -> Result<Vec<Policy>, CliError> {
 
 /// The organization's layers of a request, read from a snapshot.
 struct OrganizationLayers {
-    scps: Vec<Vec<std::sync::Arc<Policy>>>,
-    rcps: Vec<Vec<std::sync::Arc<Policy>>>,
+    scps: ParsedLevels,
+    rcps: ParsedLevels,
     management_account: Option<String>,
     warnings: Vec<String>,
 }
@@ -1250,9 +1250,7 @@ fn organization_layers(
         .filter(|_| args.bucket_policy.is_some())
         .or_else(|| request.resource_owner());
     let mut warnings = Vec::new();
-    let mut levels = |account: Option<&str>,
-                      kind: Kind|
-     -> Result<Vec<Vec<std::sync::Arc<Policy>>>, CliError> {
+    let mut levels = |account: Option<&str>, kind: Kind| -> Result<ParsedLevels, CliError> {
         let Some(account) = account else {
             return Ok(Vec::new());
         };
@@ -1264,63 +1262,17 @@ fn organization_layers(
             ));
             return Ok(Vec::new());
         }
-        let levels = org.policy_levels(account, kind).map_err(|reason| {
+        org.parsed_levels(account, kind).map_err(|reason| {
             CliError::Usage(format!(
                 "the organization in {} cannot tell the {} above {account}: {reason}\nhelp: collect it again with the permissions of `xscan permissions --organization`",
                 path.display(),
                 kind.part().replace('_', " ")
             ))
-        })?;
-        levels
-            .iter()
-            .map(|level| {
-                level
-                    .iter()
-                    .map(|(id, p)| {
-                        p.policy
-                            .policy(&format!("{} {id}", p.name))
-                            .map_err(CliError::Policy)
-                    })
-                    .collect()
-            })
-            .collect()
+        })
     };
     let scps = levels(principal_account.as_deref(), Kind::ServiceControlPolicy)?;
     let rcps = levels(resource_account.as_deref(), Kind::ResourceControlPolicy)?;
-    for (id_key, paths_key, account) in [
-        (
-            "aws:PrincipalOrgID",
-            "aws:PrincipalOrgPaths",
-            principal_account.as_deref(),
-        ),
-        (
-            "aws:ResourceOrgID",
-            "aws:ResourceOrgPaths",
-            resource_account.as_deref(),
-        ),
-    ] {
-        if request.context.get(id_key).is_some() {
-            continue;
-        }
-        match account.map(|a| org.org_keys(a)) {
-            Some(Ok((id, org_path))) => {
-                request.context.add(id_key, &id);
-                request.context.add(paths_key, &org_path);
-            }
-            Some(Err(reason)) => {
-                request.context.set_unknown(id_key, &reason);
-                request.context.set_unknown(paths_key, &reason);
-            }
-            None => {
-                request
-                    .context
-                    .set_unknown(id_key, "the account is not known");
-                request
-                    .context
-                    .set_unknown(paths_key, "the account is not known");
-            }
-        }
-    }
+    org.add_org_keys(request, resource_account.as_deref());
     Ok(OrganizationLayers {
         scps,
         rcps,

@@ -398,37 +398,9 @@ impl Notebook<'_> {
     /// (`aws:ResourceOrgID`, `aws:ResourceOrgPaths`), from the collected organization; a key
     /// xscan cannot know is marked unknown, so that a condition on it is not decided.
     fn organization_context(&self, request: &mut Request, resource_account: Option<&str>) {
-        let principal_account = request.principal.account().map(str::to_string);
-        for (id_key, paths_key, account) in [
-            (
-                "aws:PrincipalOrgID",
-                "aws:PrincipalOrgPaths",
-                principal_account.as_deref(),
-            ),
-            (
-                "aws:ResourceOrgID",
-                "aws:ResourceOrgPaths",
-                resource_account,
-            ),
-        ] {
-            if request.context.get(id_key).is_some() {
-                continue;
-            }
-            let known = match (&self.snapshot.organization, account) {
-                (None, _) => Err(NO_ORGANIZATION.to_string()),
-                (Some(_), None) => Err("the account is not known".to_string()),
-                (Some(org), Some(account)) => org.org_keys(account),
-            };
-            match known {
-                Ok((id, path)) => {
-                    request.context.add(id_key, &id);
-                    request.context.add(paths_key, &path);
-                }
-                Err(reason) => {
-                    request.context.set_unknown(id_key, &reason);
-                    request.context.set_unknown(paths_key, &reason);
-                }
-            }
+        match &self.snapshot.organization {
+            Some(org) => org.add_org_keys(request, resource_account),
+            None => crate::model::unknown_org_keys(request, NO_ORGANIZATION),
         }
     }
 
@@ -460,23 +432,7 @@ impl Notebook<'_> {
             let Some(account) = account else {
                 continue;
             };
-            let parsed: Result<Vec<Vec<Arc<Policy>>>, String> =
-                org.policy_levels(account, kind).and_then(|levels| {
-                    levels
-                        .iter()
-                        .map(|level| {
-                            level
-                                .iter()
-                                .map(|(id, p)| {
-                                    p.policy
-                                        .policy(&format!("{} {id}", p.name))
-                                        .map_err(|e| e.to_string())
-                                })
-                                .collect()
-                        })
-                        .collect()
-                });
-            let levels = match parsed {
+            let levels = match org.parsed_levels(account, kind) {
                 Ok(levels) => levels,
                 Err(reason) => {
                     hops.push(hop(layer, account, HopDecision::NotEvaluated, reason));

@@ -229,6 +229,94 @@ impl OrganizationSnapshot {
     }
 }
 
+/// Parsed policies of each level, root first.
+pub type ParsedLevels = Vec<Vec<std::sync::Arc<crate::policy::Policy>>>;
+
+impl OrganizationSnapshot {
+    /// [`policy_levels`](Self::policy_levels), each document parsed; `Err` with why they
+    /// cannot be known (unread, or an invalid document).
+    pub fn parsed_levels(
+        &self,
+        account: &str,
+        kind: OrganizationPolicyType,
+    ) -> Result<ParsedLevels, String> {
+        self.policy_levels(account, kind)?
+            .iter()
+            .map(|level| {
+                level
+                    .iter()
+                    .map(|(id, p)| {
+                        p.policy.policy(&format!("{} {id}", p.name)).map_err(|e| {
+                            e.to_string().lines().next().unwrap_or_default().to_string()
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Adds to `request` the organization keys AWS gives it — `aws:PrincipalOrgID` and
+    /// `aws:PrincipalOrgPaths` for the principal's account, `aws:ResourceOrgID` and
+    /// `aws:ResourceOrgPaths` for `resource_account` — and marks unknown those this
+    /// organization cannot tell (an account outside it, an unread tree). Keys already given
+    /// are kept.
+    pub fn add_org_keys(
+        &self,
+        request: &mut crate::policy::Request,
+        resource_account: Option<&str>,
+    ) {
+        let principal_account = request.principal.account().map(str::to_string);
+        for (id_key, paths_key, account) in [
+            (
+                "aws:PrincipalOrgID",
+                "aws:PrincipalOrgPaths",
+                principal_account.as_deref(),
+            ),
+            (
+                "aws:ResourceOrgID",
+                "aws:ResourceOrgPaths",
+                resource_account,
+            ),
+        ] {
+            if request.context.get(id_key).is_some() {
+                continue;
+            }
+            match account.map(|a| self.org_keys(a)) {
+                Some(Ok((id, path))) => {
+                    request.context.add(id_key, &id);
+                    request.context.add(paths_key, &path);
+                }
+                Some(Err(reason)) => {
+                    request.context.set_unknown(id_key, &reason);
+                    request.context.set_unknown(paths_key, &reason);
+                }
+                None => {
+                    request
+                        .context
+                        .set_unknown(id_key, "the account is not known");
+                    request
+                        .context
+                        .set_unknown(paths_key, "the account is not known");
+                }
+            }
+        }
+    }
+}
+
+/// Marks the organization keys of `request` unknown: no organization was read.
+pub fn unknown_org_keys(request: &mut crate::policy::Request, reason: &str) {
+    for key in [
+        "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths",
+        "aws:ResourceOrgID",
+        "aws:ResourceOrgPaths",
+    ] {
+        if request.context.get(key).is_none() {
+            request.context.set_unknown(key, reason);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1365,30 +1365,12 @@ impl Evaluator<'_> {
             AnalysisName::ScpsDeny => Kind::ServiceControlPolicy,
             _ => Kind::ResourceControlPolicy,
         };
-        let levels = match org.policy_levels(account, kind) {
+        let parsed = match org.parsed_levels(account, kind) {
             Ok(levels) => levels,
             Err(reason) => {
                 return Verdict::new(Outcome::Error, format!("not evaluated: {reason}"), evidence);
             }
         };
-        let mut parsed: Vec<Vec<Arc<Policy>>> = Vec::new();
-        for level in &levels {
-            let mut policies = Vec::new();
-            for (id, p) in level {
-                match p.policy.policy(&format!("{} {id}", p.name)) {
-                    Ok(policy) => policies.push(policy),
-                    Err(e) => {
-                        let first = e.to_string().lines().next().unwrap_or_default().to_string();
-                        return Verdict::new(
-                            Outcome::Error,
-                            format!("invalid policy document: {first}"),
-                            evidence,
-                        );
-                    }
-                }
-            }
-            parsed.push(policies);
-        }
         let level_refs: Vec<Vec<&Policy>> = parsed
             .iter()
             .map(|l| l.iter().map(Arc::as_ref).collect())
