@@ -1,0 +1,478 @@
+//! The policy analyses a check calls: on the policy records of a resource (the analyses of
+//! `crate::policy::analysis`), and on the organization's policies above an account (probe
+//! requests of `crate::policy::organization`); and the note a failure gets when an
+//! organization rule mitigates it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError};
+
+use serde_json::{Value, json};
+
+use crate::findings::{Evidence, Finding, Status};
+use crate::model::{ResourceType, parse_record};
+use crate::policy::{Policy, PolicyError, PolicyKind, analysis};
+
+use super::super::LoadedRule;
+use super::super::spec::{AnalysisCall, AnalysisName, WhenAbsent};
+use super::{Evaluator, EvidenceOf, Outcome, Scope, Verdict};
+
+impl<'a> Evaluator<'a> {
+    /// The parsed policy in a record view (`{raw, document}`), cached by address.
+    fn policy_of(&self, record: &Value, name: &str) -> Result<Arc<Policy>, PolicyError> {
+        let key = record as *const Value as usize;
+        let cache = || {
+            self.policy_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(cached) = cache().get(&key) {
+            return cached.clone();
+        }
+        // Parsed outside the lock: another worker may parse the same record meanwhile, and
+        // both get the same result.
+        let parsed = parse_record(
+            name,
+            record.get("document"),
+            record.get("raw").and_then(Value::as_str),
+        );
+        cache().insert(key, parsed.clone());
+        parsed
+    }
+
+    pub(super) fn analysis(&self, call: &AnalysisCall, scope: Scope<'_>) -> Verdict {
+        if call.name.organization_field().is_some() {
+            return self.organization_analysis(call, scope);
+        }
+        let entry = self.entry(scope);
+        let path = format!("{}{}", scope.prefix, call.policy);
+        let field = match self.read(scope, &call.policy) {
+            Ok(v) => v,
+            Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
+        };
+        // One record, or a list of records (a role's identity policies).
+        let records: Vec<(String, &Value)> = match field {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let name = r
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("{i}"), str::to_string);
+                    (format!("{} {path} {name}", entry.id), r)
+                })
+                .collect(),
+            record => vec![(format!("{} {path}", entry.id), record)],
+        };
+        let mut evidence = vec![Evidence {
+            path: path.clone(),
+            value: self.shared(field, EvidenceOf::Documents, || match field {
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|r| r.get("document").cloned().unwrap_or(Value::Null))
+                        .collect(),
+                ),
+                Value::Null => Value::Null,
+                record => record.get("document").cloned().unwrap_or(Value::Null),
+            }),
+        }];
+        let mut missing = Vec::new();
+        let mut policies = Vec::new();
+        for (name, record) in &records {
+            if record.get("document").is_none_or(Value::is_null)
+                && record.get("raw").is_none_or(Value::is_null)
+            {
+                missing.push(name.clone());
+                continue;
+            }
+            match self.policy_of(record, name) {
+                Ok(p) => policies.push(p),
+                Err(e) => {
+                    let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!("invalid policy document: {first}"),
+                        evidence,
+                    );
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Verdict::new(
+                Outcome::Error,
+                format!("policy documents not collected: {}", missing.join(", ")),
+                evidence,
+            );
+        }
+        if policies.is_empty() {
+            return match call.when_absent {
+                WhenAbsent::Pass => Verdict::new(
+                    Outcome::Pass,
+                    format!("{path}: no policy (nothing is granted)"),
+                    evidence,
+                ),
+                WhenAbsent::Fail => {
+                    Verdict::new(Outcome::Fail, format!("{path}: no policy is set"), evidence)
+                }
+            };
+        }
+        let refs: Vec<&Policy> = policies.iter().map(Arc::as_ref).collect();
+        let kind = match call.kind.as_deref() {
+            Some("access_point") => PolicyKind::AccessPoint,
+            _ => PolicyKind::Resource,
+        };
+        let attached_as = match call.name {
+            AnalysisName::RestrictedToAccount | AnalysisName::NotFullAccess => PolicyKind::Endpoint,
+            AnalysisName::S3OnlyViaAccessPoints | AnalysisName::NoAdminWildcards => {
+                PolicyKind::Identity
+            }
+            _ => kind,
+        };
+        if let Some(statement) = refs
+            .iter()
+            .find_map(|p| p.statement_without_principal(attached_as))
+        {
+            return Verdict::new(
+                Outcome::Error,
+                format!(
+                    "invalid policy document: {} has no Principal, which AWS requires in resource-based and endpoint policies (it would refuse this document)",
+                    statement.label()
+                ),
+                evidence,
+            );
+        }
+        let account = self.string(call.account.as_ref(), scope);
+        // Every policy must pass; the reasons shown are those of the side that decided.
+        let per_policy = |f: &dyn Fn(&Policy) -> analysis::Verdict| -> analysis::Verdict {
+            let verdicts: Vec<analysis::Verdict> = refs.iter().map(|p| f(p)).collect();
+            let passed = verdicts.iter().all(|v| v.passed);
+            let reasons = verdicts
+                .into_iter()
+                .filter(|v| v.passed == passed)
+                .flat_map(|v| v.reasons)
+                .collect();
+            analysis::Verdict { passed, reasons }
+        };
+        let result = match call.name {
+            AnalysisName::NotPublic => per_policy(&|p| analysis::not_public(p, kind)),
+            AnalysisName::GrantsOnlyPrincipals => {
+                let principals = self.strings(call.principals.as_ref(), scope);
+                evidence.push(Evidence {
+                    path: "expected principals".into(),
+                    value: Arc::new(json!(principals)),
+                });
+                per_policy(&|p| analysis::grants_only_principals(p, &principals, call.require_all))
+            }
+            AnalysisName::RestrictedToAccount => {
+                let buckets = self.strings(call.known_buckets.as_ref(), scope);
+                let exceptions = self.strings(call.exceptions.as_ref(), scope);
+                let organization = self.string(call.organization.as_ref(), scope);
+                per_policy(&|p| {
+                    analysis::restricted_to_account_or_organization(
+                        p,
+                        &account,
+                        &buckets,
+                        &exceptions,
+                        Some(&organization),
+                    )
+                })
+            }
+            AnalysisName::NotFullAccess => per_policy(&analysis::not_full_access),
+            AnalysisName::DelegatesToAccessPoints => {
+                per_policy(&|p| analysis::delegates_to_access_points(p, &account))
+            }
+            AnalysisName::DeniesInsecureTransport => {
+                let bucket = self.string(call.bucket.as_ref(), scope);
+                per_policy(&|p| analysis::denies_insecure_transport(p, &bucket, &account))
+            }
+            AnalysisName::ActionsWithin => {
+                let actions = self.strings(call.actions.as_ref(), scope);
+                per_policy(&|p| analysis::actions_within(p, &actions))
+            }
+            AnalysisName::ResourcesWithin => {
+                let resources = self.strings(call.resources.as_ref(), scope);
+                per_policy(&|p| analysis::resources_within(p, &resources))
+            }
+            AnalysisName::S3OnlyViaAccessPoints => {
+                let access_points = self.strings(call.access_points.as_ref(), scope);
+                analysis::s3_only_via_access_points(&refs, &access_points)
+            }
+            AnalysisName::NoAdminWildcards => analysis::no_admin_wildcards(&refs),
+            AnalysisName::TrustsOnlyService => {
+                let service = self.string(call.service.as_ref(), scope);
+                per_policy(&|p| analysis::trusts_only_service(p, &service))
+            }
+            // Answered by `organization_analysis`.
+            AnalysisName::ScpsDeny | AnalysisName::DeniesOutsidePrincipals => {
+                return Verdict::new(
+                    Outcome::Error,
+                    format!("{} is an analysis of the organization", call.name.as_str()),
+                    evidence,
+                );
+            }
+        };
+        evidence.push(Evidence {
+            path: format!("{} {}", call.name.as_str(), path),
+            value: Arc::new(json!(result.reasons)),
+        });
+        let message = format!("{path}: {}", result.reasons.join("; "));
+        Verdict::new(
+            if result.passed {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            },
+            message,
+            evidence,
+        )
+    }
+}
+
+impl Evaluator<'_> {
+    /// The probe contexts of an analysis: one map, or a list of maps; none: one request
+    /// without extra keys.
+    fn probe_contexts(
+        &self,
+        call: &AnalysisCall,
+        scope: Scope<'_>,
+    ) -> Vec<BTreeMap<String, String>> {
+        let given = call.context.as_ref().map(|c| self.resolve(c, scope));
+        let maps: Vec<Value> = match given {
+            None => vec![json!({})],
+            Some(Value::Array(items)) => items,
+            Some(one) => vec![one],
+        };
+        maps.iter()
+            .map(|m| {
+                m.as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// `scps_deny` and `denies_outside_principals`: questions to the organization's policies
+    /// above the account (and, for the second, its buckets' policies), by probe requests.
+    fn organization_analysis(&self, call: &AnalysisCall, scope: Scope<'_>) -> Verdict {
+        use crate::model::OrganizationPolicyType as Kind;
+        use crate::policy::organization::{self as perimeter, Answer, ProbeRequest};
+        let entry = self.entry(scope);
+        let account = entry.account;
+        let field = call.policy.as_str();
+        let mut evidence = vec![Evidence {
+            path: field.to_string(),
+            value: self.shared(
+                entry.view.get(field).unwrap_or(&Value::Null),
+                EvidenceOf::Itself,
+                || entry.view.get(field).cloned().unwrap_or(Value::Null),
+            ),
+        }];
+        let Some(org) = self.snapshot.organization.as_ref() else {
+            return Verdict::new(
+                Outcome::Error,
+                "the organization was not collected (no `organization:` in the configuration)"
+                    .into(),
+                evidence,
+            );
+        };
+        let kind = match call.name {
+            AnalysisName::ScpsDeny => Kind::ServiceControlPolicy,
+            _ => Kind::ResourceControlPolicy,
+        };
+        let parsed = match org.parsed_levels(account, kind) {
+            Ok(levels) => levels,
+            Err(reason) => {
+                return Verdict::new(Outcome::Error, format!("not evaluated: {reason}"), evidence);
+            }
+        };
+        let level_refs: Vec<Vec<&Policy>> = parsed
+            .iter()
+            .map(|l| l.iter().map(Arc::as_ref).collect())
+            .collect();
+        let actions = self.strings(call.actions.as_ref(), scope);
+        let contexts = self.probe_contexts(call, scope);
+        let management = org.management_account_id.as_deref();
+        let answer = match call.name {
+            AnalysisName::ScpsDeny => {
+                let resources = self.strings(call.resources.as_ref(), scope);
+                let requests: Vec<ProbeRequest<'_>> = actions
+                    .iter()
+                    .flat_map(|action| resources.iter().map(move |resource| (action, resource)))
+                    .flat_map(|(action, resource)| {
+                        contexts.iter().map(move |context| ProbeRequest {
+                            action,
+                            resource,
+                            context,
+                        })
+                    })
+                    .collect();
+                perimeter::scps_deny(account, &level_refs, management, &requests)
+            }
+            _ => {
+                // Each dataset bucket of this account, with its own policy.
+                let buckets = self.strings(call.bucket.as_ref(), scope);
+                let Some(collected) = self.snapshot.accounts.get(account) else {
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!(
+                            "not evaluated: account {account} was not collected, so its buckets' policies are unknown"
+                        ),
+                        evidence,
+                    );
+                };
+                let mut answers = Vec::new();
+                for bucket in &buckets {
+                    let Some(record) = collected.s3_buckets.get(bucket) else {
+                        let gaps =
+                            self.snapshot
+                                .population_gaps(ResourceType::S3Bucket, account, None);
+                        if !gaps.is_empty() {
+                            answers.push(Answer::Unknown(vec![format!(
+                                "bucket {bucket} could not be read ({})",
+                                gaps.iter()
+                                    .map(|g| format!("{}: {}", g.api_call, g.error))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )]));
+                        }
+                        continue;
+                    };
+                    if let Some(error) = record.collection_errors.get("policy") {
+                        answers.push(Answer::Unknown(vec![format!(
+                            "the policy of bucket {bucket} was not collected ({error})"
+                        )]));
+                        continue;
+                    }
+                    let policy = match record
+                        .policy
+                        .as_ref()
+                        .map(|p| p.policy(&format!("{bucket} bucket policy")))
+                    {
+                        Some(Ok(p)) => Some(p),
+                        Some(Err(e)) => {
+                            let first =
+                                e.to_string().lines().next().unwrap_or_default().to_string();
+                            return Verdict::new(
+                                Outcome::Error,
+                                format!("invalid policy document: {first}"),
+                                evidence,
+                            );
+                        }
+                        None => None,
+                    };
+                    evidence.push(Evidence {
+                        path: format!("bucket {bucket} policy"),
+                        value: Arc::new(
+                            record
+                                .policy
+                                .as_ref()
+                                .and_then(|p| p.document.clone())
+                                .unwrap_or(Value::Null),
+                        ),
+                    });
+                    let resource = format!("arn:aws:s3:::{bucket}/xscan-probe");
+                    let requests: Vec<ProbeRequest<'_>> = actions
+                        .iter()
+                        .flat_map(|action| {
+                            let resource = resource.as_str();
+                            contexts.iter().map(move |context| ProbeRequest {
+                                action,
+                                resource,
+                                context,
+                            })
+                        })
+                        .collect();
+                    answers.push(perimeter::denies_outside_principals(
+                        account,
+                        policy.as_deref(),
+                        &level_refs,
+                        management,
+                        &requests,
+                    ));
+                }
+                if answers.is_empty() {
+                    return Verdict::new(
+                        Outcome::Error,
+                        format!(
+                            "not evaluated: none of the buckets {} is in account {account}",
+                            buckets.join(", ")
+                        ),
+                        evidence,
+                    );
+                }
+                let mut broken = Vec::new();
+                let mut unknown = Vec::new();
+                let mut holds = Vec::new();
+                for answer in answers {
+                    match answer {
+                        Answer::Broken(r) => broken.extend(r),
+                        Answer::Unknown(r) => unknown.extend(r),
+                        Answer::Holds(r) => holds.extend(r),
+                    }
+                }
+                if !broken.is_empty() {
+                    Answer::Broken(broken)
+                } else if !unknown.is_empty() {
+                    Answer::Unknown(unknown)
+                } else {
+                    Answer::Holds(holds)
+                }
+            }
+        };
+        let (outcome, reasons, verb) = match answer {
+            Answer::Holds(r) => (Outcome::Pass, r, "refused"),
+            Answer::Broken(r) => (Outcome::Fail, r, "allowed"),
+            Answer::Unknown(r) => (Outcome::Error, r, "not decided"),
+        };
+        evidence.push(Evidence {
+            path: format!("{} {field}", call.name.as_str()),
+            value: Arc::new(json!(reasons)),
+        });
+        Verdict::new(
+            outcome,
+            format!("{field}: {verb}: {}", reasons.join("; ")),
+            evidence,
+        )
+    }
+}
+
+/// Failures that an organization rule holding in the same account keeps from being exploited
+/// or repeated say so (message and evidence); they stay failures.
+pub(super) fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
+    let holding: std::collections::HashSet<(String, String)> = findings
+        .iter()
+        .filter(|f| f.status == Status::Pass && f.resource.resource_type == ResourceType::Account)
+        .map(|f| (f.rule_id.clone(), f.resource.account.clone()))
+        .collect();
+    if holding.is_empty() {
+        return;
+    }
+    let mitigations: HashMap<&str, &[crate::rules::spec::Mitigation]> = rules
+        .iter()
+        .filter(|r| !r.spec.mitigated_by.is_empty())
+        .map(|r| (r.spec.id.as_str(), r.spec.mitigated_by.as_slice()))
+        .collect();
+    for finding in findings.iter_mut().filter(|f| f.status == Status::Fail) {
+        let Some(list) = mitigations.get(finding.rule_id.as_str()) else {
+            continue;
+        };
+        for mitigation in list.iter() {
+            if holding.contains(&(mitigation.rule.clone(), finding.resource.account.clone())) {
+                finding.message.push_str(&format!(
+                    " — mitigated, still a finding: {} holds in account {} ({})",
+                    mitigation.rule, finding.resource.account, mitigation.because
+                ));
+                finding.evidence.push(Evidence {
+                    path: format!("mitigated_by {}", mitigation.rule),
+                    value: Arc::new(json!(mitigation.because)),
+                });
+            }
+        }
+    }
+}

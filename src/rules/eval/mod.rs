@@ -1,0 +1,733 @@
+//! Pure evaluation: snapshot + rules + parameters -> findings. Never prints, never fails as a
+//! whole: every (rule, resource) in scope gets pass, fail, error or skipped, with the evidence
+//! it was decided on. Missing inputs become `error`, never `pass`.
+//!
+//! Here: the scheduler, the results a gap gives, parameters and the condition tree; the
+//! conditions themselves are in `conditions`, the policy analyses in `analyses`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+
+use serde_json::{Value, json};
+
+use crate::findings::{Evidence, Finding, ResourceRef, Status};
+use crate::model::{AccountRole, ResourceType, Snapshot};
+use crate::policy::{Policy, PolicyError};
+
+mod analyses;
+mod conditions;
+
+use analyses::note_mitigations;
+
+use super::LoadedRule;
+use super::index::{Entry, SnapshotIndex};
+use super::spec::{Condition, Quantifier};
+
+/// The three outcomes of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Error,
+}
+
+/// An outcome with its explanation and the values it was decided on.
+#[derive(Debug, Clone)]
+struct Verdict {
+    outcome: Outcome,
+    message: String,
+    evidence: Vec<Evidence>,
+}
+
+impl Verdict {
+    fn new(outcome: Outcome, message: String, evidence: Vec<Evidence>) -> Self {
+        Self {
+            outcome,
+            message,
+            evidence,
+        }
+    }
+}
+
+/// Where a condition is evaluated: a resource, and the value paths are relative to (the
+/// resource itself, or one element of a list inside it).
+#[derive(Clone, Copy)]
+struct Scope<'v> {
+    entry: usize,
+    value: &'v Value,
+    /// Prefix for evidence paths (`egress[2].`, `subnet subnet-1: `).
+    prefix: &'v str,
+    /// True at the resource's top level (collection errors apply to its fields).
+    top_level: bool,
+}
+
+/// A region (None: account-wide) and why its population is unknown.
+type RegionGap = (Option<String>, String);
+
+/// Evaluates rules over one snapshot.
+pub struct Evaluator<'a> {
+    snapshot: &'a Snapshot,
+    index: SnapshotIndex<'a>,
+    parameters: BTreeMap<String, Value>,
+    configured_accounts: Vec<(String, AccountRole)>,
+    /// Parsed policies by the address of their record in a view (views live as long as `self`).
+    policy_cache: Mutex<HashMap<usize, Result<Arc<Policy>, PolicyError>>>,
+    /// Evidence values by the address they were read from, so that a document that is evidence
+    /// for several rules and results is held once.
+    shared_evidence: Mutex<HashMap<(usize, EvidenceOf), Arc<Value>>>,
+    /// Parameters whose derivation met a collection gap, with the reason.
+    parameter_gaps: BTreeMap<String, String>,
+    /// The perimeter paths of the notebooks (`path` checks) by (account, region, notebook),
+    /// when a configuration gave them.
+    paths: Option<HashMap<(String, String, String), Vec<crate::paths::PathResult>>>,
+}
+
+/// What a shared evidence value holds of the value at its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum EvidenceOf {
+    /// The value itself.
+    Itself,
+    /// The `document` of a policy record, or of each record of a list.
+    Documents,
+}
+
+impl<'a> Evaluator<'a> {
+    /// Builds the index. `accounts` are the accounts in scope with their roles (from the
+    /// config); one missing from the snapshot makes every rule that applies to it `error`.
+    pub fn new(
+        snapshot: &'a Snapshot,
+        parameters: BTreeMap<String, Value>,
+        accounts: Vec<(String, AccountRole)>,
+    ) -> Self {
+        let roles = accounts.clone();
+        let role_of =
+            move |account: &str| roles.iter().find(|(id, _)| id == account).map(|(_, r)| *r);
+        Self {
+            snapshot,
+            index: SnapshotIndex::build(snapshot, &role_of),
+            parameters,
+            configured_accounts: accounts,
+            policy_cache: Mutex::new(HashMap::new()),
+            shared_evidence: Mutex::new(HashMap::new()),
+            parameter_gaps: BTreeMap::new(),
+            paths: None,
+        }
+    }
+
+    /// The notebooks' perimeter paths, for `path` checks ([`crate::paths::analyze`]).
+    pub fn with_paths(mut self, paths: Vec<crate::paths::PathResult>) -> Self {
+        let mut by_notebook: HashMap<(String, String, String), Vec<crate::paths::PathResult>> =
+            HashMap::new();
+        for path in paths {
+            by_notebook
+                .entry((
+                    path.account.clone(),
+                    path.region.clone(),
+                    path.notebook.clone(),
+                ))
+                .or_default()
+                .push(path);
+        }
+        self.paths = Some(by_notebook);
+        self
+    }
+
+    /// Parameters derived from data that was not all collected, with why: a rule reading one
+    /// is `error` (see [`crate::config::Config::parameter_gaps`]).
+    pub fn with_parameter_gaps(mut self, gaps: BTreeMap<String, String>) -> Self {
+        self.parameter_gaps = gaps;
+        self
+    }
+
+    /// Number of indexed resources.
+    pub fn resource_count(&self) -> usize {
+        self.index.entries.len()
+    }
+
+    /// Evaluates every rule; results are ordered by rule, then resource ARN. Rules are shared
+    /// out to one worker per core; the order of the results does not depend on it.
+    pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
+        // The results are most of a scan's memory: their room is taken once (a result per
+        // resource of each rule's type; unlisted populations may add a few), and each rule's
+        // results move there as soon as the rules before it are done.
+        let expected = rules
+            .iter()
+            .map(|r| self.index.of_type(r.spec.resource_type).len())
+            .sum();
+        let mut all = Vec::with_capacity(expected);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, rules.len().max(1));
+        let next = AtomicUsize::new(0);
+        let (sender, receiver) = mpsc::channel::<(usize, Vec<Finding>)>();
+        // A worker that panics drops its sender; the scope then re-raises the panic.
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (sender, next) = (sender.clone(), &next);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(rule) = rules.get(i) else { break };
+                        if sender.send((i, self.evaluate_rule(rule))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            let mut done: BTreeMap<usize, Vec<Finding>> = BTreeMap::new();
+            let mut wanted = 0;
+            for (i, findings) in receiver {
+                done.insert(i, findings);
+                while let Some(findings) = done.remove(&wanted) {
+                    all.extend(findings);
+                    wanted += 1;
+                }
+            }
+        });
+        note_mitigations(rules, &mut all);
+        all
+    }
+
+    /// `value` (read from a view or the parameters) as shared evidence.
+    fn evidence_of(&self, value: &Value) -> Arc<Value> {
+        if !matches!(value, Value::Array(_) | Value::Object(_)) {
+            return Arc::new(value.clone());
+        }
+        self.shared(value, EvidenceOf::Itself, || value.clone())
+    }
+
+    /// The shared evidence `what` of the value at `at`, made once.
+    fn shared(&self, at: &Value, what: EvidenceOf, make: impl FnOnce() -> Value) -> Arc<Value> {
+        let key = (at as *const Value as usize, what);
+        let mut cache = self
+            .shared_evidence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.entry(key).or_insert_with(|| Arc::new(make())).clone()
+    }
+
+    /// Evaluates one rule over every resource of its type, plus an `error` result for each
+    /// account/region whose population of that type is unknown.
+    pub fn evaluate_rule(&self, rule: &LoadedRule) -> Vec<Finding> {
+        let spec = &rule.spec;
+        let mut findings = Vec::with_capacity(self.index.of_type(spec.resource_type).len());
+        let finding = |status, resource, message: String, evidence| {
+            Finding::new(
+                &spec.id,
+                &spec.title,
+                spec.severity,
+                status,
+                resource,
+                message,
+                evidence,
+            )
+        };
+        let read = self.read_parameters(rule);
+        // `${perimeter.*}` parameters the rule reads that the configuration does not provide.
+        let missing: Vec<&str> = read
+            .iter()
+            .filter(|name| name.starts_with("perimeter.") && !self.parameters.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        let gapped: Vec<String> = read
+            .iter()
+            .filter_map(|name| {
+                self.parameter_gaps
+                    .get(name)
+                    .map(|why| format!("{name} {why}"))
+            })
+            .collect();
+        // Read as `parameter` resolves it (trimmed), so `${ region.s3_prefix_lists }` counts too.
+        let reads_prefix_lists = read.iter().any(|name| name == "region.s3_prefix_lists");
+        for &i in self.index.of_type(spec.resource_type) {
+            let entry = &self.index.entries[i];
+            // A parameter derived from collected data carries that data's gaps: with the
+            // prefix lists unknown, "egress only to the S3 prefix list" cannot be judged.
+            let prefix_list_gaps: Vec<String> = if reads_prefix_lists {
+                self.snapshot
+                    .population_gaps(ResourceType::PrefixList, entry.account, entry.region)
+                    .iter()
+                    .map(|g| format!("{}:{}: {}", g.service, g.api_call, g.error))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let verdict = if !gapped.is_empty() {
+                (
+                    Status::Error,
+                    format!("not evaluated: {}", gapped.join("; ")),
+                    Vec::new(),
+                )
+            } else if !prefix_list_gaps.is_empty() {
+                (
+                    Status::Error,
+                    format!(
+                        "not evaluated: the rule compares with the region's S3 managed prefix lists, which could not be listed ({})",
+                        prefix_list_gaps.join("; ")
+                    ),
+                    vec![Evidence {
+                        path: "collection_gap".into(),
+                        value: Arc::new(json!(prefix_list_gaps)),
+                    }],
+                )
+            } else if missing.is_empty() {
+                self.evaluate_resource(rule, i)
+            } else {
+                (
+                    Status::Error,
+                    format!(
+                        "not evaluated: the rule needs {} from the configuration",
+                        missing.join(", ")
+                    ),
+                    Vec::new(),
+                )
+            };
+            findings.push(finding(
+                verdict.0,
+                resource_ref(entry),
+                verdict.1,
+                verdict.2,
+            ));
+        }
+        // Without an organization in scope there is nothing to judge the accounts on: say so
+        // for each, rather than leaving the rule without a result.
+        if spec.resource_type == ResourceType::Account && self.snapshot.organization.is_none() {
+            for (account, _) in &self.configured_accounts {
+                findings.push(finding(
+                    Status::Skipped,
+                    ResourceRef {
+                        resource_type: ResourceType::Account,
+                        id: account.clone(),
+                        arn: format!("arn:aws:organizations:::account/{account}"),
+                        account: account.clone(),
+                        region: None,
+                    },
+                    "not evaluated: the organization is not in scope (no `organization:` in the configuration), so its SCPs and RCPs were not read".into(),
+                    Vec::new(),
+                ));
+            }
+        }
+        // Populations that could not be listed, and configured accounts never collected.
+        for (account, gap_regions) in self.unknown_populations(spec.resource_type) {
+            let role = self.role_of(&account);
+            if !spec.applies_to.as_ref().is_none_or(|a| {
+                a.account_roles.is_empty() || role.is_some_and(|r| a.account_roles.contains(&r))
+            }) {
+                continue;
+            }
+            for (region, reason) in gap_regions {
+                let resource = ResourceRef {
+                    resource_type: spec.resource_type,
+                    id: "*".into(),
+                    arn: format!(
+                        "arn:aws:{}:{}:{account}:{}/*",
+                        spec.resource_type.service(),
+                        region.as_deref().unwrap_or(""),
+                        spec.resource_type.as_str()
+                    ),
+                    account: account.clone(),
+                    region: region.clone(),
+                };
+                findings.push(finding(
+                    Status::Error,
+                    resource,
+                    format!("not evaluated: the {} resources of this account could not be listed ({reason})", spec.resource_type),
+                    vec![Evidence {
+                        path: "collection_gap".into(),
+                        value: Arc::new(json!(reason)),
+                    }],
+                ));
+            }
+        }
+        findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+        findings
+    }
+
+    /// `${...}` parameters the rule reads (check and applies_to).
+    fn read_parameters(&self, rule: &LoadedRule) -> Vec<String> {
+        let text =
+            serde_json::to_string(&(&rule.spec.check, &rule.spec.applies_to)).unwrap_or_default();
+        let mut names: Vec<String> = text
+            .split("${")
+            .skip(1)
+            .filter_map(|rest| {
+                rest.split_once('}')
+                    .map(|(name, _)| name.trim().to_string())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn role_of(&self, account: &str) -> Option<AccountRole> {
+        self.snapshot
+            .accounts
+            .get(account)
+            .and_then(|a| a.role)
+            .or_else(|| {
+                self.configured_accounts
+                    .iter()
+                    .find(|(id, _)| id == account)
+                    .map(|(_, r)| *r)
+            })
+    }
+
+    /// (account, [(region, reason)]) whose population of `t` is unknown; one entry per
+    /// (account, region), reasons joined.
+    fn unknown_populations(&self, t: ResourceType) -> Vec<(String, Vec<RegionGap>)> {
+        let mut out: Vec<(String, Vec<RegionGap>)> = Vec::new();
+        let mut add = |account: &str, region: Option<String>, reason: String| {
+            let index = match out.iter().position(|(a, _)| a == account) {
+                Some(i) => i,
+                None => {
+                    out.push((account.to_string(), Vec::new()));
+                    out.len() - 1
+                }
+            };
+            let regions = &mut out[index].1;
+            match regions.iter_mut().find(|(r, _)| *r == region) {
+                Some((_, existing)) => {
+                    existing.push_str("; ");
+                    existing.push_str(&reason);
+                }
+                None => regions.push((region, reason)),
+            }
+        };
+        for gap in &self.snapshot.metadata.collection_gaps {
+            if gap.resource_types.contains(&t) {
+                add(
+                    &gap.account,
+                    gap.region.clone(),
+                    format!("{}:{} failed: {}", gap.service, gap.api_call, gap.error),
+                );
+            }
+        }
+        // An account's organization view does not depend on reaching the account.
+        let accounts_listed = if t == ResourceType::Account {
+            &[][..]
+        } else {
+            &self.configured_accounts[..]
+        };
+        for (account, _) in accounts_listed {
+            let explained = self
+                .snapshot
+                .metadata
+                .collection_gaps
+                .iter()
+                .any(|g| &g.account == account && g.resource_types.contains(&t));
+            if !self.snapshot.accounts.contains_key(account) && !explained {
+                add(account, None, "the account was not collected".into());
+            }
+        }
+        out
+    }
+
+    fn evaluate_resource(&self, rule: &LoadedRule, i: usize) -> (Status, String, Vec<Evidence>) {
+        let entry = &self.index.entries[i];
+        let scope = Scope {
+            entry: i,
+            value: &entry.view,
+            prefix: "",
+            top_level: true,
+        };
+        if let Some(applies) = &rule.spec.applies_to {
+            if !applies.account_roles.is_empty()
+                && !entry
+                    .account_role
+                    .is_some_and(|r| applies.account_roles.contains(&r))
+            {
+                let role = entry
+                    .account_role
+                    .map_or("not in scope", AccountRole::as_str);
+                return (
+                    Status::Skipped,
+                    format!("not applicable: account {} is {role}", entry.account),
+                    vec![Evidence {
+                        path: "account_role".into(),
+                        value: Arc::new(json!(entry.account_role.map(AccountRole::as_str))),
+                    }],
+                );
+            }
+            if let Some(when) = &applies.when {
+                let v = self.condition(when, scope);
+                match v.outcome {
+                    Outcome::Fail => {
+                        return (
+                            Status::Skipped,
+                            format!("not applicable: {}", v.message),
+                            v.evidence,
+                        );
+                    }
+                    Outcome::Error => {
+                        return (
+                            Status::Error,
+                            format!("not evaluated: {}", v.message),
+                            v.evidence,
+                        );
+                    }
+                    Outcome::Pass => {}
+                }
+            }
+        }
+        let v = self.condition(&rule.spec.check, scope);
+        let status = match v.outcome {
+            Outcome::Pass => Status::Pass,
+            Outcome::Fail => Status::Fail,
+            Outcome::Error => Status::Error,
+        };
+        let message = if status == Status::Error {
+            format!("not evaluated: {}", v.message)
+        } else {
+            v.message
+        };
+        (status, message, v.evidence)
+    }
+
+    fn condition(&self, condition: &Condition, scope: Scope<'_>) -> Verdict {
+        match condition {
+            Condition::All(items) => combine_all(items.iter().map(|c| self.condition(c, scope))),
+            Condition::Any(items) => combine_any(items.iter().map(|c| self.condition(c, scope))),
+            Condition::Not(inner) => {
+                let v = self.condition(inner, scope);
+                let outcome = match v.outcome {
+                    Outcome::Pass => Outcome::Fail,
+                    Outcome::Fail => Outcome::Pass,
+                    Outcome::Error => Outcome::Error,
+                };
+                let message = if outcome == Outcome::Fail {
+                    format!("must not hold: {}", v.message)
+                } else {
+                    v.message
+                };
+                Verdict::new(outcome, message, v.evidence)
+            }
+            Condition::Field(test) => self.field(test, scope),
+            Condition::Each(test) => self.each(test, scope),
+            Condition::Related(test) => self.related(test, scope),
+            Condition::Analysis(call) => self.analysis(call, scope),
+            Condition::Path(test) => self.path(test.question, scope),
+            Condition::Forced(holds) => Verdict::new(
+                if *holds { Outcome::Pass } else { Outcome::Fail },
+                format!("(mutant: forced {})", if *holds { "true" } else { "false" }),
+                Vec::new(),
+            ),
+        }
+    }
+
+    fn entry(&self, scope: Scope<'_>) -> &Entry<'a> {
+        &self.index.entries[scope.entry]
+    }
+
+    /// Reads a dotted path (or a `${perimeter.*}` parameter); `Err` when the field could not
+    /// be collected.
+    fn read<'v>(&'v self, scope: Scope<'v>, path: &str) -> Result<&'v Value, String> {
+        static NULL: Value = Value::Null;
+        if let Some(name) = path.strip_prefix("${").and_then(|p| p.strip_suffix('}')) {
+            return Ok(self.parameters.get(name.trim()).unwrap_or(&NULL));
+        }
+        if scope.top_level {
+            let first = path.split('.').next().unwrap_or(path);
+            if let Some(error) = self
+                .entry(scope)
+                .collection_errors
+                .and_then(|e| e.get(first))
+            {
+                return Err(format!(
+                    "{}{first} could not be collected: {error}",
+                    scope.prefix
+                ));
+            }
+        }
+        let mut value = scope.value;
+        for segment in path.split('.') {
+            value = match value {
+                Value::Object(map) => map.get(segment).unwrap_or(&Value::Null),
+                _ => &Value::Null,
+            };
+        }
+        Ok(value)
+    }
+
+    /// Substitutes `${...}` parameters in a rule value.
+    fn resolve(&self, value: &Value, scope: Scope<'_>) -> Value {
+        match value {
+            Value::String(s) => self.resolve_str(s, scope),
+            Value::Array(items) => {
+                // A parameter that is a list is spliced into the surrounding list.
+                let mut out = Vec::new();
+                for item in items {
+                    match self.resolve(item, scope) {
+                        Value::Array(inner) if matches!(item, Value::String(s) if s.starts_with("${")) => {
+                            out.extend(inner)
+                        }
+                        other => out.push(other),
+                    }
+                }
+                Value::Array(out)
+            }
+            other => other.clone(),
+        }
+    }
+
+    fn parameter(&self, name: &str, scope: Scope<'_>) -> Value {
+        let entry = self.entry(scope);
+        match name {
+            "resource.account" => json!(entry.account),
+            "resource.region" => json!(entry.region),
+            "resource.id" => json!(entry.id),
+            "resource.arn" => json!(entry.arn),
+            // The collected organization's id (null without one).
+            "organization.id" => json!(
+                self.snapshot
+                    .organization
+                    .as_ref()
+                    .and_then(|o| o.id.as_deref())
+            ),
+            "region.s3_prefix_lists" => json!(
+                self.index
+                    .s3_prefix_lists(entry.account, entry.region.unwrap_or(""))
+            ),
+            other => self.parameters.get(other).cloned().unwrap_or(Value::Null),
+        }
+    }
+
+    fn resolve_str(&self, s: &str, scope: Scope<'_>) -> Value {
+        if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+            && !name.contains("${")
+        {
+            return self.parameter(name.trim(), scope);
+        }
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            out.push_str(&rest[..start]);
+            match self.parameter(rest[start + 2..start + len].trim(), scope) {
+                Value::String(v) => out.push_str(&v),
+                other => out.push_str(&other.to_string()),
+            }
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        Value::String(out)
+    }
+
+    fn strings(&self, value: Option<&Value>, scope: Scope<'_>) -> Vec<String> {
+        match value.map(|v| self.resolve(v, scope)) {
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn string(&self, value: Option<&Value>, scope: Scope<'_>) -> String {
+        self.strings(value, scope)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+}
+
+fn resource_ref(entry: &Entry<'_>) -> ResourceRef {
+    ResourceRef {
+        resource_type: entry.resource_type,
+        id: entry.id.to_string(),
+        arn: entry.arn.clone(),
+        account: entry.account.to_string(),
+        region: entry.region.map(str::to_string),
+    }
+}
+
+/// Compact rendering of a value for messages.
+fn render(value: &Value) -> String {
+    match value {
+        Value::Null => "unset".into(),
+        other => other.to_string(),
+    }
+}
+
+fn combine_all(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    let mut evidence = Vec::new();
+    let mut failing = Vec::new();
+    let mut errors = Vec::new();
+    let mut passing = Vec::new();
+    for v in verdicts {
+        evidence.extend(v.evidence);
+        match v.outcome {
+            Outcome::Fail => failing.push(v.message),
+            Outcome::Error => errors.push(v.message),
+            Outcome::Pass => passing.push(v.message),
+        }
+    }
+    // A definite failure stands even if another part could not be evaluated.
+    if !failing.is_empty() {
+        Verdict::new(Outcome::Fail, failing.join("; "), evidence)
+    } else if !errors.is_empty() {
+        Verdict::new(Outcome::Error, errors.join("; "), evidence)
+    } else {
+        Verdict::new(Outcome::Pass, passing.join("; "), evidence)
+    }
+}
+
+/// Stops at the first verdict that passes: the rest are not evaluated.
+fn combine_any(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    let mut evidence = Vec::new();
+    let mut messages = Vec::new();
+    let mut error = false;
+    for v in verdicts {
+        evidence.extend(v.evidence);
+        match v.outcome {
+            Outcome::Pass => return Verdict::new(Outcome::Pass, v.message, evidence),
+            Outcome::Error => error = true,
+            Outcome::Fail => {}
+        }
+        messages.push(v.message);
+    }
+    let message = format!("none holds: {}", messages.join("; "));
+    Verdict::new(
+        if error { Outcome::Error } else { Outcome::Fail },
+        message,
+        evidence,
+    )
+}
+
+fn quantify(
+    quantifier: Quantifier,
+    non_empty: bool,
+    verdicts: impl Iterator<Item = Verdict>,
+    label: &str,
+) -> Verdict {
+    let mut verdicts = verdicts.peekable();
+    if verdicts.peek().is_none() {
+        return match (quantifier, non_empty) {
+            (Quantifier::Any, _) | (_, true) => {
+                Verdict::new(Outcome::Fail, format!("{label}: none found"), Vec::new())
+            }
+            _ => Verdict::new(Outcome::Pass, format!("{label}: none"), Vec::new()),
+        };
+    }
+    match quantifier {
+        Quantifier::All => combine_all(verdicts),
+        Quantifier::Any => combine_any(verdicts),
+        Quantifier::None => {
+            let flipped = verdicts.map(|v| match v.outcome {
+                Outcome::Pass => Verdict::new(
+                    Outcome::Fail,
+                    format!("must not hold: {}", v.message),
+                    v.evidence,
+                ),
+                Outcome::Fail => Verdict::new(Outcome::Pass, v.message, v.evidence),
+                Outcome::Error => v,
+            });
+            combine_all(flipped)
+        }
+    }
+}
