@@ -286,7 +286,7 @@ fn parse_account_list(
         if std::mem::take(&mut first) && !id.chars().all(|c| c.is_ascii_digit()) {
             continue; // a header
         }
-        if !crate::policy::principal::is_account_id(id) {
+        if !crate::input::is_account_id(id) {
             return Err(invalid(
                 line_no,
                 format!("`{id}` is not a 12-digit account id (lines are id,name,tags)"),
@@ -474,7 +474,7 @@ impl Config {
 
     fn validate(&self, origin: &str, text: &str) -> Result<(), ConfigError> {
         let invalid = |needle: &str, message: String| {
-            let (line, column) = crate::rules::locate(text, needle);
+            let (line, column) = crate::input::locate(text, needle);
             ConfigError::Invalid {
                 path: origin.to_string(),
                 line,
@@ -483,7 +483,7 @@ impl Config {
             }
         };
         for account in &self.accounts {
-            if !crate::policy::principal::is_account_id(&account.id) {
+            if !crate::input::is_account_id(&account.id) {
                 return Err(invalid(
                     &account.id,
                     format!(
@@ -493,7 +493,7 @@ impl Config {
                 ));
             }
         }
-        if !crate::policy::principal::is_account_id(&self.perimeter.data_account) {
+        if !crate::input::is_account_id(&self.perimeter.data_account) {
             return Err(invalid(
                 "data_account",
                 "perimeter.data_account must be a 12-digit account id".into(),

@@ -1,4 +1,5 @@
-//! What every reader of an input file shares: one rule for a UTF-8 byte order mark (accepted
+//! What every reader of an input file shares: where a needle is (file:line:column of an
+//! error), what an account id looks like, one rule for a UTF-8 byte order mark (accepted
 //! and dropped, in every format) and one for duplicated JSON object keys (refused, with the
 //! position, in every JSON input — serde_json would otherwise keep the last one silently, so a
 //! failing resource or a `Deny` could be shadowed by a later key of the same name).
@@ -8,6 +9,24 @@ use std::fmt;
 
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+/// 1-based (line, column) of the first occurrence of `needle` in `text`, or (1, 1).
+pub fn locate(text: &str, needle: &str) -> (usize, usize) {
+    match text.find(needle) {
+        Some(offset) => {
+            let before = &text[..offset];
+            let line = before.matches('\n').count() + 1;
+            let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            (line, column)
+        }
+        None => (1, 1),
+    }
+}
+
+/// A 12-digit AWS account id.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// The text without a leading UTF-8 byte order mark (editors on Windows write one).
 pub fn strip_bom(text: &str) -> &str {

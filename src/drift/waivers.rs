@@ -210,7 +210,7 @@ fn check_scope(resource: &str) -> Result<(), String> {
             if !wild(partition) && !partition.is_empty()
                 && !wild(service) && !service.is_empty()
                 && (!wild(region) || *region == "*")
-                && crate::policy::principal::is_account_id(account)
+                && crate::input::is_account_id(account)
     );
     if within_account {
         Ok(())
@@ -255,7 +255,7 @@ fn locate_from(text: &str, from: usize, needle: &str) -> (usize, usize) {
         .take(from.saturating_sub(1))
         .map(str::len)
         .sum();
-    let (line, column) = crate::rules::locate(&text[offset..], needle);
+    let (line, column) = crate::input::locate(&text[offset..], needle);
     (line + from - 1, column)
 }
 

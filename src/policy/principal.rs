@@ -137,9 +137,7 @@ impl RequestPrincipal {
 }
 
 /// True for a 12-digit AWS account id.
-pub fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
+pub use crate::input::is_account_id;
 
 /// The account an `AWS` principal entry names as a whole (`111111111111` or its root ARN).
 pub fn account_of_entry(entry: &str) -> Option<&str> {

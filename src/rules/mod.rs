@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::findings::sha256_hex;
+use crate::input::locate;
 use crate::model::ResourceType;
 
 pub use eval::Evaluator;
@@ -276,19 +277,6 @@ fn walk_once(
         }
     }
     Ok(())
-}
-
-/// 1-based (line, column) of the first occurrence of `needle` in `text`, or (1, 1).
-pub fn locate(text: &str, needle: &str) -> (usize, usize) {
-    match text.find(needle) {
-        Some(offset) => {
-            let before = &text[..offset];
-            let line = before.matches('\n').count() + 1;
-            let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            (line, column)
-        }
-        None => (1, 1),
-    }
 }
 
 /// Semantic checks serde cannot make; positions are found by locating the offending text.
