@@ -123,6 +123,13 @@ pub fn explain(rule: &crate::rules::LoadedRule) -> String {
             out.push_str(&format!("  {}: {}\n", m.rule, m.because.trim()));
         }
     }
+    for name in r.check.analyses() {
+        out.push_str(&format!(
+            "\nAnalysis {}\n  {}\n",
+            name.as_str(),
+            name.spec().summary
+        ));
+    }
     let yaml = crate::rules::docs::condition_yaml(&r.check);
     if !yaml.is_empty() {
         out.push_str(&format!(

@@ -68,6 +68,9 @@ pub fn rule_page(rule: &LoadedRule) -> String {
     out.push_str("\n## The check\n\n```yaml\n");
     out.push_str(&condition_yaml(&r.check));
     out.push_str("```\n");
+    for name in r.check.analyses() {
+        out.push_str(&format!("\n`{}`: {}\n", name.as_str(), name.spec().summary));
+    }
     if let Some(when) = r.applies_to.as_ref().and_then(|a| a.when.as_ref()) {
         out.push_str("\nOnly for resources where:\n\n```yaml\n");
         out.push_str(&condition_yaml(when));
@@ -108,6 +111,23 @@ pub fn catalogue(pack: &RulePack) -> String {
         out.push_str(&format!(
             "| [{}]({}.md) | {} | `{}` | {} |\n",
             r.id, r.id, r.severity, r.resource_type, r.title
+        ));
+    }
+    out.push_str("\n## Analyses\n\nA check calls them as `analysis: {name, policy, ...}`; rule loading refuses a missing or an unknown argument.\n\n| Analysis | What it answers | Required | Optional |\n|---|---|---|---|\n");
+    for name in crate::rules::spec::AnalysisName::ALL {
+        let spec = name.spec();
+        let args = |list: &[&str]| {
+            list.iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            name.as_str(),
+            spec.summary,
+            args(spec.required),
+            args(spec.optional)
         ));
     }
     out.push_str("\n## Fields rules can read, per resource type\n\nEvery resource also has `account`, `region` and `account_role`.\n\n");

@@ -414,7 +414,29 @@ fn validate_condition(
         },
         C::Analysis(call) => {
             check_path(&call.policy, error);
-            for arg in call.name.required_args() {
+            let spec = call.name.spec();
+            for arg in call.given_args() {
+                if !spec.required.contains(&arg) && !spec.optional.contains(&arg) {
+                    error(
+                        &format!("{arg}:"),
+                        format!(
+                            "analysis `{}` takes no argument `{arg}` ({})",
+                            call.name.as_str(),
+                            match spec
+                                .required
+                                .iter()
+                                .chain(spec.optional)
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                            {
+                                none if none.is_empty() => "it takes none".to_string(),
+                                some => format!("it takes {}", some.join(", ")),
+                            }
+                        ),
+                    );
+                }
+            }
+            for arg in spec.required {
                 if !call.has_arg(arg) {
                     error(
                         &format!("name: {}", call.name.as_str()),

@@ -135,6 +135,30 @@ impl Condition {
             Condition::Field(_) | Condition::Analysis(_) | Condition::Forced(_) => false,
         }
     }
+
+    /// The analyses this condition calls, in order, each once.
+    pub fn analyses(&self) -> Vec<AnalysisName> {
+        let mut out = Vec::new();
+        self.walk_analyses(&mut out);
+        out
+    }
+
+    fn walk_analyses(&self, out: &mut Vec<AnalysisName>) {
+        match self {
+            Condition::All(all) | Condition::Any(all) => {
+                all.iter().for_each(|c| c.walk_analyses(out))
+            }
+            Condition::Not(inner) => inner.walk_analyses(out),
+            Condition::Each(each) => each.check.walk_analyses(out),
+            Condition::Related(related) => {
+                if let Some(check) = &related.check {
+                    check.walk_analyses(out);
+                }
+            }
+            Condition::Analysis(call) if !out.contains(&call.name) => out.push(call.name),
+            _ => {}
+        }
+    }
 }
 
 /// A test of one field. Exactly one operator is given.
@@ -356,23 +380,91 @@ impl AnalysisName {
         }
     }
 
-    /// The arguments each analysis requires.
-    pub fn required_args(self) -> &'static [&'static str] {
+    /// Every analysis, for docs and checks.
+    pub const ALL: [AnalysisName; 13] = [
+        AnalysisName::NotPublic,
+        AnalysisName::GrantsOnlyPrincipals,
+        AnalysisName::RestrictedToAccount,
+        AnalysisName::NotFullAccess,
+        AnalysisName::DelegatesToAccessPoints,
+        AnalysisName::DeniesInsecureTransport,
+        AnalysisName::ActionsWithin,
+        AnalysisName::ResourcesWithin,
+        AnalysisName::S3OnlyViaAccessPoints,
+        AnalysisName::NoAdminWildcards,
+        AnalysisName::TrustsOnlyService,
+        AnalysisName::ScpsDeny,
+        AnalysisName::DeniesOutsidePrincipals,
+    ];
+
+    /// What the analysis answers and the arguments it takes: the registry rule loading checks
+    /// a rule's call against, and the documentation shows.
+    pub fn spec(self) -> AnalysisSpec {
+        let spec = |summary, required, optional| AnalysisSpec {
+            summary,
+            required,
+            optional,
+        };
         match self {
-            AnalysisName::NotPublic
-            | AnalysisName::NotFullAccess
-            | AnalysisName::NoAdminWildcards => &[],
-            AnalysisName::GrantsOnlyPrincipals => &["principals"],
-            AnalysisName::RestrictedToAccount | AnalysisName::DelegatesToAccessPoints => {
-                &["account"]
+            AnalysisName::NotPublic => spec(
+                "The policy is not public by S3's definition (`kind: access_point` reads `s3:DataAccessPointArn` as S3 does for access points).",
+                &[],
+                &["kind"],
+            ),
+            AnalysisName::GrantsOnlyPrincipals => spec(
+                "Every Allow names only the expected principals (with `require_all`, each of them is granted).",
+                &["principals"],
+                &["require_all"],
+            ),
+            AnalysisName::RestrictedToAccount => spec(
+                "An endpoint policy allows only resources of `account` (or of the scanned `organization`), its known buckets and the exceptions.",
+                &["account"],
+                &["known_buckets", "exceptions", "organization"],
+            ),
+            AnalysisName::NotFullAccess => spec(
+                "The policy is not the default allow-everything endpoint policy.",
+                &[],
+                &[],
+            ),
+            AnalysisName::DelegatesToAccessPoints => spec(
+                "A bucket policy grants only through `account`'s access points.",
+                &["account"],
+                &[],
+            ),
+            AnalysisName::DeniesInsecureTransport => spec(
+                "A bucket policy refuses requests without TLS to `bucket` of `account`.",
+                &["bucket", "account"],
+                &[],
+            ),
+            AnalysisName::ActionsWithin => {
+                spec("Every Allow grants only `actions`.", &["actions"], &[])
             }
-            AnalysisName::DeniesInsecureTransport => &["bucket", "account"],
-            AnalysisName::ActionsWithin => &["actions"],
-            AnalysisName::ResourcesWithin => &["resources"],
-            AnalysisName::S3OnlyViaAccessPoints => &["access_points"],
-            AnalysisName::TrustsOnlyService => &["service"],
-            AnalysisName::ScpsDeny => &["actions", "resources"],
-            AnalysisName::DeniesOutsidePrincipals => &["actions", "bucket"],
+            AnalysisName::ResourcesWithin => {
+                spec("Every Allow reaches only `resources`.", &["resources"], &[])
+            }
+            AnalysisName::S3OnlyViaAccessPoints => spec(
+                "A role's policies reach S3 only through `access_points`.",
+                &["access_points"],
+                &[],
+            ),
+            AnalysisName::NoAdminWildcards => {
+                spec("No Allow of `*`, `service:*` or NotAction.", &[], &[])
+            }
+            AnalysisName::TrustsOnlyService => spec(
+                "A trust policy admits only the `service` principal.",
+                &["service"],
+                &[],
+            ),
+            AnalysisName::ScpsDeny => spec(
+                "The SCPs above an account refuse its roles each of `actions` on each of `resources` with each `context` (on `account` resources).",
+                &["actions", "resources"],
+                &["context"],
+            ),
+            AnalysisName::DeniesOutsidePrincipals => spec(
+                "A principal outside the organization is refused `actions` on each `bucket` of the account by its bucket policy or the RCPs, even with a grant added (on `account` resources).",
+                &["actions", "bucket"],
+                &["context"],
+            ),
         }
     }
 
@@ -385,6 +477,14 @@ impl AnalysisName {
             _ => None,
         }
     }
+}
+
+/// An analysis as the registry describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisSpec {
+    pub summary: &'static str,
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
 }
 
 /// What an analysis concludes when the policy is absent (AWS answered "no policy").
@@ -418,7 +518,7 @@ pub struct AnalysisCall {
     pub exceptions: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principals: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_all: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions: Option<Value>,
@@ -440,16 +540,30 @@ pub struct AnalysisCall {
 impl AnalysisCall {
     /// Whether an argument was given.
     pub fn has_arg(&self, name: &str) -> bool {
-        match name {
-            "account" => self.account.is_some(),
-            "bucket" => self.bucket.is_some(),
-            "principals" => self.principals.is_some(),
-            "actions" => self.actions.is_some(),
-            "resources" => self.resources.is_some(),
-            "access_points" => self.access_points.is_some(),
-            "service" => self.service.is_some(),
-            _ => false,
-        }
+        self.given_args().contains(&name)
+    }
+
+    /// The arguments the call gives (besides `name`, `policy` and `when_absent`).
+    pub fn given_args(&self) -> Vec<&'static str> {
+        [
+            ("kind", self.kind.is_some()),
+            ("account", self.account.is_some()),
+            ("bucket", self.bucket.is_some()),
+            ("known_buckets", self.known_buckets.is_some()),
+            ("exceptions", self.exceptions.is_some()),
+            ("principals", self.principals.is_some()),
+            ("require_all", self.require_all),
+            ("actions", self.actions.is_some()),
+            ("resources", self.resources.is_some()),
+            ("access_points", self.access_points.is_some()),
+            ("service", self.service.is_some()),
+            ("organization", self.organization.is_some()),
+            ("context", self.context.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| name)
+        .collect()
     }
 }
 

@@ -163,3 +163,36 @@ fn a_mitigation_must_name_an_account_rule_of_the_pack() {
         "{e:?}"
     );
 }
+
+/// The analysis registry: an argument an analysis does not take is refused where it is
+/// written, naming what the analysis takes; a missing required one too.
+#[test]
+fn analysis_arguments_are_checked_against_the_registry() {
+    let analysis = |args: &str| {
+        GOOD.replace(
+            "  field: {path: direct_internet_access, equals: Disabled}",
+            &format!("  analysis:\n    name: not_public\n    policy: policy\n{args}"),
+        )
+        .replace(
+            "resource_type: sagemaker_notebook",
+            "resource_type: s3_bucket",
+        )
+    };
+    assert!(errors(&[("a.yaml", &analysis("    kind: resource\n"))]).is_empty());
+    let e = errors(&[("a.yaml", &analysis("    bucket: b\n"))]);
+    assert!(
+        e.len() == 1
+            && e[0].starts_with("a.yaml:12:5:")
+            && e[0].contains("analysis `not_public` takes no argument `bucket` (it takes `kind`)"),
+        "{e:?}"
+    );
+    let missing = GOOD.replace(
+        "  field: {path: direct_internet_access, equals: Disabled}",
+        "  analysis: {name: actions_within, policy: policy}",
+    );
+    let e = errors(&[("a.yaml", &missing)]);
+    assert!(
+        e.iter().any(|m| m.contains("needs the argument `actions`")),
+        "{e:?}"
+    );
+}
