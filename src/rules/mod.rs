@@ -481,15 +481,6 @@ fn validate_condition(
                     );
                 }
             }
-            if let Some(kind) = &call.kind
-                && kind != "resource"
-                && kind != "access_point"
-            {
-                error(
-                    &format!("kind: {kind}"),
-                    format!("analysis kind `{kind}` must be `resource` or `access_point`"),
-                );
-            }
         }
     }
 }

@@ -479,6 +479,16 @@ impl AnalysisName {
     }
 }
 
+/// What a policy an analysis reads is attached to, where it changes the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyAttachment {
+    /// A bucket or other resource.
+    Resource,
+    /// An S3 access point (S3 reads `s3:DataAccessPointArn` differently there).
+    AccessPoint,
+}
+
 /// An analysis as the registry describes it.
 #[derive(Debug, Clone, Copy)]
 pub struct AnalysisSpec {
@@ -507,7 +517,7 @@ pub struct AnalysisCall {
     pub when_absent: WhenAbsent,
     /// `resource` (default) or `access_point` — how S3 reads "public".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<PolicyAttachment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -196,3 +196,25 @@ fn analysis_arguments_are_checked_against_the_registry() {
         "{e:?}"
     );
 }
+
+/// A typed argument: `kind` is `resource` or `access_point`, refused otherwise where written.
+#[test]
+fn an_analysis_kind_is_typed() {
+    let rule = GOOD
+        .replace(
+            "  field: {path: direct_internet_access, equals: Disabled}",
+            "  analysis: {name: not_public, policy: policy, kind: bucket}",
+        )
+        .replace(
+            "resource_type: sagemaker_notebook",
+            "resource_type: s3_bucket",
+        );
+    let e = errors(&[("a.yaml", &rule)]);
+    assert!(
+        e.len() == 1
+            && e[0].starts_with("a.yaml:")
+            && e[0].contains("bucket")
+            && e[0].contains("access_point"),
+        "{e:?}"
+    );
+}

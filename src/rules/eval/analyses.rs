@@ -119,9 +119,9 @@ impl<'a> Evaluator<'a> {
             };
         }
         let refs: Vec<&Policy> = policies.iter().map(Arc::as_ref).collect();
-        let kind = match call.kind.as_deref() {
-            Some("access_point") => PolicyKind::AccessPoint,
-            _ => PolicyKind::Resource,
+        let kind = match call.kind {
+            Some(crate::rules::spec::PolicyAttachment::AccessPoint) => PolicyKind::AccessPoint,
+            Some(crate::rules::spec::PolicyAttachment::Resource) | None => PolicyKind::Resource,
         };
         let attached_as = match call.name {
             AnalysisName::RestrictedToAccount | AnalysisName::NotFullAccess => PolicyKind::Endpoint,
