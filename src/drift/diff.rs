@@ -14,52 +14,20 @@ use crate::model::{ResourceType, Snapshot};
 /// Resource key: (type, account, region, id).
 type Key = (ResourceType, String, Option<String>, String);
 
-/// Every resource of a snapshot as JSON, keyed by identity.
+/// Every resource of a snapshot as JSON, keyed by identity (a bucket is keyed without its
+/// region, as it is not a regional resource).
 fn resources(snapshot: &Snapshot) -> BTreeMap<Key, Value> {
-    let mut out = BTreeMap::new();
-    let as_map = |v: Value| match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    for (account_id, account) in &snapshot.accounts {
-        let account_json = as_map(serde_json::to_value(account).unwrap_or(Value::Null));
-        let mut add = |t: ResourceType, region: Option<&str>, map: Option<&Value>| {
-            if let Some(Value::Object(map)) = map {
-                for (id, value) in map {
-                    out.insert(
-                        (
-                            t,
-                            account_id.clone(),
-                            region.map(str::to_string),
-                            id.clone(),
-                        ),
-                        value.clone(),
-                    );
-                }
-            }
-        };
-        add(ResourceType::IamRole, None, account_json.get("iam_roles"));
-        add(ResourceType::S3Bucket, None, account_json.get("s3_buckets"));
-        if let Some(settings) = account_json.get("s3_account_settings") {
-            let wrapped = Value::Object(Map::from_iter([(account_id.clone(), settings.clone())]));
-            add(ResourceType::S3AccountSettings, None, Some(&wrapped));
-        }
-        for (region, r) in &account.regions {
-            let region_json = as_map(serde_json::to_value(r).unwrap_or(Value::Null));
-            for (t, key) in [
-                (ResourceType::SagemakerNotebook, "sagemaker_notebooks"),
-                (ResourceType::Vpc, "vpcs"),
-                (ResourceType::Subnet, "subnets"),
-                (ResourceType::RouteTable, "route_tables"),
-                (ResourceType::SecurityGroup, "security_groups"),
-                (ResourceType::VpcEndpoint, "vpc_endpoints"),
-                (ResourceType::PrefixList, "prefix_lists"),
-                (ResourceType::S3AccessPoint, "s3_access_points"),
-            ] {
-                add(t, Some(region), region_json.get(key));
-            }
-        }
-    }
+    let mut out: BTreeMap<Key, Value> = snapshot
+        .resources()
+        .map(|item| {
+            let t = item.resource_type();
+            let region = item.region.filter(|_| t.is_regional()).map(str::to_string);
+            (
+                (t, item.account.to_string(), region, item.id.to_string()),
+                item.to_json(),
+            )
+        })
+        .collect();
     if let Some(org) = &snapshot.organization {
         for (id, account) in &org.accounts {
             out.insert(

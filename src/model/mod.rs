@@ -8,6 +8,7 @@
 
 pub mod merge;
 mod organization;
+mod registry;
 mod resources;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use organization::*;
+pub use registry::{Resource, ResourceItem};
 pub use resources::*;
 
 /// The snapshot format version this build reads and writes.

@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::{
     AccountRole, CollectionErrors, IamRole, OrganizationPolicyType, OrganizationSnapshot,
-    PolicyRecord, ResourceType, Snapshot,
+    PolicyRecord, Resource, ResourceType, Snapshot,
 };
 
 use super::spec::Relation;
@@ -62,13 +61,13 @@ fn lazy<'a>(make: impl Fn() -> Value + Send + Sync + 'a) -> ViewMaker<'a> {
     Box::new(make)
 }
 
-fn view_of<T: Serialize>(
-    resource: &T,
+/// A resource's JSON with where it is: `account`, `region` and `account_role`.
+fn with_place(
+    mut view: Value,
     account: &str,
     region: Option<&str>,
     role: Option<AccountRole>,
 ) -> Value {
-    let mut view = serde_json::to_value(resource).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut view {
         map.insert("account".into(), json!(account));
         map.insert("region".into(), json!(region));
@@ -79,7 +78,12 @@ fn view_of<T: Serialize>(
 
 /// A role's view, with all its identity policies in one list (`identity_policies`) for analyses.
 fn role_view(r: &IamRole, account: &str, role: Option<AccountRole>) -> Value {
-    let mut view = view_of(r, account, None, role);
+    let mut view = with_place(
+        serde_json::to_value(r).unwrap_or(Value::Null),
+        account,
+        None,
+        role,
+    );
     let record = |name: &str, p: Option<&PolicyRecord>| json!({"name": name, "raw": p.map(|p| &p.raw), "document": p.map(|p| &p.document)});
     let identity = r
         .inline_policies
@@ -141,181 +145,65 @@ impl<'a> SnapshotIndex<'a> {
     /// Indexes `snapshot`; `roles` gives each account's role when the snapshot has none.
     pub fn build(snapshot: &'a Snapshot, role_of: &dyn Fn(&str) -> Option<AccountRole>) -> Self {
         let mut index = Self::default();
-        for (account, a) in &snapshot.accounts {
-            let role = a.role.or_else(|| role_of(account));
-            let account = account.as_str();
-            for (name, r) in &a.iam_roles {
-                let i = index.push(
-                    Entry {
-                        resource_type: ResourceType::IamRole,
-                        account,
-                        region: None,
-                        id: name,
-                        arn: r.arn.clone(),
-                        account_role: role,
-                        view: Value::Null,
-                        collection_errors: Some(&r.collection_errors),
-                    },
-                    lazy(move || role_view(r, account, role)),
-                );
-                index.roles_by_arn.insert(&r.arn, i);
-            }
-            for (name, b) in &a.s3_buckets {
-                index.push(
-                    Entry {
-                        resource_type: ResourceType::S3Bucket,
-                        account,
-                        region: b.region.as_deref(),
-                        id: name,
-                        arn: b.arn.clone(),
-                        account_role: role,
-                        view: Value::Null,
-                        collection_errors: Some(&b.collection_errors),
-                    },
-                    lazy(move || view_of(b, account, b.region.as_deref(), role)),
-                );
-            }
-            if let Some(settings) = &a.s3_account_settings {
-                index.push(
-                    Entry {
-                        resource_type: ResourceType::S3AccountSettings,
-                        account,
-                        region: None,
-                        id: account,
-                        arn: format!("arn:aws:s3:::account/{account}"),
-                        account_role: role,
-                        view: Value::Null,
-                        collection_errors: Some(&settings.collection_errors),
-                    },
-                    lazy(move || view_of(settings, account, None, role)),
-                );
-            }
-            for (region, r) in &a.regions {
-                let reg = Some(region.as_str());
-                let push = |index: &mut Self, t, id: &'a str, arn: String, view, errors| {
-                    index.push(
-                        Entry {
-                            resource_type: t,
-                            account,
-                            region: reg,
-                            id,
-                            arn,
-                            account_role: role,
-                            view: Value::Null,
-                            collection_errors: errors,
-                        },
-                        view,
-                    )
-                };
-                let arn = |service: &str, kind: &str, id: &str| {
-                    format!("arn:aws:{service}:{region}:{account}:{kind}/{id}")
-                };
-                for (id, n) in &r.sagemaker_notebooks {
-                    push(
-                        &mut index,
-                        ResourceType::SagemakerNotebook,
-                        id,
-                        n.arn.clone(),
-                        lazy(move || view_of(n, account, reg, role)),
-                        Some(&n.collection_errors),
-                    );
+        // Each account's role: the snapshot's, else the configuration's.
+        let roles: HashMap<&str, Option<AccountRole>> = snapshot
+            .accounts
+            .iter()
+            .map(|(id, a)| (id.as_str(), a.role.or_else(|| role_of(id))))
+            .collect();
+        for item in snapshot.resources() {
+            let (account, region) = (item.account, item.region);
+            let role = roles.get(account).copied().flatten();
+            let i = index.push(
+                Entry {
+                    resource_type: item.resource_type(),
+                    account,
+                    region,
+                    id: item.id,
+                    arn: item.arn(),
+                    account_role: role,
+                    view: Value::Null,
+                    collection_errors: item.collection_errors(),
+                },
+                lazy(move || match item.resource {
+                    Resource::IamRole(r) => role_view(r, account, role),
+                    _ => with_place(item.to_json(), account, region, role),
+                }),
+            );
+            // The lookups the relations need.
+            let here = region.unwrap_or("");
+            match item.resource {
+                Resource::IamRole(r) => {
+                    index.roles_by_arn.insert(&r.arn, i);
                 }
-                for (id, v) in &r.vpcs {
-                    push(
-                        &mut index,
-                        ResourceType::Vpc,
-                        id,
-                        arn("ec2", "vpc", id),
-                        lazy(move || view_of(v, account, reg, role)),
-                        None,
-                    );
-                }
-                for (id, s) in &r.subnets {
-                    push(
-                        &mut index,
-                        ResourceType::Subnet,
-                        id,
-                        arn("ec2", "subnet", id),
-                        lazy(move || view_of(s, account, reg, role)),
-                        None,
-                    );
-                }
-                for (id, t) in &r.route_tables {
-                    let i = push(
-                        &mut index,
-                        ResourceType::RouteTable,
-                        id,
-                        arn("ec2", "route-table", id),
-                        lazy(move || view_of(t, account, reg, role)),
-                        None,
-                    );
+                Resource::RouteTable(t) => {
                     for subnet in &t.subnet_ids {
-                        index
-                            .subnet_route_table
-                            .insert((account, region, subnet), i);
+                        index.subnet_route_table.insert((account, here, subnet), i);
                     }
                     if t.main {
-                        index
-                            .main_route_table
-                            .insert((account, region, &t.vpc_id), i);
+                        index.main_route_table.insert((account, here, &t.vpc_id), i);
                     }
                 }
-                for (id, g) in &r.security_groups {
-                    push(
-                        &mut index,
-                        ResourceType::SecurityGroup,
-                        id,
-                        arn("ec2", "security-group", id),
-                        lazy(move || view_of(g, account, reg, role)),
-                        None,
-                    );
-                }
-                for (id, e) in &r.vpc_endpoints {
-                    let i = push(
-                        &mut index,
-                        ResourceType::VpcEndpoint,
-                        id,
-                        arn("ec2", "vpc-endpoint", id),
-                        lazy(move || view_of(e, account, reg, role)),
-                        Some(&e.collection_errors),
-                    );
-                    // Every endpoint that names the route table: whether it is a gateway
-                    // endpoint is for the rules to check (XS-NET-005 does), not for the index
-                    // to decide out of their sight.
+                // Every endpoint that names the route table: whether it is a gateway endpoint
+                // is for the rules to check (XS-NET-005 does), not for the index to decide out
+                // of their sight.
+                Resource::VpcEndpoint(e) => {
                     for rt in &e.route_table_ids {
                         index
                             .route_table_endpoints
-                            .entry((account, region, rt))
+                            .entry((account, here, rt))
                             .or_default()
                             .push(i);
                     }
                 }
-                for (id, p) in &r.prefix_lists {
-                    push(
-                        &mut index,
-                        ResourceType::PrefixList,
-                        id,
-                        arn("ec2", "prefix-list", id),
-                        lazy(move || view_of(p, account, reg, role)),
-                        None,
-                    );
-                    if p.name == format!("com.amazonaws.{region}.s3") {
-                        index
-                            .s3_prefix_lists
-                            .entry((account, region))
-                            .or_default()
-                            .push(id.clone());
-                    }
+                Resource::PrefixList(p) if p.name == format!("com.amazonaws.{here}.s3") => {
+                    index
+                        .s3_prefix_lists
+                        .entry((account, here))
+                        .or_default()
+                        .push(item.id.to_string());
                 }
-                for (id, ap) in &r.s3_access_points {
-                    let i = push(
-                        &mut index,
-                        ResourceType::S3AccessPoint,
-                        id,
-                        ap.arn.clone(),
-                        lazy(move || view_of(ap, account, reg, role)),
-                        Some(&ap.collection_errors),
-                    );
+                Resource::S3AccessPoint(ap) => {
                     let bucket_account = ap.bucket_account.as_deref().unwrap_or(account);
                     index
                         .bucket_access_points
@@ -323,6 +211,7 @@ impl<'a> SnapshotIndex<'a> {
                         .or_default()
                         .push(i);
                 }
+                _ => {}
             }
         }
         if let Some(org) = &snapshot.organization {

@@ -65,25 +65,16 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
     }
     let results = evaluator.evaluate_all(&rules);
 
-    let mut resource_counts: BTreeMap<String, usize> = BTreeMap::new();
-    for account in snapshot.accounts.values() {
-        let mut add = |t: &str, n: usize| *resource_counts.entry(t.to_string()).or_default() += n;
-        add("iam_role", account.iam_roles.len());
-        add("s3_bucket", account.s3_buckets.len());
-        add(
-            "s3_account_settings",
-            usize::from(account.s3_account_settings.is_some()),
-        );
-        for r in account.regions.values() {
-            add("sagemaker_notebook", r.sagemaker_notebooks.len());
-            add("vpc", r.vpcs.len());
-            add("subnet", r.subnets.len());
-            add("route_table", r.route_tables.len());
-            add("security_group", r.security_groups.len());
-            add("vpc_endpoint", r.vpc_endpoints.len());
-            add("prefix_list", r.prefix_lists.len());
-            add("s3_access_point", r.s3_access_points.len());
-        }
+    // Every collected type is counted, none found included.
+    let mut resource_counts: BTreeMap<String, usize> = crate::model::ResourceType::ALL
+        .iter()
+        .filter(|t| **t != crate::model::ResourceType::Account)
+        .map(|t| (t.as_str().to_string(), 0))
+        .collect();
+    for item in snapshot.resources() {
+        *resource_counts
+            .entry(item.resource_type().as_str().to_string())
+            .or_default() += 1;
     }
     if let Some(org) = &snapshot.organization {
         resource_counts.insert("account".into(), org.accounts.len());
