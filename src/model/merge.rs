@@ -139,6 +139,24 @@ pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
                 merged.metadata.tool_version.clone(),
             ));
         }
+        // Every shard read the organization (and discovered the scope from it): a shard that
+        // saw another one would split a scope that is not the same.
+        if shard.organization != merged.organization {
+            let describe = |o: &Option<crate::model::OrganizationSnapshot>| match o {
+                None => "none".to_string(),
+                Some(o) => format!(
+                    "{} ({} accounts, {} policies)",
+                    o.id.as_deref().unwrap_or("unknown"),
+                    o.accounts.len(),
+                    o.policies.len()
+                ),
+            };
+            return Err(mismatch(
+                "organization (it changed between the shards: collect them again)",
+                describe(&shard.organization),
+                describe(&merged.organization),
+            ));
+        }
         if !seen.insert(shard_info.index) {
             return Err(MergeError::Shards {
                 detail: format!("shard {}/{count} given twice ({path})", shard_info.index),
@@ -185,8 +203,10 @@ pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
             detail: format!("shard(s) {}{more} of {count} missing", missing.join(", ")),
         });
     }
-    // The same order a single collection writes.
+    // The same order a single collection writes; the organization's gaps, met by every
+    // shard, once.
     merged.metadata.sort_gaps();
+    merged.metadata.collection_gaps.dedup();
     merged.metadata.provenance = Some(Provenance {
         shard: None,
         ..base
@@ -237,6 +257,52 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("given twice"), "{err}");
+        // The organization every shard read must be the same one; its gaps are kept once.
+        let with_org = |index: usize, account: &str, policies: usize| {
+            let (path, mut s) = shard(index, 2, account, "c");
+            let mut org = crate::model::OrganizationSnapshot {
+                id: Some("o-a1b2c3d4e5".into()),
+                ..Default::default()
+            };
+            for p in 0..policies {
+                org.policies.insert(
+                    format!("p-{p}"),
+                    crate::model::OrganizationPolicy {
+                        name: format!("scp-{p}"),
+                        policy_type: crate::model::OrganizationPolicyType::ServiceControlPolicy,
+                        aws_managed: false,
+                        policy: crate::model::PolicyRecord::default(),
+                        targets: Vec::new(),
+                    },
+                );
+            }
+            s.organization = Some(org);
+            s.metadata
+                .collection_gaps
+                .push(crate::model::CollectionGap {
+                    account: "999999999999".into(),
+                    region: None,
+                    service: "organizations".into(),
+                    api_call: "ListTagsForResource".into(),
+                    resource_types: Vec::new(),
+                    resource_id: Some("tags".into()),
+                    error: "AccessDeniedException".into(),
+                });
+            (path, s)
+        };
+        let merged = merge(vec![
+            with_org(0, "111111111111", 1),
+            with_org(1, "222222222222", 1),
+        ])
+        .unwrap();
+        assert!(merged.organization.is_some());
+        assert_eq!(merged.metadata.collection_gaps.len(), 1);
+        let err = merge(vec![
+            with_org(0, "111111111111", 1),
+            with_org(1, "222222222222", 2),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("organization"), "{err}");
         let err = merge(vec![
             shard(0, 2, "111111111111", "c"),
             shard(1, 2, "111111111111", "c"),

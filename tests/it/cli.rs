@@ -318,3 +318,25 @@ fn policy_eval_cross_account_through_endpoint() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The report schema lists exactly the resource types xscan has (`ResourceType::ALL`): a new
+/// type cannot be added without the schema.
+#[test]
+fn the_report_schema_lists_every_resource_type() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::root().join("schemas/report-v1.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let listed: Vec<&str> = schema["$defs"]["resource_type"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let known: Vec<&str> = xscan::model::ResourceType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(listed, known);
+}
