@@ -343,6 +343,7 @@ pub struct Limits {
     pub concurrency: std::ops::RangeInclusive<u64>,
     pub call_timeout_seconds: std::ops::RangeInclusive<u64>,
     pub max_attempts: std::ops::RangeInclusive<u64>,
+    pub account_deadline_seconds: std::ops::RangeInclusive<u64>,
 }
 
 /// See [`Limits`].
@@ -350,6 +351,7 @@ pub const LIMITS: Limits = Limits {
     concurrency: 1..=1024,
     call_timeout_seconds: 1..=3600,
     max_attempts: 1..=20,
+    account_deadline_seconds: 1..=86_400,
 };
 
 /// Collection limits.
@@ -371,6 +373,10 @@ pub struct CollectionConfig {
     /// Concurrent API calls to one service of one account (AWS throttles per account and API).
     #[serde(default = "default_per_service")]
     pub per_service_concurrency: usize,
+    /// Seconds one account's collection may take in all; past it the account is a gap, so one
+    /// slow account cannot hold the run.
+    #[serde(default = "default_account_deadline")]
+    pub account_deadline_seconds: u64,
 }
 
 fn default_concurrency() -> usize {
@@ -388,6 +394,9 @@ fn default_per_account() -> usize {
 fn default_per_service() -> usize {
     4
 }
+fn default_account_deadline() -> u64 {
+    900
+}
 
 impl Default for CollectionConfig {
     fn default() -> Self {
@@ -397,6 +406,7 @@ impl Default for CollectionConfig {
             max_attempts: default_attempts(),
             per_account_concurrency: default_per_account(),
             per_service_concurrency: default_per_service(),
+            account_deadline_seconds: default_account_deadline(),
         }
     }
 }
@@ -585,6 +595,11 @@ impl Config {
                 "max_attempts",
                 u64::from(c.max_attempts),
                 LIMITS.max_attempts,
+            ),
+            (
+                "account_deadline_seconds",
+                c.account_deadline_seconds,
+                LIMITS.account_deadline_seconds,
             ),
         ] {
             if !range.contains(&value) {
@@ -925,6 +940,7 @@ perimeter:
                 "call_timeout_seconds",
             ),
             ("max_attempts: 4294967295", "max_attempts"),
+            ("account_deadline_seconds: 0", "account_deadline_seconds"),
         ] {
             let yaml = format!("{GOOD}collection:\n  {line}\n");
             let err = Config::from_yaml("x.yaml", &yaml).unwrap_err().to_string();

@@ -356,7 +356,15 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
             account.clone(),
             config.clone(),
         );
-        tasks.spawn(async move { collect_account(&session, &calls, &account, &config).await });
+        let deadline = Duration::from_secs(config.collection.account_deadline_seconds);
+        tasks.spawn(async move {
+            within_deadline(
+                &account.id,
+                deadline,
+                collect_account(&session, &calls, &account, &config),
+            )
+            .await
+        });
     }
     let mut snapshot = Snapshot::new(config.regions.clone());
     snapshot.metadata.started_at = started;
@@ -384,6 +392,39 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
     snapshot.metadata.api_calls = calls.counts();
     snapshot.metadata.finished_at = Utc::now();
     Ok(snapshot)
+}
+
+/// An account's collection bounded by `deadline`, so that one slow account cannot hold the
+/// run: past it, whatever the account's calls have not returned is abandoned and the account is
+/// one gap (every type unknown), as an unreachable account is.
+async fn within_deadline(
+    id: &str,
+    deadline: Duration,
+    collection: impl std::future::Future<Output = AccountResult>,
+) -> AccountResult {
+    match tokio::time::timeout(deadline, collection).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(account = id, "account deadline passed");
+            AccountResult {
+                id: id.to_string(),
+                snapshot: None,
+                identity: None,
+                gaps: vec![CollectionGap {
+                    account: id.to_string(),
+                    region: None,
+                    service: "xscan".into(),
+                    api_call: "AccountDeadline".into(),
+                    resource_types: all_types(),
+                    resource_id: None,
+                    error: format!(
+                        "the account's collection did not finish within collection.account_deadline_seconds ({} s); what it read is discarded",
+                        deadline.as_secs()
+                    ),
+                }],
+            }
+        }
+    }
 }
 
 /// Reads the organization with the identity `settings` name (a role in the management account
@@ -675,6 +716,37 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
             self.now.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// One slow account ends as a gap at its deadline; the others are not held.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_account_is_cut_at_its_deadline() {
+        let finished = |id: &str| AccountResult {
+            id: id.into(),
+            snapshot: Some(AccountSnapshot::default()),
+            identity: None,
+            gaps: Vec::new(),
+        };
+        let started = std::time::Instant::now();
+        let (slow, quick) = tokio::join!(
+            within_deadline("111111111111", Duration::from_millis(100), async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                finished("111111111111")
+            }),
+            within_deadline("222222222222", Duration::from_millis(100), async {
+                finished("222222222222")
+            }),
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(slow.snapshot.is_none());
+        assert_eq!(slow.gaps.len(), 1);
+        assert_eq!(slow.gaps[0].api_call, "AccountDeadline");
+        assert!(
+            slow.gaps[0]
+                .resource_types
+                .contains(&ResourceType::SagemakerNotebook)
+        );
+        assert!(quick.snapshot.is_some() && quick.gaps.is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

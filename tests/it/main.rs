@@ -5,6 +5,7 @@
 mod attest;
 mod cli;
 mod common;
+mod deadline;
 mod drift;
 mod emulator;
 mod formats;

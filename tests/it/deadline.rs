@@ -1,0 +1,150 @@
+//! Per-account deadlines over real HTTP: a small loopback server answers STS (the starting
+//! identity, each account's AssumeRole and GetCallerIdentity) and holds every other call open
+//! without answering — accounts whose APIs hang. The scan must end at the accounts' deadline
+//! with each account a gap (exit 3), not wait for the calls.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{stderr, stdout, temp_dir};
+
+/// Serves forever on a thread; returns the endpoint URL.
+fn hanging_aws() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    url
+}
+
+fn serve(mut stream: std::net::TcpStream) {
+    loop {
+        // One request: headers, then the body its Content-Length announces.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let length = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        if stream.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).to_string();
+        let credential_account = head
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.strip_prefix("AKIA"))
+            .map(|c| c.chars().take(12).collect::<String>())
+            .unwrap_or_else(|| "123456789012".into());
+        let xml = if body.contains("Action=GetCallerIdentity") {
+            format!(
+                r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:sts::{credential_account}:assumed-role/xscan-audit/xscan</Arn><UserId>AROA:xscan</UserId><Account>{credential_account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#
+            )
+        } else if body.contains("Action=AssumeRole") {
+            let account = body
+                .split("arn%3Aaws%3Aiam%3A%3A")
+                .nth(1)
+                .map(|r| r.chars().take(12).collect::<String>())
+                .unwrap_or_default();
+            format!(
+                r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>AKIA{account}</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROA:xscan</AssumedRoleId><Arn>arn:aws:sts::{account}:assumed-role/xscan-audit/xscan</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata></AssumeRoleResponse>"#
+            )
+        } else {
+            // Any other API of the accounts: never answered.
+            std::thread::sleep(Duration::from_secs(600));
+            return;
+        };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
+            xml.len()
+        );
+        if stream.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn hanging_accounts_end_at_their_deadline_as_gaps() {
+    let endpoint = hanging_aws();
+    let dir = temp_dir("deadline");
+    std::fs::write(
+        dir.join("xscan.yaml"),
+        r#"regions: [us-east-1]
+accounts:
+  - {id: "111111111111", role: consumer, assume_role: "arn:aws:iam::111111111111:role/xscan-audit"}
+  - {id: "222222222222", role: data, assume_role: "arn:aws:iam::222222222222:role/xscan-audit"}
+perimeter:
+  data_account: "222222222222"
+  dataset_buckets: [test-bucket-1]
+  access_points: ["arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1"]
+collection:
+  call_timeout_seconds: 600
+  max_attempts: 1
+  account_deadline_seconds: 2
+"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .args([
+            "scan",
+            "--config",
+            "xscan.yaml",
+            "--endpoint-url",
+            &endpoint,
+        ])
+        .args(["--format", "json"])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &dir)
+        .env("AWS_ACCESS_KEY_ID", "AKIA123456789012")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "the run waited {elapsed:?} for calls that never return"
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let gaps = report["scan"]["collection_gaps"].as_array().unwrap();
+    for account in ["111111111111", "222222222222"] {
+        assert!(
+            gaps.iter()
+                .any(|g| g["account"] == account && g["api_call"] == "AccountDeadline"),
+            "{account}: {gaps:#?}"
+        );
+    }
+    // Nothing of those accounts passes: what the rules needed was not collected.
+    let results = report["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    assert!(
+        results.iter().all(|r| r["status"] != "pass"),
+        "{results:#?}"
+    );
+}
