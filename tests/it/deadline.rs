@@ -1,29 +1,46 @@
-//! Per-account deadlines over real HTTP: a small loopback server answers STS (the starting
-//! identity, each account's AssumeRole and GetCallerIdentity) and holds every other call open
-//! without answering — accounts whose APIs hang. The scan must end at the accounts' deadline
-//! with each account a gap (exit 3), not wait for the calls.
+//! Faults over real HTTP: a small loopback server answers STS (the starting identity, each
+//! account's AssumeRole and GetCallerIdentity) and holds every other call open without
+//! answering — accounts whose APIs hang — and can fail the first calls of the starting
+//! identity. The scan must end at the accounts' deadline with each account a gap (exit 3), not
+//! wait for the calls; and a transient fault of the first call is retried, not the end of the
+//! run.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::{stderr, stdout, temp_dir};
 
-/// Serves forever on a thread; returns the endpoint URL.
-fn hanging_aws() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || serve(stream));
-        }
-    });
-    url
+/// A fault the server puts on a GetCallerIdentity of the starting identity.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// `503 Service Unavailable` with an AWS error body.
+    Unavailable,
+    /// The connection closed before any response.
+    Reset,
 }
 
-fn serve(mut stream: std::net::TcpStream) {
+/// Serves forever on a thread; the first starting-identity calls meet `faults` in order.
+/// Returns the endpoint URL and the number of GetCallerIdentity requests seen.
+fn hanging_aws(faults: Vec<Fault>) -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let faults = Arc::new(Mutex::new(faults));
+    let identities = Arc::new(Mutex::new(0));
+    let seen = identities.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (faults, seen) = (faults.clone(), seen.clone());
+            std::thread::spawn(move || serve(stream, &faults, &seen));
+        }
+    });
+    (url, identities)
+}
+
+fn serve(mut stream: std::net::TcpStream, faults: &Mutex<Vec<Fault>>, identities: &Mutex<usize>) {
     loop {
         // One request: headers, then the body its Content-Length announces.
         let mut head = Vec::new();
@@ -54,6 +71,28 @@ fn serve(mut stream: std::net::TcpStream) {
             .and_then(|c| c.strip_prefix("AKIA"))
             .map(|c| c.chars().take(12).collect::<String>())
             .unwrap_or_else(|| "123456789012".into());
+        if body.contains("Action=GetCallerIdentity") {
+            *identities.lock().unwrap() += 1;
+            let fault = {
+                let mut faults = faults.lock().unwrap();
+                (!faults.is_empty()).then(|| faults.remove(0))
+            };
+            match fault {
+                Some(Fault::Reset) => return,
+                Some(Fault::Unavailable) => {
+                    let xml = r#"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try again</Message></Error><RequestId>0</RequestId></ErrorResponse>"#;
+                    let response = format!(
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
+                        xml.len()
+                    );
+                    if stream.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                None => {}
+            }
+        }
         let xml = if body.contains("Action=GetCallerIdentity") {
             format!(
                 r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:sts::{credential_account}:assumed-role/xscan-audit/xscan</Arn><UserId>AROA:xscan</UserId><Account>{credential_account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#
@@ -82,9 +121,87 @@ fn serve(mut stream: std::net::TcpStream) {
     }
 }
 
+/// Runs `xscan scan` against `endpoint` with the directory's xscan.yaml; (exit code, report,
+/// elapsed).
+fn scan(dir: &std::path::Path, endpoint: &str) -> (Option<i32>, Value, Duration) {
+    let (code, out, elapsed) = run(dir, endpoint);
+    let report =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    (code, report, elapsed)
+}
+
+fn run(dir: &std::path::Path, endpoint: &str) -> (Option<i32>, std::process::Output, Duration) {
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .args(["scan", "--config", "xscan.yaml", "--endpoint-url", endpoint])
+        .args(["--format", "json"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_ACCESS_KEY_ID", "AKIA123456789012")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    (out.status.code(), out, elapsed)
+}
+
+/// A 503 and a reset connection on the starting identity's first calls are retried like any
+/// transient fault (the SDK's adaptive mode): the run goes on and writes its report.
+#[test]
+fn a_transient_fault_on_the_first_call_is_retried() {
+    let (endpoint, identities) = hanging_aws(vec![Fault::Unavailable, Fault::Reset]);
+    let dir = temp_dir("first-call-fault");
+    std::fs::write(
+        dir.join("xscan.yaml"),
+        r#"regions: [us-east-1]
+accounts:
+  - {id: "111111111111", role: consumer, assume_role: "arn:aws:iam::111111111111:role/xscan-audit"}
+perimeter:
+  data_account: "222222222222"
+  dataset_buckets: [test-bucket-1]
+  access_points: ["arn:aws:s3:us-east-1:222222222222:accesspoint/test-ap-1"]
+collection:
+  max_attempts: 3
+  account_deadline_seconds: 1
+"#,
+    )
+    .unwrap();
+    let (code, report, _) = scan(&dir, &endpoint);
+    // Incomplete (the account's APIs hang), not "the starting identity is not usable" (2).
+    assert_eq!(code, Some(3), "{report:#}");
+    assert!(
+        *identities.lock().unwrap() >= 3,
+        "the faulted calls were retried"
+    );
+    // More faults than attempts: the starting identity is not usable, exit 2 with the reason.
+    let (endpoint, _) = hanging_aws(vec![Fault::Unavailable; 3]);
+    let (code, out, _) = run(&dir, &endpoint);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr(&out).contains("starting AWS identity"),
+        "{}",
+        stderr(&out)
+    );
+    // The run went on to the account (which then hangs until its deadline).
+    assert!(
+        report["scan"]["collection_gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["account"] == "111111111111" && g["api_call"] == "AccountDeadline"),
+        "{report:#}"
+    );
+}
+
 #[test]
 fn hanging_accounts_end_at_their_deadline_as_gaps() {
-    let endpoint = hanging_aws();
+    let (endpoint, _) = hanging_aws(Vec::new());
     let dir = temp_dir("deadline");
     std::fs::write(
         dir.join("xscan.yaml"),
@@ -103,35 +220,12 @@ collection:
 "#,
     )
     .unwrap();
-    let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xscan"))
-        .args([
-            "scan",
-            "--config",
-            "xscan.yaml",
-            "--endpoint-url",
-            &endpoint,
-        ])
-        .args(["--format", "json"])
-        .current_dir(&dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &dir)
-        .env("AWS_ACCESS_KEY_ID", "AKIA123456789012")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
-        .output()
-        .unwrap();
-    let elapsed = started.elapsed();
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let (code, report, elapsed) = scan(&dir, &endpoint);
+    assert_eq!(code, Some(3), "{report:#}");
     assert!(
         elapsed < Duration::from_secs(30),
         "the run waited {elapsed:?} for calls that never return"
     );
-    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let gaps = report["scan"]["collection_gaps"].as_array().unwrap();
     for account in ["111111111111", "222222222222"] {
         assert!(
