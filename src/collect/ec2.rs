@@ -68,6 +68,7 @@ pub(crate) async fn collect(
     let client = aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::config::Builder::from(sdk)
             .interceptor(super::CountSent)
+            .interceptor(super::WholeResponse)
             .build(),
     );
     let gap = |api: &'static str, t: ResourceType| {

@@ -18,6 +18,7 @@ pub(crate) async fn roles(
     let client = aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::config::Builder::from(sdk)
             .interceptor(super::CountSent)
+            .interceptor(super::WholeResponse)
             .build(),
     );
     let results =

@@ -82,6 +82,80 @@ impl aws_sdk_sts::config::Intercept for CountSent {
     }
 }
 
+/// Refuses a successful answer cut short. The SDK's decoders accept a body that ends early
+/// when its length says so (an XML element left open at the end of the text, an empty body
+/// read as an empty answer): a list missing its last items, a value cut in the middle. Every
+/// read xscan makes answers a whole document — XML closing its root element, a JSON object —
+/// so anything else is an `IncompleteResponse` error of the call (a gap), never data.
+#[derive(Debug)]
+pub(crate) struct WholeResponse;
+
+impl aws_sdk_sts::config::Intercept for WholeResponse {
+    fn name(&self) -> &'static str {
+        "xscan::WholeResponse"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_sts::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_sts::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_sts::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let response = context.response();
+        if !response.status().is_success() {
+            return Ok(());
+        }
+        match response.body().bytes() {
+            Some(body) => match cut_short(body) {
+                Some(problem) => Err(incomplete(&problem).into()),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why `body` is not a whole XML or JSON document, if it is not.
+fn cut_short(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return Some("the answer is empty".into());
+    }
+    if text.starts_with('{') || text.starts_with('[') {
+        return serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .err()
+            .map(|e| format!("the JSON answer is not whole ({e})"));
+    }
+    if !text.starts_with('<') {
+        return None;
+    }
+    let not_whole = |what: &str| Some(format!("the XML answer {what}"));
+    // The root element: after an XML declaration, the first element's name.
+    let rest = match text.strip_prefix("<?") {
+        Some(declared) => match declared.split_once("?>") {
+            Some((_, rest)) => rest.trim_start(),
+            None => return not_whole("ends in its declaration"),
+        },
+        None => text,
+    };
+    let name: String = rest
+        .strip_prefix('<')
+        .unwrap_or_default()
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
+        .collect();
+    if name.is_empty() {
+        return not_whole("has no root element");
+    }
+    let self_closed = rest.ends_with("/>") && rest.matches('<').count() == 1;
+    if self_closed || rest.ends_with(&format!("</{name}>")) {
+        None
+    } else {
+        not_whole(&format!("does not close its root element <{name}>"))
+    }
+}
+
 /// What every account's calls share: the global limit and the counts.
 struct CallBudget {
     global: Semaphore,
@@ -715,6 +789,27 @@ mod tests {
             self.max.fetch_max(n, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(5)).await;
             self.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_answer_cut_short_is_recognised() {
+        for whole in [
+            r#"<?xml version="1.0" encoding="UTF-8"?><OwnershipControls><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>"#,
+            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+            r#"{"NotebookInstances": []}"#,
+        ] {
+            assert_eq!(cut_short(whole.as_bytes()), None, "{whole}");
+            // Cut anywhere before its end, it is not whole.
+            for cut in 0..whole.len() - 1 {
+                if whole.is_char_boundary(cut) {
+                    assert!(
+                        cut_short(&whole.as_bytes()[..cut]).is_some(),
+                        "{:?}",
+                        &whole[..cut]
+                    );
+                }
+            }
         }
     }
 

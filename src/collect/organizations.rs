@@ -29,6 +29,7 @@ pub(crate) async fn collect(
     let client = Client::from_conf(
         aws_sdk_organizations::config::Builder::from(sdk)
             .interceptor(super::CountSent)
+            .interceptor(super::WholeResponse)
             .build(),
     );
     let mut org = OrganizationSnapshot::default();

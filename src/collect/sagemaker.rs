@@ -29,6 +29,7 @@ pub(crate) async fn collect(
     let client = aws_sdk_sagemaker::Client::from_conf(
         aws_sdk_sagemaker::config::Builder::from(sdk)
             .interceptor(super::CountSent)
+            .interceptor(super::WholeResponse)
             .build(),
     );
     let mut summaries = Vec::new();

@@ -136,7 +136,9 @@ impl Session {
     /// An S3 client: path-style addressing for custom endpoints (`bucket.127.0.0.1` does not
     /// resolve).
     pub(crate) fn s3(&self, sdk: &SdkConfig) -> aws_sdk_s3::Client {
-        let mut builder = aws_sdk_s3::config::Builder::from(sdk).interceptor(super::CountSent);
+        let mut builder = aws_sdk_s3::config::Builder::from(sdk)
+            .interceptor(super::CountSent)
+            .interceptor(super::WholeResponse);
         if self.endpoint_url.is_some() {
             builder = builder.force_path_style(true);
         }
@@ -146,8 +148,9 @@ impl Session {
     /// An S3 Control client: with a custom endpoint, without the `{AccountId}.` host label
     /// (real AWS keeps the default resolver; PrivateLink endpoints need the prefix).
     pub(crate) fn s3control(&self, sdk: &SdkConfig) -> aws_sdk_s3control::Client {
-        let mut builder =
-            aws_sdk_s3control::config::Builder::from(sdk).interceptor(super::CountSent);
+        let mut builder = aws_sdk_s3control::config::Builder::from(sdk)
+            .interceptor(super::CountSent)
+            .interceptor(super::WholeResponse);
         if self.endpoint_url.is_some() {
             builder = builder.endpoint_resolver(WithoutAccountLabel(DefaultResolver::new()));
         }
@@ -216,6 +219,7 @@ pub(crate) async fn caller_identity(
     let client = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(sdk)
             .interceptor(super::CountSent)
+            .interceptor(super::WholeResponse)
             .build(),
     );
     let output = calls

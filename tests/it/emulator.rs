@@ -28,15 +28,15 @@ fn emulator() -> (String, String) {
 }
 
 /// A test's own accounts and bucket, so tests run in parallel on one server.
-struct Estate {
-    consumer: String,
-    data: String,
-    bucket: String,
-    dir: PathBuf,
-    endpoint: String,
+pub(crate) struct Estate {
+    pub(crate) consumer: String,
+    pub(crate) data: String,
+    pub(crate) bucket: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) endpoint: String,
 }
 
-fn seed(case: u64, drift: Option<&str>) -> Estate {
+pub(crate) fn seed(case: u64, drift: Option<&str>) -> Estate {
     let (endpoint, python) = emulator();
     // Unique per process run and per case: a reused server keeps earlier state.
     let run = std::process::id() as u64 % 100_000;
@@ -114,6 +114,11 @@ fn xscan_aws_env(estate: &Estate, args: &[&str], env: &[(&str, &str)]) -> std::p
 }
 
 fn scan(estate: &Estate) -> (Value, i32) {
+    scan_at(estate, &estate.endpoint)
+}
+
+/// `xscan scan` of the estate through `endpoint` (the emulator, or a proxy before it).
+pub(crate) fn scan_at(estate: &Estate, endpoint: &str) -> (Value, i32) {
     let out = xscan_aws(
         estate,
         &[
@@ -121,7 +126,7 @@ fn scan(estate: &Estate) -> (Value, i32) {
             "--config",
             "xscan.yaml",
             "--endpoint-url",
-            &estate.endpoint,
+            endpoint,
             "--format",
             "json",
             "--save-snapshot",

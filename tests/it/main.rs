@@ -8,6 +8,7 @@ mod common;
 mod deadline;
 mod drift;
 mod emulator;
+mod faults;
 mod formats;
 mod fuzz;
 mod golden;

@@ -1,0 +1,252 @@
+//! The invariant under faults (#16): a loopback proxy in front of the emulator answers a seeded
+//! share of the requests itself — `503 SlowDown`, `500 InternalError`, a connection closed
+//! before any response, `403 AccessDenied`, or moto's own response with its body cut short —
+//! and every result of the faulted scan must be the fault-free scan's or `error`; a resource
+//! the faulted scan does not show must be covered by an `error` of the same rule in its
+//! account; the exit code is 3 whenever a result is `error`; nothing panics.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+/// What the proxy did, by kind.
+type Tally = Arc<Mutex<BTreeMap<&'static str, u64>>>;
+
+/// A small seeded generator (xorshift64*): the same seed, the same fault sequence.
+struct Dice(AtomicU64);
+
+impl Dice {
+    fn roll(&self) -> u64 {
+        let mut x = self.0.load(Ordering::SeqCst);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0.store(x, Ordering::SeqCst);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Reads one HTTP message (headers, then a Content-Length body); `None` at end of stream.
+fn read_message(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) -> bool {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).is_ok() && stream.write_all(body).is_ok()
+}
+
+/// A proxy to `upstream` that faults one request in `one_in` (the starting identity's first
+/// call excepted: without it there is no run to judge).
+fn faulting_proxy(upstream: &str, seed: u64, one_in: u64) -> (String, Tally) {
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let tally: Tally = Arc::new(Mutex::new(BTreeMap::new()));
+    let dice = Arc::new(Dice(AtomicU64::new(seed.max(1))));
+    let first = Arc::new(AtomicU64::new(0));
+    let counts = tally.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (upstream, counts, dice, first) = (
+                upstream.clone(),
+                counts.clone(),
+                dice.clone(),
+                first.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut client = client;
+                while let Some((head, body)) = read_message(&mut client) {
+                    let count = |kind: &'static str| {
+                        *counts.lock().unwrap().entry(kind).or_default() += 1;
+                    };
+                    count("requests");
+                    let is_first = first.fetch_add(1, Ordering::SeqCst) == 0;
+                    let roll = dice.roll();
+                    let fault = if is_first || roll % one_in != 0 {
+                        None
+                    } else {
+                        Some((roll / one_in) % 5)
+                    };
+                    let xml = "text/xml";
+                    match fault {
+                        Some(0) => {
+                            count("503 SlowDown");
+                            let body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                            if !respond(&mut client, "503 Slow Down", xml, body) {
+                                return;
+                            }
+                            continue;
+                        }
+                        Some(1) => {
+                            count("500 InternalError");
+                            let body = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>";
+                            if !respond(&mut client, "500 Internal Server Error", xml, body) {
+                                return;
+                            }
+                            continue;
+                        }
+                        Some(2) => {
+                            count("connection reset");
+                            return;
+                        }
+                        Some(3) => {
+                            count("403 AccessDenied");
+                            let body = b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized</Message></Error><RequestId>0</RequestId></ErrorResponse>";
+                            if !respond(&mut client, "403 Forbidden", xml, body) {
+                                return;
+                            }
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    // Through to the emulator, one connection per request.
+                    let Ok(mut server) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    if server.write_all(head.as_bytes()).is_err()
+                        || server.write_all(&body).is_err()
+                    {
+                        return;
+                    }
+                    let Some((response_head, mut response_body)) = read_message(&mut server) else {
+                        return;
+                    };
+                    if fault == Some(4) && response_body.len() > 8 {
+                        // The body cut short, the length saying so: what a decoder sees whole.
+                        count("truncated body");
+                        let keep = (roll as usize / 7) % response_body.len();
+                        response_body.truncate(keep);
+                    }
+                    let status = response_head
+                        .lines()
+                        .next()
+                        .and_then(|l| l.split_once(' ').map(|(_, s)| s.to_string()))
+                        .unwrap_or_else(|| "200 OK".into());
+                    let content_type = response_head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-type")
+                                .then(|| v.trim().to_string())
+                        })
+                        .unwrap_or_else(|| "text/xml".into());
+                    if !respond(&mut client, &status, &content_type, &response_body) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, tally)
+}
+
+/// (rule, resource ARN) -> (status, account) of every result.
+fn results(report: &Value) -> BTreeMap<(String, String), (String, String)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["rule_id"].as_str().unwrap().to_string(),
+                    r["resource"]["arn"].as_str().unwrap().to_string(),
+                ),
+                (
+                    r["status"].as_str().unwrap().to_string(),
+                    r["resource"]["account"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Compares a faulted scan with the fault-free one: (equal, error, violations).
+fn compare(clean: &Value, faulted: &Value) -> (usize, usize, Vec<String>) {
+    let (clean, faulted) = (results(clean), results(faulted));
+    let (mut equal, mut error, mut violations) = (0, 0, Vec::new());
+    for (key, (status, _)) in &faulted {
+        match clean.get(key) {
+            _ if status == "error" => error += 1,
+            Some((expected, _)) if expected == status => equal += 1,
+            Some((expected, _)) => violations.push(format!("{key:?}: {expected} -> {status}")),
+            None => violations.push(format!("{key:?}: {status}, absent without faults")),
+        }
+    }
+    for (key, (status, account)) in &clean {
+        let covered = faulted.contains_key(key)
+            || faulted
+                .iter()
+                .any(|((rule, _), (s, a))| rule == &key.0 && a == account && s == "error");
+        if !covered {
+            violations.push(format!("{key:?} ({status}) vanished without an error"));
+        }
+    }
+    (equal, error, violations)
+}
+
+/// CI's small seeded mix: three runs, one request in four faulted.
+#[test]
+#[ignore = "needs the moto emulator: run ./scripts/test.sh"]
+fn under_faults_every_result_is_the_fault_free_one_or_error() {
+    let estate = crate::emulator::seed(41, None);
+    let (clean, clean_code) = crate::emulator::scan_at(&estate, &estate.endpoint);
+    assert_eq!(clean_code, 0, "the fault-free scan is clean");
+    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let (mut equal, mut error) = (0, 0);
+    let seeds: Vec<u64> = std::env::var("XSCAN_FAULT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or_else(|| vec![7, 19, 101], |n| (1..=n).collect());
+    for seed in &seeds {
+        let (proxy, tally) = faulting_proxy(&estate.endpoint, *seed, 4);
+        let started = std::time::Instant::now();
+        let (faulted, code) = crate::emulator::scan_at(&estate, &proxy);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(240),
+            "seed {seed}: the run took {:?}",
+            started.elapsed()
+        );
+        let (e, r, violations) = compare(&clean, &faulted);
+        assert!(violations.is_empty(), "seed {seed}: {violations:#?}");
+        assert_eq!(code, if r > 0 { 3 } else { 0 }, "seed {seed}: exit code");
+        equal += e;
+        error += r;
+        for (kind, n) in tally.lock().unwrap().iter() {
+            *totals.entry(kind).or_default() += n;
+        }
+    }
+    // The counts the issue asks for, in the test's output.
+    eprintln!(
+        "fault runs: {}, requests and faults: {totals:?}, results equal: {equal}, results error: {error}, violations: 0",
+        seeds.len()
+    );
+    assert!(totals.len() > 2, "faults were injected: {totals:?}");
+}
