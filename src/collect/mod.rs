@@ -58,6 +58,35 @@ pub enum CollectError {
 tokio::task_local! {
     /// Requests the call being run has put on the wire so far (each retry is one more).
     static SENT: std::cell::Cell<u64>;
+    /// Attempts of that call AWS answered with throttling.
+    static THROTTLED: std::cell::Cell<u64>;
+}
+
+/// The error codes AWS throttles with, per protocol (EC2 `RequestLimitExceeded`, IAM and STS
+/// `Throttling`, SageMaker `ThrottlingException`, S3 `SlowDown`, Organizations
+/// `TooManyRequestsException`).
+const THROTTLING_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "SlowDown",
+    "TooManyRequestsException",
+];
+
+/// Whether an HTTP answer is AWS throttling the caller: 429, or a throttling code in the body.
+fn is_throttling(status: u16, body: Option<&[u8]>) -> bool {
+    if status == 429 {
+        return true;
+    }
+    if status < 400 {
+        return false;
+    }
+    let text = body.map(String::from_utf8_lossy).unwrap_or_default();
+    THROTTLING_CODES.iter().any(|code| {
+        text.contains(&format!("<Code>{code}</Code>"))
+            || text.contains(&format!("\"__type\":\"{code}\""))
+            || text.contains(&format!("#{code}\""))
+    })
 }
 
 /// Counts every attempt a client sends into the call [`Calls::run`] is running: the SDK calls
@@ -78,6 +107,20 @@ impl aws_sdk_sts::config::Intercept for CountSent {
         _cfg: &mut aws_sdk_sts::config::ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let _ = SENT.try_with(|sent| sent.set(sent.get() + 1));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_sts::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_sdk_sts::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_sts::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(response) = context.response()
+            && is_throttling(response.status().as_u16(), response.body().bytes())
+        {
+            let _ = THROTTLED.try_with(|n| n.set(n.get() + 1));
+        }
         Ok(())
     }
 }
@@ -162,6 +205,8 @@ struct CallBudget {
     per_account: usize,
     per_service: usize,
     counts: Mutex<BTreeMap<String, u64>>,
+    /// Throttled and retried attempts, by account (`*`: calls of no account).
+    retries: Mutex<BTreeMap<String, crate::model::RetryCounts>>,
     total: std::sync::atomic::AtomicU64,
     on_call: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
@@ -171,6 +216,8 @@ struct CallBudget {
 /// and `concurrency` in all.
 pub(crate) struct Calls {
     budget: Arc<CallBudget>,
+    /// The account these calls are made in (`*` for the starting identity and the organization).
+    account_id: String,
     account: Semaphore,
     /// One limit per service prefix (`ec2`, `s3`, ...), created on first use.
     services: Mutex<BTreeMap<&'static str, Arc<Semaphore>>>,
@@ -187,14 +234,16 @@ impl Calls {
             per_account: limits.per_account_concurrency.max(1),
             per_service: limits.per_service_concurrency.max(1),
             counts: Mutex::new(BTreeMap::new()),
+            retries: Mutex::new(BTreeMap::new()),
             total: std::sync::atomic::AtomicU64::new(0),
             on_call,
         });
-        Self::with_budget(budget)
+        Self::with_budget(budget, "*")
     }
 
-    fn with_budget(budget: Arc<CallBudget>) -> Self {
+    fn with_budget(budget: Arc<CallBudget>, account_id: &str) -> Self {
         Self {
+            account_id: account_id.to_string(),
             account: Semaphore::new(budget.per_account),
             services: Mutex::new(BTreeMap::new()),
             budget,
@@ -202,8 +251,8 @@ impl Calls {
     }
 
     /// A handle for another account: its own account and service limits, the same budget.
-    fn for_account(&self) -> Self {
-        Self::with_budget(self.budget.clone())
+    fn for_account(&self, account_id: &str) -> Self {
+        Self::with_budget(self.budget.clone(), account_id)
     }
 
     /// Runs one API call (one page) under the limits and counts it by IAM action.
@@ -231,13 +280,21 @@ impl Calls {
         };
         let _account_permit = self.account.acquire().await;
         let _permit = self.budget.global.acquire().await;
-        let (result, sent) = SENT
-            .scope(std::cell::Cell::new(0), async {
-                let result = call.await;
-                (result, SENT.with(std::cell::Cell::get))
-            })
+        let (result, sent, throttled) = SENT
+            .scope(
+                std::cell::Cell::new(0),
+                THROTTLED.scope(std::cell::Cell::new(0), async {
+                    let result = call.await;
+                    (
+                        result,
+                        SENT.with(std::cell::Cell::get),
+                        THROTTLED.with(std::cell::Cell::get),
+                    )
+                }),
+            )
             .await;
         self.count(action, sent);
+        self.count_retries(action, sent, throttled);
         tracing::debug!(action, sent, "call done");
         result
     }
@@ -260,10 +317,39 @@ impl Calls {
         }
     }
 
+    /// Records the attempts of one call beyond its first, and those AWS throttled; says so in
+    /// the log (`-v`), since they are what slows a large scan down.
+    fn count_retries(&self, action: &str, sent: u64, throttled: u64) {
+        let retried = sent.saturating_sub(1);
+        if retried == 0 && throttled == 0 {
+            return;
+        }
+        tracing::info!(
+            account = %self.account_id,
+            action,
+            attempts = sent,
+            throttled,
+            "retried with back-off"
+        );
+        if let Ok(mut retries) = self.budget.retries.lock() {
+            let counts = retries.entry(self.account_id.clone()).or_default();
+            counts.retried += retried;
+            counts.throttled += throttled;
+        }
+    }
+
     /// Records the role assumption of an account: made by the credentials provider's own STS
     /// client, which xscan cannot instrument, so one request is counted (more if it retried).
     pub(crate) fn count_assume_role(&self) {
         self.count("sts:AssumeRole", 1);
+    }
+
+    fn retries(&self) -> BTreeMap<String, crate::model::RetryCounts> {
+        self.budget
+            .retries
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     fn counts(&self) -> BTreeMap<String, u64> {
@@ -426,7 +512,7 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
     for account in &config.accounts {
         let (session, calls, account, config) = (
             session.clone(),
-            calls.for_account(),
+            calls.for_account(&account.id),
             account.clone(),
             config.clone(),
         );
@@ -464,6 +550,7 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
     }
     snapshot.metadata.sort_gaps();
     snapshot.metadata.api_calls = calls.counts();
+    snapshot.metadata.retries = calls.retries();
     snapshot.metadata.finished_at = Utc::now();
     Ok(snapshot)
 }
@@ -852,7 +939,9 @@ mod tests {
             ..Default::default()
         };
         let root = Calls::new(&limits, 5, None);
-        let accounts: Vec<Arc<Calls>> = (0..4).map(|_| Arc::new(root.for_account())).collect();
+        let accounts: Vec<Arc<Calls>> = (0..4)
+            .map(|i| Arc::new(root.for_account(&format!("{i:012}"))))
+            .collect();
         let (all, ec2_of_first, first) = (
             Arc::new(Peak::default()),
             Arc::new(Peak::default()),

@@ -174,6 +174,11 @@ pub fn merge(shards: Vec<(String, Snapshot)>) -> Result<Snapshot, MergeError> {
                 action,
             })?;
         }
+        for (account, counts) in shard.metadata.retries {
+            let total = m.retries.entry(account).or_default();
+            total.retried = total.retried.saturating_add(counts.retried);
+            total.throttled = total.throttled.saturating_add(counts.throttled);
+        }
         for (id, account) in shard.accounts {
             if let Some(first) = owner.get(&id) {
                 return Err(MergeError::Overlap {

@@ -83,9 +83,21 @@ pub struct ScanMetadata {
     /// and for the least-privilege check.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub api_calls: BTreeMap<String, u64>,
+    /// Attempts beyond the first, and attempts AWS throttled, by account (`*`: the starting
+    /// identity's and the organization's calls).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retries: BTreeMap<String, RetryCounts>,
     /// What the collection was made with (shards are merged only when these agree).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+}
+
+/// Retried and throttled attempts of one account's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryCounts {
+    pub retried: u64,
+    pub throttled: u64,
 }
 
 /// The configuration and rule pack a collection was made with, and its shard.
@@ -258,6 +270,7 @@ impl Snapshot {
                 caller_identities: BTreeMap::new(),
                 collection_gaps: Vec::new(),
                 api_calls: BTreeMap::new(),
+                retries: BTreeMap::new(),
                 provenance: None,
             },
             accounts: BTreeMap::new(),

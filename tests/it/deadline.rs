@@ -131,8 +131,17 @@ fn scan(dir: &std::path::Path, endpoint: &str) -> (Option<i32>, Value, Duration)
 }
 
 fn run(dir: &std::path::Path, endpoint: &str) -> (Option<i32>, std::process::Output, Duration) {
+    run_with(dir, endpoint, &[])
+}
+
+fn run_with(
+    dir: &std::path::Path,
+    endpoint: &str,
+    extra: &[&str],
+) -> (Option<i32>, std::process::Output, Duration) {
     let started = Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .args(extra)
         .args(["scan", "--config", "xscan.yaml", "--endpoint-url", endpoint])
         .args(["--format", "json"])
         .current_dir(dir)
@@ -175,6 +184,14 @@ collection:
     let (code, report, _) = scan(&dir, &endpoint);
     // Incomplete (the account's APIs hang), not "the starting identity is not usable" (2).
     assert_eq!(code, Some(3), "{report:#}");
+    // With -v the retries are in the log.
+    let (endpoint, _) = hanging_aws(vec![Fault::Unavailable]);
+    let (_, out, _) = run_with(&dir, &endpoint, &["-v"]);
+    assert!(
+        stderr(&out).contains("retried with back-off"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         *identities.lock().unwrap() >= 3,
         "the faulted calls were retried"

@@ -222,7 +222,7 @@ fn under_faults_every_result_is_the_fault_free_one_or_error() {
         .and_then(|s| s.parse::<u64>().ok())
         .map_or_else(|| vec![7, 19, 101], |n| (1..=n).collect());
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let (mut runs, mut equal, mut error) = (0, 0, 0);
+    let (mut runs, mut equal, mut error, mut recorded_throttled) = (0, 0, 0, 0);
     for (case, drift, clean_exit) in [(41, None, 0), (42, Some("endpoint-open"), 1)] {
         let estate = crate::emulator::seed(case, drift);
         let (clean, clean_code) = crate::emulator::scan_at(&estate, &estate.endpoint);
@@ -246,6 +246,16 @@ fn under_faults_every_result_is_the_fault_free_one_or_error() {
                 if r > 0 { 3 } else { clean_exit },
                 "{drift:?} seed {seed}: exit code"
             );
+            // Throttling the proxy answered is in the snapshot, by account.
+            let snapshot: Value = serde_json::from_str(
+                &std::fs::read_to_string(estate.dir.join("snapshot.json")).unwrap(),
+            )
+            .unwrap();
+            if let Some(retries) = snapshot["metadata"]["retries"].as_object() {
+                for counts in retries.values() {
+                    recorded_throttled += counts["throttled"].as_u64().unwrap();
+                }
+            }
             runs += 1;
             equal += e;
             error += r;
@@ -256,7 +266,14 @@ fn under_faults_every_result_is_the_fault_free_one_or_error() {
     }
     // The counts the issue asks for, in the test's output.
     eprintln!(
-        "fault runs: {runs}, requests and faults: {totals:?}, results equal: {equal}, results error: {error}, violations: 0"
+        "fault runs: {runs}, requests and faults: {totals:?}, results equal: {equal}, results error: {error}, violations: 0, throttled attempts recorded: {recorded_throttled}"
     );
     assert!(totals.len() > 2, "faults were injected: {totals:?}");
+    // Every throttled attempt recorded was one the proxy made (AssumeRole, made by the
+    // credentials provider's own client, is not counted), and some were.
+    let slowed = totals.get("503 SlowDown").copied().unwrap_or(0);
+    assert!(
+        recorded_throttled > 0 && recorded_throttled <= slowed,
+        "{recorded_throttled} throttled attempts recorded, {slowed} answered"
+    );
 }
