@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::drift::history::{History, HistoryError};
 use crate::drift::waivers::Waivers;
 use crate::findings::{Severity, sha256_hex};
-use crate::model::{ModelError, ParsedLevels, Snapshot};
+use crate::model::{ModelError, Snapshot};
 use crate::policy::{self, Policy, PolicyError, PolicyKind, PolicySet, Request, RequestPrincipal};
 use crate::report::{self, Format};
 use crate::rules::testing::{self, TestSetupError};
@@ -1218,24 +1218,12 @@ fn read_policy_level(path: &Path) -> Result<Vec<Policy>, CliError> {
     }
 }
 
-/// The organization's layers of a request, read from a snapshot.
-struct OrganizationLayers {
-    scps: ParsedLevels,
-    rcps: ParsedLevels,
-    management_account: Option<String>,
-    warnings: Vec<String>,
-}
-
-/// Reads the organization of the snapshot at `path` for `request`: the SCP levels of the
-/// principal's account, the RCP levels of the resource's, and the org keys of both (unknown
-/// where the organization cannot tell them). An account outside the organization has none of
-/// its policies here: a warning says so (they could only deny further).
+/// The organization's layers of a request, from the snapshot at `path`.
 fn organization_layers(
     path: &Path,
     request: &mut Request,
     args: &PolicyEvalArgs,
-) -> Result<OrganizationLayers, CliError> {
-    use crate::model::OrganizationPolicyType as Kind;
+) -> Result<(crate::model::RequestLayers, Option<String>), CliError> {
     let snapshot = Snapshot::load(path)?;
     let Some(org) = snapshot.organization else {
         return Err(CliError::Usage(format!(
@@ -1243,42 +1231,20 @@ fn organization_layers(
             path.display()
         )));
     };
-    let principal_account = request.principal.account().map(str::to_string);
     let resource_account = args
         .bucket_account
         .clone()
         .filter(|_| args.bucket_policy.is_some())
         .or_else(|| request.resource_owner());
-    let mut warnings = Vec::new();
-    let mut levels = |account: Option<&str>, kind: Kind| -> Result<ParsedLevels, CliError> {
-        let Some(account) = account else {
-            return Ok(Vec::new());
-        };
-        if !org.accounts.contains_key(account) && org.collection_errors.is_empty() {
-            warnings.push(format!(
-                "account {account} is not in organization {}: its own {}, if any, are not known (they could only deny further)",
-                org.id.as_deref().unwrap_or("(unknown)"),
-                kind.part().replace('_', " ")
-            ));
-            return Ok(Vec::new());
-        }
-        org.parsed_levels(account, kind).map_err(|reason| {
+    let layers = org
+        .request_layers(request, resource_account.as_deref())
+        .map_err(|reason| {
             CliError::Usage(format!(
-                "the organization in {} cannot tell the {} above {account}: {reason}\nhelp: collect it again with the permissions of `xscan permissions --organization`",
-                path.display(),
-                kind.part().replace('_', " ")
+                "the organization in {}: {reason}\nhelp: collect it again with the permissions of `xscan permissions --organization`",
+                path.display()
             ))
-        })
-    };
-    let scps = levels(principal_account.as_deref(), Kind::ServiceControlPolicy)?;
-    let rcps = levels(resource_account.as_deref(), Kind::ResourceControlPolicy)?;
-    org.add_org_keys(request, resource_account.as_deref());
-    Ok(OrganizationLayers {
-        scps,
-        rcps,
-        management_account: org.management_account_id.clone(),
-        warnings,
-    })
+        })?;
+    Ok((layers, org.management_account_id))
 }
 
 fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
@@ -1361,7 +1327,7 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
         None => None,
     };
     let organization = match &collected {
-        Some(layers) => policy::Organization {
+        Some((layers, management_account)) => policy::Organization {
             scp_levels: layers
                 .scps
                 .iter()
@@ -1372,7 +1338,7 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
                 .iter()
                 .map(|l| l.iter().map(|p| &**p).collect())
                 .collect(),
-            management_account: layers.management_account.clone(),
+            management_account: management_account.clone(),
         },
         None => policy::Organization {
             scp_levels: scps.iter().map(|level| level.iter().collect()).collect(),
@@ -1413,7 +1379,7 @@ fn policy_eval(args: &PolicyEvalArgs) -> Result<i32, CliError> {
         _ => policy::evaluate_in(&request, &set, &organization),
     };
     let mut evaluation = evaluation;
-    if let Some(layers) = &collected {
+    if let Some((layers, _)) = &collected {
         evaluation.warnings.extend(layers.warnings.iter().cloned());
     }
     let text = match args.format {

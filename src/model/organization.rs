@@ -303,6 +303,67 @@ impl OrganizationSnapshot {
     }
 }
 
+/// The organization's layers of one request: the SCP levels above the principal's account, the
+/// RCP levels above the resource's, and what the organization cannot tell.
+#[derive(Debug, Default)]
+pub struct RequestLayers {
+    pub scps: ParsedLevels,
+    pub rcps: ParsedLevels,
+    /// Accounts outside this organization, whose own policies are not known (they could only
+    /// deny further).
+    pub warnings: Vec<String>,
+}
+
+impl OrganizationSnapshot {
+    /// The layers of `request` (its principal's account and `resource_account`), its org-ID
+    /// keys added; `Err` with why when the organization was not read well enough to tell them.
+    pub fn request_layers(
+        &self,
+        request: &mut crate::policy::Request,
+        resource_account: Option<&str>,
+    ) -> Result<RequestLayers, String> {
+        let principal_account = request.principal.account().map(str::to_string);
+        let mut layers = RequestLayers::default();
+        for (account, kind) in [
+            (
+                principal_account.as_deref(),
+                OrganizationPolicyType::ServiceControlPolicy,
+            ),
+            (
+                resource_account,
+                OrganizationPolicyType::ResourceControlPolicy,
+            ),
+        ] {
+            let Some(account) = account else {
+                continue;
+            };
+            let levels = if !self.accounts.contains_key(account)
+                && self.collection_errors.is_empty()
+            {
+                layers.warnings.push(format!(
+                    "account {account} is not in organization {}: its own {}, if any, are not known (they could only deny further)",
+                    self.id.as_deref().unwrap_or("(unknown)"),
+                    kind.part().replace('_', " ")
+                ));
+                Vec::new()
+            } else {
+                self.parsed_levels(account, kind).map_err(|reason| {
+                    format!(
+                        "the {} above {account} are not known: {reason}",
+                        kind.part().replace('_', " ")
+                    )
+                })?
+            };
+            match kind {
+                OrganizationPolicyType::ServiceControlPolicy => layers.scps = levels,
+                OrganizationPolicyType::ResourceControlPolicy => layers.rcps = levels,
+            }
+        }
+        self.add_org_keys(request, resource_account);
+        Ok(layers)
+    }
+}
+
 /// Marks the organization keys of `request` unknown: no organization was read.
 pub fn unknown_org_keys(request: &mut crate::policy::Request, reason: &str) {
     for key in [
