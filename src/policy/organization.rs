@@ -56,23 +56,39 @@ fn describe(request: &ProbeRequest<'_>, evaluation: &Evaluation) -> String {
 }
 
 fn answer(outcomes: Vec<(Decision, String)>) -> Answer {
-    let allowed: Vec<String> = outcomes
-        .iter()
-        .filter(|(d, _)| *d == Decision::Allowed)
-        .map(|(_, r)| r.clone())
-        .collect();
-    if !allowed.is_empty() {
-        return Answer::Broken(allowed);
+    Answer::combine(
+        outcomes
+            .into_iter()
+            .map(|(decision, reason)| match decision {
+                Decision::Allowed => Answer::Broken(vec![reason]),
+                Decision::Indeterminate => Answer::Unknown(vec![reason]),
+                Decision::ExplicitlyDenied | Decision::ImplicitlyDenied => {
+                    Answer::Holds(vec![reason])
+                }
+            }),
+    )
+}
+
+impl Answer {
+    /// The answer of several questions asked together: broken if one is (with the reasons of
+    /// those), else unknown if one is, else it holds (with every reason).
+    pub fn combine(answers: impl IntoIterator<Item = Answer>) -> Answer {
+        let (mut broken, mut unknown, mut holds) = (Vec::new(), Vec::new(), Vec::new());
+        for answer in answers {
+            match answer {
+                Answer::Broken(r) => broken.extend(r),
+                Answer::Unknown(r) => unknown.extend(r),
+                Answer::Holds(r) => holds.extend(r),
+            }
+        }
+        if !broken.is_empty() {
+            Answer::Broken(broken)
+        } else if !unknown.is_empty() {
+            Answer::Unknown(unknown)
+        } else {
+            Answer::Holds(holds)
+        }
     }
-    let unknown: Vec<String> = outcomes
-        .iter()
-        .filter(|(d, _)| *d == Decision::Indeterminate)
-        .map(|(_, r)| r.clone())
-        .collect();
-    if !unknown.is_empty() {
-        return Answer::Unknown(unknown);
-    }
-    Answer::Holds(outcomes.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Whether the SCPs (`scp_levels`, root first) stop an ordinary role of `account` (not a

@@ -406,23 +406,7 @@ impl Evaluator<'_> {
                         evidence,
                     );
                 }
-                let mut broken = Vec::new();
-                let mut unknown = Vec::new();
-                let mut holds = Vec::new();
-                for answer in answers {
-                    match answer {
-                        Answer::Broken(r) => broken.extend(r),
-                        Answer::Unknown(r) => unknown.extend(r),
-                        Answer::Holds(r) => holds.extend(r),
-                    }
-                }
-                if !broken.is_empty() {
-                    Answer::Broken(broken)
-                } else if !unknown.is_empty() {
-                    Answer::Unknown(unknown)
-                } else {
-                    Answer::Holds(holds)
-                }
+                Answer::combine(answers)
             }
         };
         let (outcome, reasons, verb) = match answer {
