@@ -443,17 +443,14 @@ impl Notebook<'_> {
                 .iter()
                 .map(|l| l.iter().map(Arc::as_ref).collect())
                 .collect();
-            let organization = match kind {
-                Kind::ServiceControlPolicy => crate::policy::Organization {
-                    scp_levels: refs,
-                    rcp_levels: Vec::new(),
-                    management_account: org.management_account_id.clone(),
-                },
-                Kind::ResourceControlPolicy => crate::policy::Organization {
-                    scp_levels: Vec::new(),
-                    rcp_levels: refs,
-                    management_account: org.management_account_id.clone(),
-                },
+            let (scp_levels, rcp_levels) = match kind {
+                Kind::ServiceControlPolicy => (refs, Vec::new()),
+                Kind::ResourceControlPolicy => (Vec::new(), refs),
+            };
+            let organization = crate::policy::Organization {
+                scp_levels,
+                rcp_levels,
+                management_account: org.management_account_id.clone(),
             };
             let evaluation = crate::policy::evaluate_in(request, &policies, &organization);
             hops.push(decision_hop(layer, account, &evaluation));

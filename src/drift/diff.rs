@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use similar::TextDiff;
 
 pub use crate::findings::report::{ChangeKind, FieldChange, ResourceChange};
@@ -48,20 +48,18 @@ fn organization_account(
 ) -> Value {
     use crate::model::OrganizationPolicyType as Kind;
     let policies = |kind: Kind| -> Value {
-        match org.policy_levels(id, kind) {
-            Ok(levels) => {
-                let names = org.levels(id).unwrap_or_default();
-                let mut map = Map::new();
-                for (level, policies) in names.iter().zip(levels) {
-                    for (policy_id, p) in policies {
-                        map.insert(
+        match org.attached_policies(id, kind) {
+            Ok(attached) => Value::Object(
+                attached
+                    .into_iter()
+                    .map(|(level, policy_id, p)| {
+                        (
                             format!("{level} {} ({policy_id})", p.name),
                             serde_json::to_value(&p.policy).unwrap_or(Value::Null),
-                        );
-                    }
-                }
-                Value::Object(map)
-            }
+                        )
+                    })
+                    .collect(),
+            ),
             Err(reason) => Value::String(format!("not read: {reason}")),
         }
     };

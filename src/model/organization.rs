@@ -178,6 +178,26 @@ impl OrganizationSnapshot {
         Some(path)
     }
 
+    /// The policies of `kind` above `account`, each with the level (root, OU or account id) it
+    /// is attached at, root first; `Err` as for [`policy_levels`](Self::policy_levels).
+    pub fn attached_policies(
+        &self,
+        account: &str,
+        kind: OrganizationPolicyType,
+    ) -> Result<Vec<(String, &str, &OrganizationPolicy)>, String> {
+        let levels = self.policy_levels(account, kind)?;
+        Ok(self
+            .levels(account)?
+            .into_iter()
+            .zip(levels)
+            .flat_map(|(level, policies)| {
+                policies
+                    .into_iter()
+                    .map(move |(id, policy)| (level.clone(), id, policy))
+            })
+            .collect())
+    }
+
     /// The values AWS gives `aws:PrincipalOrgID`/`aws:ResourceOrgID` and
     /// `aws:PrincipalOrgPaths`/`aws:ResourceOrgPaths` for `account`: the organization's id and
     /// the account's path; `Err` with why they are not known (not described, tree not read,

@@ -111,14 +111,11 @@ fn account_view(
 ) -> Value {
     let member = org.accounts.get(id);
     let levels = |kind: OrganizationPolicyType| -> Value {
-        match org.policy_levels(id, kind) {
-            Ok(levels) => levels
-                .iter()
-                .zip(org.levels(id).unwrap_or_default())
-                .flat_map(|(policies, level)| {
-                    policies.iter().map(move |(policy_id, p)| {
-                        json!({"name": p.name, "id": policy_id, "level": level, "raw": p.policy.raw, "document": p.policy.document})
-                    })
+        match org.attached_policies(id, kind) {
+            Ok(attached) => attached
+                .into_iter()
+                .map(|(level, policy_id, p)| {
+                    json!({"name": p.name, "id": policy_id, "level": level, "raw": p.policy.raw, "document": p.policy.document})
                 })
                 .collect(),
             Err(_) => Value::Null,
