@@ -455,8 +455,9 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
     let mut organization_gaps = Vec::new();
     let organization = match &config.organization {
         Some(settings) => {
+            let reader = organization_reader(settings, &start);
             let (mut organization, gaps) =
-                collect_organization(&session, &calls, settings, &start).await;
+                collect_organization(&session, &calls, settings, &reader).await;
             organization_gaps = gaps;
             if let Some(discovery) = &settings.discover {
                 // Discovery without the tree cannot know the scope: say so in its own gap.
@@ -465,10 +466,7 @@ pub async fn collect(config: &Config, options: &CollectOptions) -> Result<Snapsh
                     .find_map(|part| organization.collection_errors.get(*part))
                 {
                     organization_gaps.push(CollectionGap {
-                        account: organization_gaps
-                            .first()
-                            .map(|g| g.account.clone())
-                            .unwrap_or_default(),
+                        account: reader.clone(),
                         region: None,
                         service: "organizations".into(),
                         api_call: "discovery".into(),
@@ -588,24 +586,32 @@ async fn within_deadline(
     }
 }
 
-/// Reads the organization with the identity `settings` name (a role in the management account
-/// or a delegated administrator), else the starting identity.
-async fn collect_organization(
-    session: &Session,
-    calls: &Calls,
+/// The account that reads the organization: the one of `organization.assume_role`, else the
+/// starting identity's.
+fn organization_reader(
     settings: &crate::config::OrganizationConfig,
     start: &CallerIdentity,
-) -> (crate::model::OrganizationSnapshot, Vec<CollectionGap>) {
-    let reader = settings
+) -> String {
+    settings
         .assume_role
         .as_deref()
         .unwrap_or(&start.arn)
         .split(':')
         .nth(4)
         .unwrap_or_default()
-        .to_string();
+        .to_string()
+}
+
+/// Reads the organization as `reader` (a role in the management account or a delegated
+/// administrator named by `settings`, else the starting identity).
+async fn collect_organization(
+    session: &Session,
+    calls: &Calls,
+    settings: &crate::config::OrganizationConfig,
+    reader: &str,
+) -> (crate::model::OrganizationSnapshot, Vec<CollectionGap>) {
     let identity = AccountConfig {
-        id: reader.clone(),
+        id: reader.to_string(),
         name: None,
         role: AccountRole::Consumer,
         assume_role: settings.assume_role.clone(),
@@ -614,7 +620,7 @@ async fn collect_organization(
         profile: None,
     };
     match session.account_config(&identity, calls).await {
-        Ok(sdk) => organizations::collect(&sdk, calls, &reader).await,
+        Ok(sdk) => organizations::collect(&sdk, calls, reader).await,
         Err(error) => {
             let mut organization = crate::model::OrganizationSnapshot::default();
             for part in crate::model::ORGANIZATION_PARTS {
@@ -623,7 +629,7 @@ async fn collect_organization(
                     .insert(part.to_string(), error.clone());
             }
             let gap = CollectionGap {
-                account: reader,
+                account: reader.to_string(),
                 region: None,
                 service: "sts".into(),
                 api_call: "AssumeRole".into(),
