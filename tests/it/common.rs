@@ -27,6 +27,30 @@ pub fn xscan_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run xscan")
 }
 
+/// Runs `xscan args...` in `dir` with test AWS credentials and nothing else of the
+/// environment (no profile, no instance metadata), plus `env`: for an emulator or a loopback
+/// AWS given with `--endpoint-url`.
+pub fn xscan_with_aws(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .output()
+        .expect("run xscan")
+}
+
 pub fn xscan(args: &[&str]) -> Output {
     xscan_in(&root(), args)
 }

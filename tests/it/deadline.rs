@@ -5,7 +5,6 @@
 //! wait for the calls; and a transient fault of the first call is retried, not the end of the
 //! run.
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{stderr, stdout, temp_dir};
+use crate::loopback::{read_message, respond};
 
 /// A fault the server puts on a GetCallerIdentity of the starting identity.
 #[derive(Debug, Clone, Copy)]
@@ -41,29 +41,7 @@ fn hanging_aws(faults: Vec<Fault>) -> (String, Arc<Mutex<usize>>) {
 }
 
 fn serve(mut stream: std::net::TcpStream, faults: &Mutex<Vec<Fault>>, identities: &Mutex<usize>) {
-    loop {
-        // One request: headers, then the body its Content-Length announces.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match stream.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
-        }
-        let head = String::from_utf8_lossy(&head).to_string();
-        let length = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())?
-            })
-            .unwrap_or(0);
-        let mut body = vec![0u8; length];
-        if stream.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some((head, body)) = read_message(&mut stream) {
         let body = String::from_utf8_lossy(&body).to_string();
         let credential_account = head
             .split("Credential=")
@@ -81,11 +59,12 @@ fn serve(mut stream: std::net::TcpStream, faults: &Mutex<Vec<Fault>>, identities
                 Some(Fault::Reset) => return,
                 Some(Fault::Unavailable) => {
                     let xml = r#"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try again</Message></Error><RequestId>0</RequestId></ErrorResponse>"#;
-                    let response = format!(
-                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
-                        xml.len()
-                    );
-                    if stream.write_all(response.as_bytes()).is_err() {
+                    if !respond(
+                        &mut stream,
+                        "503 Service Unavailable",
+                        "text/xml",
+                        xml.as_bytes(),
+                    ) {
                         return;
                     }
                     continue;
@@ -111,11 +90,7 @@ fn serve(mut stream: std::net::TcpStream, faults: &Mutex<Vec<Fault>>, identities
             std::thread::sleep(Duration::from_secs(600));
             return;
         };
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
-            xml.len()
-        );
-        if stream.write_all(response.as_bytes()).is_err() {
+        if !respond(&mut stream, "200 OK", "text/xml", xml.as_bytes()) {
             return;
         }
     }
@@ -140,22 +115,13 @@ fn run_with(
     extra: &[&str],
 ) -> (Option<i32>, std::process::Output, Duration) {
     let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xscan"))
-        .args(extra)
-        .args(["scan", "--config", "xscan.yaml", "--endpoint-url", endpoint])
-        .args(["--format", "json"])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("AWS_ACCESS_KEY_ID", "AKIA123456789012")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
-        .output()
-        .unwrap();
+    let args: Vec<&str> = extra
+        .iter()
+        .copied()
+        .chain(["scan", "--config", "xscan.yaml", "--endpoint-url", endpoint])
+        .chain(["--format", "json"])
+        .collect();
+    let out = crate::common::xscan_with_aws(dir, &args, &[]);
     let elapsed = started.elapsed();
     (out.status.code(), out, elapsed)
 }

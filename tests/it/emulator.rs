@@ -36,6 +36,25 @@ pub(crate) struct Estate {
     pub(crate) endpoint: String,
 }
 
+/// Runs seed.py against `endpoint` for [consumer, data, bucket], with `extra` arguments.
+fn run_seed(python: &str, endpoint: &str, [consumer, data, bucket]: [&str; 3], extra: &[&str]) {
+    let out = Command::new(python)
+        .arg(root().join("tests/emulator/seed.py"))
+        .args([
+            "--endpoint",
+            endpoint,
+            "--consumer",
+            consumer,
+            "--data",
+            data,
+        ])
+        .args(["--bucket", bucket])
+        .args(extra)
+        .output()
+        .expect("run seed.py");
+    assert!(out.status.success(), "seeding failed: {}", stderr(&out));
+}
+
 pub(crate) fn seed(case: u64, drift: Option<&str>) -> Estate {
     let (endpoint, python) = emulator();
     // Unique per process run and per case: a reused server keeps earlier state.
@@ -43,22 +62,8 @@ pub(crate) fn seed(case: u64, drift: Option<&str>) -> Estate {
     let consumer = format!("{:012}", 300_000_000_000 + run * 1000 + case * 2);
     let data = format!("{:012}", 300_000_000_000 + run * 1000 + case * 2 + 1);
     let bucket = format!("xscan-it-{run}-{case}");
-    let mut command = Command::new(&python);
-    command.arg(root().join("tests/emulator/seed.py")).args([
-        "--endpoint",
-        &endpoint,
-        "--consumer",
-        &consumer,
-        "--data",
-        &data,
-        "--bucket",
-        &bucket,
-    ]);
-    if let Some(drift) = drift {
-        command.args(["--drift", drift]);
-    }
-    let out = command.output().expect("run seed.py");
-    assert!(out.status.success(), "seeding failed: {}", stderr(&out));
+    let drift: Vec<&str> = drift.map(|d| vec!["--drift", d]).unwrap_or_default();
+    run_seed(&python, &endpoint, [&consumer, &data, &bucket], &drift);
     let dir = temp_dir(&format!("emulator-{case}"));
     let config = format!(
         r#"scope: emulator-{case}
@@ -93,24 +98,7 @@ fn xscan_aws(estate: &Estate, args: &[&str]) -> std::process::Output {
 }
 
 fn xscan_aws_env(estate: &Estate, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xscan"))
-        .args(args)
-        .current_dir(&estate.dir)
-        .env_clear()
-        .envs(env.iter().copied())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &estate.dir)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", estate.dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            estate.dir.join("no-aws-credentials"),
-        )
-        .output()
-        .expect("run xscan")
+    crate::common::xscan_with_aws(&estate.dir, args, env)
 }
 
 fn scan(estate: &Estate) -> (Value, i32) {
@@ -613,21 +601,7 @@ fn missing_permission_makes_exactly_the_dependent_rules_error() {
         let consumer = format!("{:012}", 500_000_000_000 + run * 10);
         let data = format!("{:012}", 500_000_000_000 + run * 10 + 1);
         let bucket = format!("xscan-enforced-{run}");
-        let out = Command::new(&python)
-            .arg(root().join("tests/emulator/seed.py"))
-            .args([
-                "--endpoint",
-                &endpoint,
-                "--consumer",
-                &consumer,
-                "--data",
-                &data,
-                "--bucket",
-                &bucket,
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        run_seed(&python, &endpoint, [&consumer, &data, &bucket], &[]);
         Estate {
             consumer,
             data,
@@ -775,19 +749,12 @@ fn history_scans_see_a_drift_made_between_two_runs() {
 
     // Someone widens the access point policy to allow writes.
     let (_, python) = emulator();
-    let out = Command::new(python)
-        .arg(root().join("tests/emulator/seed.py"))
-        .args([
-            "--endpoint",
-            &estate.endpoint,
-            "--consumer",
-            &estate.consumer,
-        ])
-        .args(["--data", &estate.data, "--bucket", &estate.bucket])
-        .args(["--drift", "ap-write", "--existing"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    run_seed(
+        &python,
+        &estate.endpoint,
+        [&estate.consumer, &estate.data, &estate.bucket],
+        &["--drift", "ap-write", "--existing"],
+    );
 
     let (second, code) = run("new");
     assert_eq!(code, 1);
@@ -1064,20 +1031,7 @@ fn organization_discovery_scans_the_accounts_under_an_ou() {
     let id = |key: &str| ids[key].as_str().unwrap().to_string();
     let (consumer, data, excluded) = (id("consumer"), id("data"), id("excluded"));
     let bucket = format!("xscan-it-{run}-org");
-    let seeded = Command::new(&python)
-        .arg(root().join("tests/emulator/seed.py"))
-        .args([
-            "--endpoint",
-            &endpoint,
-            "--consumer",
-            &consumer,
-            "--data",
-            &data,
-        ])
-        .args(["--bucket", &bucket])
-        .output()
-        .expect("run seed.py");
-    assert!(seeded.status.success(), "seeding: {}", stderr(&seeded));
+    run_seed(&python, &endpoint, [&consumer, &data, &bucket], &[]);
     let dir = temp_dir("emulator-org");
     let config = format!(
         r#"scope: emulator-org

@@ -6,12 +6,14 @@
 //! account; the exit code is 3 whenever a result is `error`; nothing panics.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+
+use crate::loopback::{header, read_message, respond};
 
 /// What the proxy did, by kind.
 type Tally = Arc<Mutex<BTreeMap<&'static str, u64>>>;
@@ -28,38 +30,6 @@ impl Dice {
         self.0.store(x, Ordering::SeqCst);
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-}
-
-/// Reads one HTTP message (headers, then a Content-Length body); `None` at end of stream.
-fn read_message(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).ok()?;
-    Some((head, body))
-}
-
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) -> bool {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).is_ok() && stream.write_all(body).is_ok()
 }
 
 /// A proxy to `upstream` that faults one request in `one_in` (the starting identity's first
@@ -149,15 +119,8 @@ fn faulting_proxy(upstream: &str, seed: u64, one_in: u64) -> (String, Tally) {
                         .next()
                         .and_then(|l| l.split_once(' ').map(|(_, s)| s.to_string()))
                         .unwrap_or_else(|| "200 OK".into());
-                    let content_type = response_head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-type")
-                                .then(|| v.trim().to_string())
-                        })
-                        .unwrap_or_else(|| "text/xml".into());
-                    if !respond(&mut client, &status, &content_type, &response_body) {
+                    let content_type = header(&response_head, "content-type").unwrap_or("text/xml");
+                    if !respond(&mut client, &status, content_type, &response_body) {
                         return;
                     }
                 }

@@ -148,7 +148,7 @@ fn results_carry_the_ou_path_of_their_account() {
         notebook(s)["direct_internet_access"] = "Enabled".into();
     });
     let config = root().join("rules/fixtures/xscan.yaml");
-    let render = |format: &str| {
+    let render_text = |format: &str| {
         let out = xscan(&[
             "scan",
             "--snapshot",
@@ -159,8 +159,9 @@ fn results_carry_the_ou_path_of_their_account() {
             format,
         ]);
         assert_eq!(out.status.code(), Some(1), "{format}");
-        serde_json::from_str::<Value>(&stdout(&out)).unwrap()
+        stdout(&out)
     };
+    let render = |format: &str| serde_json::from_str::<Value>(&render_text(format)).unwrap();
     let consumer_path = "Root/ML/Consumers";
     let ocsf = render("ocsf");
     let schema: Value = serde_json::from_str(
@@ -192,18 +193,7 @@ fn results_carry_the_ou_path_of_their_account() {
             .iter()
             .any(|a| a["ou_path"] == consumer_path && a["tags"]["xscan-role"] == "consumer")
     );
-    let junit = {
-        let out = xscan(&[
-            "scan",
-            "--snapshot",
-            &snapshot,
-            "--config",
-            config.to_str().unwrap(),
-            "--format",
-            "junit",
-        ]);
-        stdout(&out)
-    };
+    let junit = render_text("junit");
     assert!(
         junit.contains("<system-out>ou_path: Root/ML/Consumers</system-out>"),
         "{junit}"

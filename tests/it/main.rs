@@ -16,6 +16,7 @@ mod hardening;
 mod history;
 mod html;
 mod loading;
+mod loopback;
 mod paths;
 mod rule_pack;
 mod sarif;

@@ -541,24 +541,25 @@ fn derived_execution_roles_carry_the_gaps_of_the_notebooks() {
     );
 }
 
+/// A policy allowing every action on every resource (identity or SCP).
+const ALLOW_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+
+/// Writes `text` to `dir/name`; returns the path as an argument.
+fn write_file(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 /// `policy eval --scp/--rcp`: one file per level (a JSON array holds a level's several
 /// policies); a level with no Allow denies, an RCP Deny wins, the management account is exempt.
 #[test]
 fn policy_eval_takes_the_organization_layers() {
     let dir = temp_dir("policy-eval-org");
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_string()
-    };
-    let identity = write(
-        "identity.json",
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
-    );
-    let root = write(
-        "root.json",
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
-    );
+    let write = |name: &str, text: &str| write_file(&dir, name, text);
+    let identity = write("identity.json", ALLOW_ALL);
+    let root = write("root.json", ALLOW_ALL);
     let ou = write(
         "ou.json",
         r#"[{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}},
@@ -688,15 +689,8 @@ fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
 #[test]
 fn policy_eval_reads_the_organization_from_a_snapshot() {
     let dir = temp_dir("policy-eval-org-snapshot");
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_string()
-    };
-    let identity = write(
-        "identity.json",
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
-    );
+    let write = |name: &str, text: &str| write_file(&dir, name, text);
+    let identity = write("identity.json", ALLOW_ALL);
     let grant = write(
         "grant.json",
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
