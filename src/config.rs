@@ -358,7 +358,7 @@ pub const LIMITS: Limits = Limits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionConfig {
-    /// Concurrent API calls in all.
+    /// Concurrent API calls in all; also the number of accounts collected at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Seconds before one API call is abandoned.

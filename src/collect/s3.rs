@@ -102,7 +102,7 @@ async fn bucket(
         ..Default::default()
     };
     // The bucket's region decides which endpoint answers its configuration calls.
-    let home_client = session.s3(home);
+    let home_client = session.s3(home, calls);
     let location = calls
         .run(
             "s3:GetBucketLocation",
@@ -144,7 +144,7 @@ async fn bucket(
         }
     };
     bucket.region = Some(region.clone());
-    let client = session.s3(&session.regional(home, &region));
+    let client = session.s3(&session.regional(home, &region), calls);
     let (policy, block, encryption, ownership, versioning, status) = tokio::join!(
         calls.run(
             "s3:GetBucketPolicy",

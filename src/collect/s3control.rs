@@ -32,7 +32,7 @@ pub(crate) async fn access_points(
     account: &str,
     region: &str,
 ) -> (BTreeMap<String, S3AccessPoint>, Vec<CollectionGap>) {
-    let client = session.s3control(sdk);
+    let client = session.s3control(sdk, calls);
     let mut listed = Vec::new();
     let mut pages = client
         .list_access_points()
@@ -170,7 +170,7 @@ pub(crate) async fn account_settings(
     calls: &Calls,
     account: &str,
 ) -> (Option<S3AccountSettings>, Vec<CollectionGap>) {
-    let client = session.s3control(sdk);
+    let client = session.s3control(sdk, calls);
     match calls
         .run(
             "s3:GetAccountPublicAccessBlock",
