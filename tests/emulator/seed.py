@@ -56,7 +56,8 @@ def client(session, service, endpoint):
     return c
 
 
-def seed_consumer(endpoint, consumer, data, bucket, ap_arn, drift, notebooks, endpoints=1):
+def seed_consumer(endpoint, consumer, data, bucket, ap_arn, drift, notebooks, endpoints=1,
+                  managed_policy=False):
     s = session_for(endpoint, consumer)
     ec2 = client(s, "ec2", endpoint)
     iam = client(s, "iam", endpoint)
@@ -101,6 +102,15 @@ def seed_consumer(endpoint, consumer, data, bucket, ap_arn, drift, notebooks, en
                                     "Resource": f"arn:aws:s3:::{bucket}/*"})
     iam.put_role_policy(RoleName="xscan-sagemaker-exec", PolicyName="dataset-access",
                         PolicyDocument=json.dumps(inline))
+    if managed_policy:
+        # A customer managed policy for the notebook's logs, as execution roles usually carry.
+        logs = {"Version": "2012-10-17", "Statement": [{
+            "Sid": "NotebookLogs", "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:{REGION}:{consumer}:log-group:/aws/sagemaker/*"}]}
+        policy_arn = iam.create_policy(PolicyName="xscan-sagemaker-logs",
+                                       PolicyDocument=json.dumps(logs))["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName="xscan-sagemaker-exec", PolicyArn=policy_arn)
 
     for i in range(notebooks):
         sg = ec2.create_security_group(GroupName=f"xscan-notebook-{i}", Description="notebook",
@@ -200,6 +210,8 @@ def main():
     parser.add_argument("--access-points", type=int, default=1)
     parser.add_argument("--endpoints", type=int, default=1)
     parser.add_argument("--existing", action="store_true")
+    parser.add_argument("--managed-policy", action="store_true",
+                        help="attach a customer managed (logs) policy to the execution role")
     args = parser.parse_args()
     if args.existing:
         drift_existing(args.endpoint, args.consumer, args.data, args.bucket, args.access_point,
@@ -207,7 +219,7 @@ def main():
         return
     ap_arn = f"arn:aws:s3:{REGION}:{args.data}:accesspoint/{args.access_point}"
     role_arn = seed_consumer(args.endpoint, args.consumer, args.data, args.bucket, ap_arn,
-                             args.drift, args.notebooks, args.endpoints)
+                             args.drift, args.notebooks, args.endpoints, args.managed_policy)
     seed_data(args.endpoint, args.data, args.bucket, args.access_point, role_arn, args.drift,
               args.access_points)
 

@@ -131,7 +131,7 @@ fn faulting_proxy(upstream: &str, seed: u64, one_in: u64) -> (String, Tally) {
 }
 
 /// (rule, resource ARN) -> (status, account) of every result.
-fn results(report: &Value) -> BTreeMap<(String, String), (String, String)> {
+pub(crate) fn results(report: &Value) -> BTreeMap<(String, String), (String, String)> {
     report["results"]
         .as_array()
         .unwrap()
@@ -152,7 +152,7 @@ fn results(report: &Value) -> BTreeMap<(String, String), (String, String)> {
 }
 
 /// Compares a faulted scan with the fault-free one: (equal, error, violations).
-fn compare(clean: &Value, faulted: &Value) -> (usize, usize, Vec<String>) {
+pub(crate) fn compare(clean: &Value, faulted: &Value) -> (usize, usize, Vec<String>) {
     let (clean, faulted) = (results(clean), results(faulted));
     let (mut equal, mut error, mut violations) = (0, 0, Vec::new());
     for (key, (status, _)) in &faulted {

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod attest;
+#[path = "../awssim/mod.rs"]
+mod awssim;
 mod cli;
 mod common;
 mod deadline;
@@ -20,5 +22,6 @@ mod loopback;
 mod paths;
 mod rule_pack;
 mod sarif;
+mod simulated;
 mod verdicts;
 mod waivers;
