@@ -69,6 +69,7 @@ pub(crate) async fn collect(
         aws_sdk_ec2::config::Builder::from(sdk)
             .interceptor(super::CountSent)
             .interceptor(super::WholeResponse)
+            .retry_classifier(super::RetryIncomplete)
             .retry_partition(calls.retry_partition("ec2"))
             .build(),
     );

@@ -19,6 +19,7 @@ pub(crate) async fn roles(
         aws_sdk_iam::config::Builder::from(sdk)
             .interceptor(super::CountSent)
             .interceptor(super::WholeResponse)
+            .retry_classifier(super::RetryIncomplete)
             .retry_partition(calls.retry_partition("iam"))
             .build(),
     );

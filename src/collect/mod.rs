@@ -150,11 +150,55 @@ impl aws_sdk_sts::config::Intercept for WholeResponse {
         }
         match response.body().bytes() {
             Some(body) => match cut_short(body) {
-                Some(problem) => Err(incomplete(&problem).into()),
+                Some(problem) => Err(Box::new(Incomplete(incomplete(&problem)))),
                 None => Ok(()),
             },
             None => Ok(()),
         }
+    }
+}
+
+/// A response [`WholeResponse`] refused: its own type, so [`RetryIncomplete`] can tell it from
+/// other interceptor errors.
+#[derive(Debug)]
+struct Incomplete(String);
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Incomplete {}
+
+/// Retries a call whose answer [`WholeResponse`] refused, as a transient error: a body cut
+/// short on the way is a transport fault, and the next attempt usually arrives whole. Without
+/// it a truncated answer to the starting identity's first call ended the run (exit 2), and
+/// elsewhere made a gap that a retry avoids.
+#[derive(Debug)]
+pub(crate) struct RetryIncomplete;
+
+impl aws_sdk_sts::config::retry::ClassifyRetry for RetryIncomplete {
+    fn classify_retry(
+        &self,
+        context: &aws_sdk_sts::config::interceptors::InterceptorContext,
+    ) -> aws_sdk_sts::config::retry::RetryAction {
+        use aws_sdk_sts::config::retry::RetryAction;
+        let Some(Err(error)) = context.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(cause) = source {
+            if cause.is::<Incomplete>() {
+                return RetryAction::transient_error();
+            }
+            source = cause.source();
+        }
+        RetryAction::NoActionIndicated
+    }
+
+    fn name(&self) -> &'static str {
+        "xscan::RetryIncomplete"
     }
 }
 

@@ -30,6 +30,7 @@ pub(crate) async fn collect(
         aws_sdk_sagemaker::config::Builder::from(sdk)
             .interceptor(super::CountSent)
             .interceptor(super::WholeResponse)
+            .retry_classifier(super::RetryIncomplete)
             .retry_partition(calls.retry_partition("sagemaker"))
             .build(),
     );

@@ -186,6 +186,7 @@ impl Session {
         let mut builder = aws_sdk_s3::config::Builder::from(sdk)
             .interceptor(super::CountSent)
             .interceptor(super::WholeResponse)
+            .retry_classifier(super::RetryIncomplete)
             .retry_partition(calls.retry_partition("s3"));
         if self.endpoint_url.is_some() {
             builder = builder.force_path_style(true);
@@ -199,6 +200,7 @@ impl Session {
         let mut builder = aws_sdk_s3control::config::Builder::from(sdk)
             .interceptor(super::CountSent)
             .interceptor(super::WholeResponse)
+            .retry_classifier(super::RetryIncomplete)
             .retry_partition(calls.retry_partition("s3control"));
         if self.endpoint_url.is_some() {
             builder = builder.endpoint_resolver(WithoutAccountLabel(DefaultResolver::new()));
@@ -326,6 +328,7 @@ pub(crate) async fn caller_identity(
         aws_sdk_sts::config::Builder::from(sdk)
             .interceptor(super::CountSent)
             .interceptor(super::WholeResponse)
+            .retry_classifier(super::RetryIncomplete)
             .retry_partition(calls.retry_partition("sts"))
             .build(),
     );

@@ -24,7 +24,18 @@ fn write_config(dir: &Path, consumers: usize, collection: &str) {
 
 /// `xscan scan` against the simulator: the JSON report, the snapshot and the exit code.
 fn scan(dir: &Path, simulator: &Simulator) -> (Value, Value, i32) {
+    let (report, snapshot, code, _) = scan_with_stderr(dir, simulator);
+    (report, snapshot, code)
+}
+
+/// As [`scan`], with what xscan wrote on stderr; the report and snapshot are `Null` when a run
+/// that exits 2 wrote none.
+fn scan_with_stderr(dir: &Path, simulator: &Simulator) -> (Value, Value, i32, String) {
     let url = simulator.url();
+    // No report of an earlier run may stand in for this one's.
+    for file in ["report.json", "snapshot.json"] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
     let out = xscan_with_aws(
         dir,
         &[
@@ -42,18 +53,19 @@ fn scan(dir: &Path, simulator: &Simulator) -> (Value, Value, i32) {
         ],
         &[],
     );
+    let code = out.status.code().unwrap_or(-1);
     let read = |file: &str| -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| {
-                panic!("{file}: {e}; stderr: {}", stderr(&out));
-            }),
-        )
-        .unwrap()
+        match std::fs::read_to_string(dir.join(file)) {
+            Ok(text) => serde_json::from_str(&text).unwrap(),
+            Err(_) if code == 2 => Value::Null,
+            Err(e) => panic!("{file}: {e}; exit {code}; stderr: {}", stderr(&out)),
+        }
     };
     (
         read("report.json"),
         read("snapshot.json"),
-        out.status.code().unwrap_or(-1),
+        code,
+        stderr(&out),
     )
 }
 
@@ -250,7 +262,13 @@ fn under_simulated_faults_every_result_is_the_fault_free_one_or_error() {
     drop(clean);
     let mut faults_seen: BTreeMap<String, u64> = BTreeMap::new();
     let (mut equal, mut error) = (0, 0);
-    for seed in [3, 11] {
+    // CI's two seeds; XSCAN_SIM_FAULT_SEEDS=N runs seeds 1..=N (the long form).
+    let seeds: Vec<u64> = std::env::var("XSCAN_SIM_FAULT_SEEDS")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or_else(|| vec![3, 11], |n| (1..=n).collect());
+    let (mut runs, mut requests, mut refusals, mut stopped) = (0, 0, 0, 0);
+    for seed in seeds {
         let mut settings = Settings::new(consumers);
         settings.seed = seed;
         settings.fault_one_in = 4;
@@ -259,17 +277,25 @@ fn under_simulated_faults_every_result_is_the_fault_free_one_or_error() {
         settings.deny = ["s3:GetBucketPolicy".to_string()].into();
         let simulator = Simulator::start(settings, &recording(), 0).unwrap();
         let started = Instant::now();
-        let (report, snapshot, code) = scan(&dir, &simulator);
+        let (report, snapshot, code, errors) = scan_with_stderr(&dir, &simulator);
         assert!(started.elapsed() < Duration::from_secs(120));
+        if code == 2 {
+            // The starting identity's first call failed more times than `max_attempts` (here
+            // 3, at one fault in four: one run in 64): the run stops before any account, says
+            // why, and leaves no report behind.
+            assert!(
+                errors.contains("the starting AWS identity is not usable") && report.is_null(),
+                "seed {seed}: exit 2: {errors}"
+            );
+            stopped += 1;
+            continue;
+        }
         let (e, r, violations) = crate::faults::compare(&expected, &report);
         assert!(violations.is_empty(), "seed {seed}: {violations:#?}");
-        assert!(
-            r > 0,
-            "the denied GetBucketPolicy leaves its rules unevaluated"
-        );
         assert_eq!(
-            code, 3,
-            "seed {seed}: results in error exit 3 (clean: {clean_code})"
+            code,
+            if r > 0 { 3 } else { clean_code },
+            "seed {seed}: exit 3 whenever a result is error"
         );
         for gap in gaps(&snapshot) {
             assert!(
@@ -278,14 +304,21 @@ fn under_simulated_faults_every_result_is_the_fault_free_one_or_error() {
                 "{gap}"
             );
         }
+        // When the call was made (an earlier fault may have stopped the bucket's reads), its
+        // refusal is a gap that says so.
+        let denied = simulator.stats()["denied"].as_u64().unwrap();
+        refusals += denied;
         assert!(
-            gaps(&snapshot)
-                .iter()
-                .any(|g| g["api_call"] == "GetBucketPolicy"
-                    && g["error"].as_str().unwrap().contains("AccessDenied")),
+            denied == 0
+                || gaps(&snapshot)
+                    .iter()
+                    .any(|g| g["api_call"] == "GetBucketPolicy"
+                        && g["error"].as_str().unwrap().contains("AccessDenied")),
             "{:#?}",
             gaps(&snapshot)
         );
+        runs += 1;
+        requests += simulator.stats()["requests"].as_u64().unwrap();
         for (kind, n) in simulator.stats()["faults"].as_object().unwrap() {
             *faults_seen.entry(kind.clone()).or_default() += n.as_u64().unwrap();
         }
@@ -293,9 +326,10 @@ fn under_simulated_faults_every_result_is_the_fault_free_one_or_error() {
         error += r;
     }
     eprintln!(
-        "simulated faults: {faults_seen:?}; results equal {equal}, error {error}, violations 0"
+        "simulated faults: {runs} runs ({stopped} more stopped at the starting identity), {requests} requests, faults {faults_seen:?}; results equal {equal}, error {error}, violations 0"
     );
     assert!(faults_seen.len() >= 4, "{faults_seen:?}");
+    assert!(refusals > 0, "GetBucketPolicy was never asked for");
 }
 
 /// AssumeRole is made for every account by the starting identity, in its one account, and STS
@@ -332,4 +366,34 @@ fn a_throttled_assume_role_is_tried_again_until_it_passes() {
         "{tries} AssumeRole tries for {accounts} accounts: none was tried again"
     );
     assert!(simulator.stats()["throttled"]["sts"].as_u64().unwrap() > 0);
+}
+
+/// A body cut short with a Content-Length that matches the cut parses as far as the SDK cares;
+/// xscan refuses it (never data) and tries the call again, so a scan whose answers are often
+/// cut still reads everything. One call at a time, so the seeded faults fall on the same calls
+/// every run.
+#[test]
+fn an_answer_cut_short_is_tried_again_not_taken_or_given_up() {
+    let consumers = 2;
+    let dir = temp_dir("sim-cut");
+    write_config(
+        &dir,
+        consumers,
+        "collection: {concurrency: 1, max_attempts: 5}",
+    );
+    let clean = Simulator::start(Settings::new(consumers), &recording(), 0).unwrap();
+    let (expected, _, expected_code) = scan(&dir, &clean);
+    drop(clean);
+    let mut settings = Settings::new(consumers);
+    settings.seed = 5;
+    settings.fault_one_in = 3;
+    settings.faults = vec![Fault::TruncatedMatching];
+    let simulator = Simulator::start(settings, &recording(), 0).unwrap();
+    let (report, snapshot, code) = scan(&dir, &simulator);
+    let cut = simulator.stats()["faults"]["truncated"].as_u64().unwrap();
+    assert!(cut >= 5, "{cut} answers cut");
+    assert!(gaps(&snapshot).is_empty(), "{:#?}", gaps(&snapshot));
+    assert_eq!(code, expected_code);
+    let (_, errors, violations) = crate::faults::compare(&expected, &report);
+    assert!(violations.is_empty() && errors == 0, "{violations:#?}");
 }
