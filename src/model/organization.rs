@@ -119,6 +119,37 @@ pub struct OrganizationPolicy {
 }
 
 impl OrganizationSnapshot {
+    /// What of an account's view (the rule index's `account` resource) could not be read, by
+    /// the view's field: besides the parts named like fields (`service_control_policies`,
+    /// `resource_control_policies`, `tags`), the levels' policies and the OU path are made of
+    /// the tree and the organization, so a field fails with any part it is made of. Without
+    /// this an unread tree left `service_control_policies` empty, not unknown, for a rule that
+    /// reads it.
+    pub fn account_view_errors(&self) -> BTreeMap<String, String> {
+        let mut errors = self.collection_errors.clone();
+        let fields: [(&str, &[&str]); 8] = [
+            (PART_SCPS, &[PART_ORGANIZATION, PART_TREE, PART_SCPS]),
+            (PART_RCPS, &[PART_ORGANIZATION, PART_TREE, PART_RCPS]),
+            ("ou_path", &[PART_ORGANIZATION, PART_TREE]),
+            ("org_path", &[PART_ORGANIZATION, PART_TREE]),
+            ("status", &[PART_TREE]),
+            (PART_TAGS, &[PART_TREE, PART_TAGS]),
+            ("management_account", &[PART_ORGANIZATION]),
+            ("organization_id", &[PART_ORGANIZATION]),
+        ];
+        for (field, parts) in fields {
+            let failed = parts.iter().find_map(|part| {
+                self.collection_errors
+                    .get(*part)
+                    .map(|error| format!("the organization's {part}: {error}"))
+            });
+            if let Some(error) = failed {
+                errors.insert(field.to_string(), error);
+            }
+        }
+        errors
+    }
+
     /// The levels above `account`, root first: the root, each OU down to the account's
     /// parent, then the account itself. `Err` when the tree was not read or does not reach the
     /// account (an account outside the organization, or a broken parent chain).

@@ -1,6 +1,7 @@
 //! An index over a snapshot, built once per evaluation: every resource with its JSON view (the
 //! fields rules read, plus `account`, `region`, `account_role`) and the lookups relations need.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -24,7 +25,8 @@ pub struct Entry<'a> {
     /// The resource as JSON, with `account`, `region` and `account_role` added.
     pub view: Value,
     /// Fields that could not be collected.
-    pub collection_errors: Option<&'a CollectionErrors>,
+    /// What of it could not be collected, by view field (owned where derived, as for accounts).
+    pub collection_errors: Option<Cow<'a, CollectionErrors>>,
 }
 
 type Key<'a> = (&'a str, &'a str, &'a str);
@@ -160,7 +162,7 @@ impl<'a> SnapshotIndex<'a> {
                     arn: item.arn(),
                     account_role: role,
                     view: Value::Null,
-                    collection_errors: item.collection_errors(),
+                    collection_errors: item.collection_errors().map(Cow::Borrowed),
                 },
                 lazy(move || match item.resource {
                     Resource::IamRole(r) => role_view(r, account, role),
@@ -297,6 +299,7 @@ impl<'a> SnapshotIndex<'a> {
             .collect();
         ids.sort_unstable();
         ids.dedup();
+        let account_errors = org.account_view_errors();
         for id in ids {
             let member = org.accounts.get(id);
             let role = snapshot
@@ -322,8 +325,8 @@ impl<'a> SnapshotIndex<'a> {
                     ),
                     account_role: role,
                     view: Value::Null,
-                    // Keyed by part, as the view's fields are named.
-                    collection_errors: Some(&org.collection_errors),
+                    // By the view's fields, each failing with the parts it is made of.
+                    collection_errors: Some(Cow::Owned(account_errors.clone())),
                 },
                 lazy(move || account_view(org, id, name, role)),
             );

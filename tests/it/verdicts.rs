@@ -755,3 +755,61 @@ fn policy_eval_reads_the_organization_from_a_snapshot() {
     );
     assert_eq!(code, Some(2));
 }
+
+/// An organization whose tree could not be read: an account's OU path and the SCPs of its
+/// levels are unknown, so a rule that reads them is `error` — not a pass on an empty list or a
+/// missing path (the organization's parts are named in `organization.collection_errors`).
+/// https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html
+#[test]
+fn account_fields_made_of_an_unread_organization_tree_are_unknown() {
+    let dir = temp_dir("verdict-org-tree");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let rule = |id: &str, check: &str| {
+        format!(
+            "id: {id}\ntitle: t\nseverity: high\nresource_type: account\ndescription: d\nrationale: r\nremediation: m\ncheck:\n{check}\ntests:\n  - name: n\n    expect: {{pass: [\"111111111111\"]}}\n"
+        )
+    };
+    std::fs::write(
+        rules.join("ou.yaml"),
+        rule(
+            "XS-T-OU",
+            "  not: {field: {path: ou_path, equals: Root/Sandbox}}",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("scp.yaml"),
+        rule(
+            "XS-T-SCP",
+            "  each: {path: service_control_policies, quantifier: none, check: {field: {path: name, equals: AllowEverythingSandbox}}}",
+        ),
+    )
+    .unwrap();
+    let rules_arg = rules.to_str().unwrap().to_string();
+    // Read whole: both pass.
+    let (report, _) = scan_json(COMPLIANT, &["--rules", &rules_arg]);
+    for rule in ["XS-T-OU", "XS-T-SCP"] {
+        assert_eq!(status(&report, rule, "111111111111"), "pass", "{rule}");
+    }
+    // The tree unread: both unknown.
+    let snapshot = patched_snapshot(&dir, "tree.json", |s| {
+        s["organization"]["units"] = serde_json::json!({});
+        s["organization"]["collection_errors"] = serde_json::json!({
+            "tree": "organizations:ListOrganizationalUnitsForParent: AccessDeniedException"
+        });
+    });
+    let (report, code) = scan_json(&snapshot, &["--rules", &rules_arg]);
+    assert_eq!(code, 3);
+    for rule in ["XS-T-OU", "XS-T-SCP"] {
+        let result = result_of(&report, rule, "111111111111");
+        assert_eq!(result["status"], "error", "{rule}: {result}");
+        assert!(
+            result["message"]
+                .as_str()
+                .unwrap()
+                .contains("ListOrganizationalUnitsForParent"),
+            "{result}"
+        );
+    }
+}

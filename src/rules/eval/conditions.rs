@@ -460,6 +460,7 @@ impl<'a> Evaluator<'a> {
                         || (notebook.account == e.account && notebook.region == e.region);
                     if let Some(error) = notebook
                         .collection_errors
+                        .as_deref()
                         .and_then(|errors| errors.get(tie))
                         .filter(|_| in_scope)
                     {
@@ -473,7 +474,10 @@ impl<'a> Evaluator<'a> {
             _ => {}
         }
         if let Some(field) = field_read
-            && let Some(error) = e.collection_errors.and_then(|errors| errors.get(field))
+            && let Some(error) = e
+                .collection_errors
+                .as_deref()
+                .and_then(|errors| errors.get(field))
         {
             out.push(format!(
                 "{field} of {} could not be collected: {error}",

@@ -533,6 +533,7 @@ impl<'a> Evaluator<'a> {
             if let Some(error) = self
                 .entry(scope)
                 .collection_errors
+                .as_deref()
                 .and_then(|e| e.get(first))
             {
                 return Err(format!(
