@@ -77,66 +77,10 @@ perimeter:
   access_points: ["arn:aws:s3:us-east-1:700000000021:accesspoint/test-ap-1"]
 YAML
 
-# Cloud Custodian's version of the same four checks.
-cat >"$work/c7n-policies.yml" <<YAML
-policies:
-  - name: notebook-direct-internet
-    resource: aws.sagemaker-notebook
-    filters:
-      - DirectInternetAccess: Enabled
-  - name: access-point-public
-    resource: aws.s3-access-point
-    filters:
-      - or:
-          - PublicAccessBlockConfiguration.BlockPublicAcls: false
-          - PublicAccessBlockConfiguration.IgnorePublicAcls: false
-          - PublicAccessBlockConfiguration.BlockPublicPolicy: false
-          - PublicAccessBlockConfiguration.RestrictPublicBuckets: false
-          - type: cross-account
-            whitelist: [${consumers%,}]
-  - name: endpoint-policy-not-restricted
-    resource: aws.vpc-endpoint
-    filters:
-      - VpcEndpointType: Gateway
-      - type: value
-        key: PolicyDocument
-        op: regex
-        value: '(?s)^((?!ResourceAccount).)*$'
-  - name: notebook-sg-open-egress
-    resource: aws.security-group
-    filters:
-      - type: value
-        key: GroupName
-        op: glob
-        value: "xscan-notebook-*"
-      - type: egress
-        Cidr:
-          value: "0.0.0.0/0"
-YAML
-# The emulator accommodations xscan makes too: path-style S3, and no account-id host label for
-# S3 Control (it would not resolve on 127.0.0.1).
+# Cloud Custodian's version of the same four checks (bench/c7n-policies.yml), with these
+# consumers; bench/c7n-site makes its S3 Control requests reach the emulator as xscan's do.
+sed "s/CONSUMERS/${consumers%,}/" bench/c7n-policies.yml >"$work/c7n-policies.yml"
 printf '[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n' >"$work/aws-config"
-mkdir -p "$work/c7n-site"
-cat >"$work/c7n-site/sitecustomize.py" <<PY
-import sys
-
-import botocore.session
-
-sys.path.insert(0, "$PWD/tests/emulator")
-from s3control_host import strip_account_label
-
-_create_client = botocore.session.Session.create_client
-
-
-def create_client(self, service_name, *args, **kwargs):
-    client = _create_client(self, service_name, *args, **kwargs)
-    if service_name == "s3control":
-        client.meta.events.register("before-send.s3-control", strip_account_label)
-    return client
-
-
-botocore.session.Session.create_client = create_client
-PY
 
 echo "Machine: $(nproc) vCPU $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(date -u +%F)."
 "$venv/bin/python" bench/collect_compare.py --xscan "$xscan" --c7n-org "$c7n_venv/bin/c7n-org" \

@@ -89,7 +89,8 @@ def run_xscan(args, endpoint, out):
 
 
 def run_c7n(args, endpoint, out):
-    env = dict(args.env, AWS_ENDPOINT_URL=endpoint, PYTHONPATH=f"{args.work}/c7n-site",
+    env = dict(args.env, AWS_ENDPOINT_URL=endpoint,
+               PYTHONPATH=str(Path(__file__).resolve().parent / "c7n-site"),
                AWS_CONFIG_FILE=f"{args.work}/aws-config")
     subprocess.run([args.c7n_org, "run", "-c", f"{args.work}/c7n-accounts.yml", "-u",
                     f"{args.work}/c7n-policies.yml", "-s", out, "--cache-period", "0"],
