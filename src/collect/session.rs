@@ -250,7 +250,7 @@ fn worth_retrying(error: &aws_credential_types::provider::error::CredentialsErro
 /// The HTTPS client every account's service clients share, built as the SDK builds its default
 /// one (rustls with aws-lc, the proxy settings from the environment). Left to itself the SDK
 /// makes one per service client: its own connection pool and its own copy of the system's root
-/// certificates, for every account: at 1,000 accounts, 1.4 GB and no connection reused.
+/// certificates, for every account: at 1,000 accounts, 590 MB more and no connection reused.
 fn shared_https_client() -> aws_sdk_sts::config::SharedHttpClient {
     use aws_smithy_http_client::{ConnectorBuilder, proxy::ProxyConfig, tls};
     aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
