@@ -6,7 +6,8 @@
 # Usage: bench/scale.sh ACCOUNTS [LATENCY_MS] [--no-c7n]     (default 50 ms)
 #   ACCOUNTS consumer accounts, one data account per ten; each consumer has the seed pattern
 #   with 5 notebooks and their security groups and 2 S3 gateway endpoints (bench/record.sh).
-#   XSCAN_SCALE_THROTTLE=SERVICE=BURST/REFILL,... replaces AWS's limits (tests/awssim aws_limits).
+#   XSCAN_SCALE_THROTTLE=SERVICE=BURST/REFILL,... replaces AWS's limits (tests/awssim aws_limits);
+#   XSCAN_SCALE_JITTER_MS=J adds 0..J ms of seeded jitter to each call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 accounts="${1:?usage: bench/scale.sh ACCOUNTS [LATENCY_MS] [--no-c7n]}"
@@ -37,4 +38,5 @@ echo "Machine: $(nproc) vCPU $(lscpu | sed -n 's/^Model name: *//p' | head -1), 
 c7n_args=()
 [ "$c7n" = yes ] && c7n_args=(--c7n-org "$c7n_venv/bin/c7n-org")
 python3 bench/scale.py --accounts "$accounts" --latency-ms "$latency_ms" --throttle "${XSCAN_SCALE_THROTTLE:-aws}" \
+    --jitter-ms "${XSCAN_SCALE_JITTER_MS:-0}" \
     --xscan "$CARGO_TARGET_DIR/release/xscan" --awssim "$awssim" --work "$work" "${c7n_args[@]}"
