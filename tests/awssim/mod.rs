@@ -137,6 +137,9 @@ pub struct Settings {
     pub slow: Duration,
     /// Actions (`sagemaker:DescribeNotebookInstance`) always answered with AccessDenied.
     pub deny: BTreeSet<String>,
+    /// The first N requests of an action are throttled, whatever the buckets hold: a
+    /// throttling the client cannot wait out by chance.
+    pub throttle_first: BTreeMap<String, u64>,
 }
 
 impl Settings {
@@ -151,6 +154,7 @@ impl Settings {
             faults: Vec::new(),
             slow: Duration::from_secs(5),
             deny: BTreeSet::new(),
+            throttle_first: BTreeMap::new(),
         }
     }
 }
@@ -211,6 +215,8 @@ struct Tally {
     throttled: BTreeMap<String, u64>,
     faults: BTreeMap<&'static str, u64>,
     denied: u64,
+    /// Requests throttled so far by `throttle_first`, by action.
+    forced: BTreeMap<String, u64>,
     unrecorded: BTreeMap<String, u64>,
     accounts: BTreeSet<String>,
     /// Calls admitted (not throttled) per account and service, for the throttle's share of
@@ -889,7 +895,13 @@ fn handle(shared: &Shared, request: &Request) -> Outcome {
     }
     let count =
         |f: &dyn Fn(&mut Tally)| f(&mut shared.tally.lock().unwrap_or_else(|e| e.into_inner()));
-    if !admit(shared, &account, &service) {
+    let forced = settings.throttle_first.get(&action).is_some_and(|first| {
+        let mut tally = shared.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let so_far = tally.forced.entry(action.clone()).or_default();
+        *so_far += 1;
+        *so_far <= *first
+    });
+    if forced || !admit(shared, &account, &service) {
         count(&|t| *t.throttled.entry(service.clone()).or_default() += 1);
         return Outcome::Answer(throttling(&service));
     }
