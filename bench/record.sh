@@ -11,20 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-tests/data/awssim/recording.jsonl}"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-venv="${XSCAN_VENV:-$cache/xscan-venv}"
-c7n_venv="${XSCAN_C7N_VENV:-$cache/xscan-c7n-venv}"
-if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '5.2.5')" 2>/dev/null; then
-    python3 -m venv "$venv" && "$venv/bin/pip" install --quiet "moto[server]==5.2.5"
-fi
-if ! "$c7n_venv/bin/python" -c "import c7n, c7n_org" 2>/dev/null; then
-    python3 -m venv "$c7n_venv" && "$c7n_venv/bin/pip" install --quiet "c7n==0.9.53" "c7n-org==0.6.52"
-fi
+. bench/lib.sh
+need_moto
+need_c7n
 cargo build --release --quiet
 xscan="$CARGO_TARGET_DIR/release/xscan"
 work="$(mktemp -d -t xscan-record.XXXXXX)"
-free_port() { "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 moto_port="$(free_port)"
 proxy_port="$(free_port)"
 "$venv/bin/python" tests/emulator/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &

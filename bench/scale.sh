@@ -19,12 +19,8 @@ for arg in "${@:2}"; do
         *) latency_ms="$arg" ;;
     esac
 done
-cache="${XDG_CACHE_HOME:-$HOME/.cache}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-c7n_venv="${XSCAN_C7N_VENV:-$cache/xscan-c7n-venv}"
-if [ "$c7n" = yes ] && ! "$c7n_venv/bin/python" -c "import c7n, c7n_org" 2>/dev/null; then
-    python3 -m venv "$c7n_venv" && "$c7n_venv/bin/pip" install --quiet "c7n==0.9.53" "c7n-org==0.6.52"
-fi
+. bench/lib.sh
+if [ "$c7n" = yes ]; then need_c7n; fi
 cargo build --release --quiet
 awssim="$(cargo bench --bench awssim --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json, sys

@@ -263,14 +263,7 @@ impl Simulator {
             let request = Request {
                 method: text("method"),
                 target: text("path"),
-                headers: exchange["headers"]
-                    .as_object()
-                    .map(|h| {
-                        h.iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                headers: string_pairs(&exchange["headers"]),
                 body: text("body").into_bytes(),
             };
             let Some((_, _, key)) = describe(&request, kind, &|s: &str| s.to_string()) else {
@@ -278,14 +271,7 @@ impl Simulator {
             };
             let response = Recorded {
                 status: exchange["status"].as_u64().unwrap_or(500) as u16,
-                headers: exchange["response_headers"]
-                    .as_object()
-                    .map(|h| {
-                        h.iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                headers: string_pairs(&exchange["response_headers"]),
                 body: text("response_body"),
             };
             recorded.entry(key).or_insert(response);
@@ -350,6 +336,18 @@ impl Drop for Simulator {
             let _ = accept.join();
         }
     }
+}
+
+/// A recorded JSON object of strings (headers) as pairs.
+fn string_pairs(object: &Value) -> Vec<(String, String)> {
+    object
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn stats(shared: &Shared) -> Value {
