@@ -373,7 +373,8 @@ pub struct CollectionConfig {
     /// Concurrent API calls to one service of one account (AWS throttles per account and API).
     #[serde(default = "default_per_service")]
     pub per_service_concurrency: usize,
-    /// Seconds one account's collection may take in all; past it the account is a gap, so one
+    /// Seconds one account's collection may take in all, counted from its start (at most
+    /// `concurrency` accounts are in progress at once); past it the account is a gap, so one
     /// slow account cannot hold the run.
     #[serde(default = "default_account_deadline")]
     pub account_deadline_seconds: u64,
