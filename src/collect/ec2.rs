@@ -66,12 +66,7 @@ pub(crate) async fn collect(
     region: &str,
 ) -> Network {
     let client = aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::config::Builder::from(sdk)
-            .interceptor(super::CountSent)
-            .interceptor(super::WholeResponse)
-            .retry_classifier(super::RetryIncomplete)
-            .retry_partition(calls.retry_partition("ec2"))
-            .build(),
+        super::client_config!(aws_sdk_ec2, sdk, calls, "ec2").build(),
     );
     let gap = |api: &'static str, t: ResourceType| {
         move |error: String| listing_gap(account, Some(region), "ec2", api, &[t], error)

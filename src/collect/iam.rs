@@ -16,12 +16,7 @@ pub(crate) async fn roles(
     names: &BTreeSet<String>,
 ) -> (BTreeMap<String, IamRole>, Vec<CollectionGap>) {
     let client = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::config::Builder::from(sdk)
-            .interceptor(super::CountSent)
-            .interceptor(super::WholeResponse)
-            .retry_classifier(super::RetryIncomplete)
-            .retry_partition(calls.retry_partition("iam"))
-            .build(),
+        super::client_config!(aws_sdk_iam, sdk, calls, "iam").build(),
     );
     let results =
         futures::future::join_all(names.iter().map(|name| role(&client, calls, account, name)))

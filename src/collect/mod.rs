@@ -62,10 +62,25 @@ tokio::task_local! {
     static THROTTLED: std::cell::Cell<u64>;
 }
 
+/// Every service client's config from the account's `SdkConfig`, with what xscan adds to each:
+/// counting the attempts sent ([`CountSent`]), refusing answers that are not whole
+/// ([`WholeResponse`]) and retrying them ([`RetryIncomplete`]), and the account's own retry
+/// partition for the service ([`Calls::retry_partition`]). One place, so no client misses one.
+macro_rules! client_config {
+    ($sdk_crate:ident, $sdk:expr, $calls:expr, $service:literal) => {
+        $sdk_crate::config::Builder::from($sdk)
+            .interceptor($crate::collect::CountSent)
+            .interceptor($crate::collect::WholeResponse)
+            .retry_classifier($crate::collect::RetryIncomplete)
+            .retry_partition($calls.retry_partition($service))
+    };
+}
+pub(crate) use client_config;
+
 /// The error codes AWS throttles with, per protocol (EC2 `RequestLimitExceeded`, IAM and STS
 /// `Throttling`, SageMaker `ThrottlingException`, S3 `SlowDown`, Organizations
 /// `TooManyRequestsException`).
-const THROTTLING_CODES: &[&str] = &[
+pub(crate) const THROTTLING_CODES: &[&str] = &[
     "RequestLimitExceeded",
     "Throttling",
     "ThrottlingException",

@@ -27,12 +27,7 @@ pub(crate) async fn collect(
     reader: &str,
 ) -> (OrganizationSnapshot, Vec<CollectionGap>) {
     let client = Client::from_conf(
-        aws_sdk_organizations::config::Builder::from(sdk)
-            .interceptor(super::CountSent)
-            .interceptor(super::WholeResponse)
-            .retry_classifier(super::RetryIncomplete)
-            .retry_partition(calls.retry_partition("organizations"))
-            .build(),
+        super::client_config!(aws_sdk_organizations, sdk, calls, "organizations").build(),
     );
     let mut org = OrganizationSnapshot::default();
     let mut gaps = Vec::new();

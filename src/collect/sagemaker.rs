@@ -27,12 +27,7 @@ pub(crate) async fn collect(
     region: &str,
 ) -> (BTreeMap<String, NotebookInstance>, Vec<CollectionGap>) {
     let client = aws_sdk_sagemaker::Client::from_conf(
-        aws_sdk_sagemaker::config::Builder::from(sdk)
-            .interceptor(super::CountSent)
-            .interceptor(super::WholeResponse)
-            .retry_classifier(super::RetryIncomplete)
-            .retry_partition(calls.retry_partition("sagemaker"))
-            .build(),
+        super::client_config!(aws_sdk_sagemaker, sdk, calls, "sagemaker").build(),
     );
     let mut summaries = Vec::new();
     let mut pages = client.list_notebook_instances().into_paginator().send();

@@ -183,11 +183,7 @@ impl Session {
     /// An S3 client: path-style addressing for custom endpoints (`bucket.127.0.0.1` does not
     /// resolve).
     pub(crate) fn s3(&self, sdk: &SdkConfig, calls: &Calls) -> aws_sdk_s3::Client {
-        let mut builder = aws_sdk_s3::config::Builder::from(sdk)
-            .interceptor(super::CountSent)
-            .interceptor(super::WholeResponse)
-            .retry_classifier(super::RetryIncomplete)
-            .retry_partition(calls.retry_partition("s3"));
+        let mut builder = super::client_config!(aws_sdk_s3, sdk, calls, "s3");
         if self.endpoint_url.is_some() {
             builder = builder.force_path_style(true);
         }
@@ -197,11 +193,7 @@ impl Session {
     /// An S3 Control client: with a custom endpoint, without the `{AccountId}.` host label
     /// (real AWS keeps the default resolver; PrivateLink endpoints need the prefix).
     pub(crate) fn s3control(&self, sdk: &SdkConfig, calls: &Calls) -> aws_sdk_s3control::Client {
-        let mut builder = aws_sdk_s3control::config::Builder::from(sdk)
-            .interceptor(super::CountSent)
-            .interceptor(super::WholeResponse)
-            .retry_classifier(super::RetryIncomplete)
-            .retry_partition(calls.retry_partition("s3control"));
+        let mut builder = super::client_config!(aws_sdk_s3control, sdk, calls, "s3control");
         if self.endpoint_url.is_some() {
             builder = builder.endpoint_resolver(WithoutAccountLabel(DefaultResolver::new()));
         }
@@ -228,16 +220,12 @@ fn worth_retrying(error: &aws_credential_types::provider::error::CredentialsErro
                 | SdkError::DispatchFailure(_)
                 | SdkError::ResponseError(_) => true,
                 SdkError::ServiceError(service) => {
-                    service.raw().status().is_server_error()
-                        || matches!(
-                            sdk.code(),
-                            Some(
-                                "Throttling"
-                                    | "ThrottlingException"
-                                    | "RequestLimitExceeded"
-                                    | "TooManyRequestsException"
-                            )
-                        )
+                    let status = service.raw().status();
+                    status.is_server_error()
+                        || status.as_u16() == 429
+                        || sdk
+                            .code()
+                            .is_some_and(|code| super::THROTTLING_CODES.contains(&code))
                 }
                 _ => false,
             };
@@ -325,12 +313,7 @@ pub(crate) async fn caller_identity(
     calls: &Calls,
 ) -> Result<CallerIdentity, String> {
     let client = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(sdk)
-            .interceptor(super::CountSent)
-            .interceptor(super::WholeResponse)
-            .retry_classifier(super::RetryIncomplete)
-            .retry_partition(calls.retry_partition("sts"))
-            .build(),
+        super::client_config!(aws_sdk_sts, sdk, calls, "sts").build(),
     );
     let output = calls
         .run("sts:GetCallerIdentity", client.get_caller_identity().send())
