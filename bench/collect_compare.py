@@ -32,7 +32,8 @@ REQUEST_LINE = re.compile(r'"(GET|POST|PUT|HEAD|DELETE) [^"]*" \d{3}')
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def moto_cpu_seconds(pid):
+def cpu_seconds(pid):
+    """CPU time (user + system) a process has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
 
@@ -44,12 +45,12 @@ def moto_requests(log):
 
 def measured(fn, moto_pid, moto_log):
     """Runs fn(); returns (result, wall seconds, emulator requests, emulator CPU seconds)."""
-    requests, cpu = moto_requests(moto_log), moto_cpu_seconds(moto_pid)
+    requests, cpu = moto_requests(moto_log), cpu_seconds(moto_pid)
     start = time.monotonic()
     result = fn()
     wall = time.monotonic() - start
     time.sleep(0.2)  # let the emulator flush its request log
-    return result, wall, moto_requests(moto_log) - requests, moto_cpu_seconds(moto_pid) - cpu
+    return result, wall, moto_requests(moto_log) - requests, cpu_seconds(moto_pid) - cpu
 
 
 def critical_path_depth(snapshot):

@@ -805,8 +805,14 @@ fn admit(shared: &Shared, account: &str, service: &str) -> bool {
     }
 }
 
-/// The credentials and identity the simulator issues itself (AssumeRole, GetCallerIdentity).
-fn sts_answer(action: &str, request: &Request, account: &str) -> Option<Response> {
+/// The credentials and identity the simulator issues itself (AssumeRole, GetCallerIdentity);
+/// AssumeRole into an account outside the estate is refused.
+fn sts_answer(
+    settings: &Settings,
+    action: &str,
+    request: &Request,
+    account: &str,
+) -> Option<Response> {
     let xml = |body: String| Response {
         status: 200,
         headers: vec![("content-type".into(), "text/xml".into())],
@@ -828,6 +834,9 @@ fn sts_answer(action: &str, request: &Request, account: &str) -> Option<Response
             let role_arn = get("RoleArn");
             let session = get("RoleSessionName");
             let target = role_arn.split(':').nth(4).unwrap_or_default().to_string();
+            if place(settings, &target).is_none_or(|p| p.kind == Kind::Caller) {
+                return Some(access_denied("sts", action));
+            }
             let role = role_arn.rsplit('/').next().unwrap_or_default().to_string();
             Some(xml(format!(
                 "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>ASIA{target}SIM0</AccessKeyId><SecretAccessKey>simulated</SecretAccessKey><SessionToken>simulated-{target}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROASIMULATED:{session}</AssumedRoleId><Arn>arn:aws:sts::{target}:assumed-role/{role}/{session}</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>"
@@ -912,17 +921,7 @@ fn handle(shared: &Shared, request: &Request) -> Outcome {
         count(&|t| t.denied += 1);
         return Outcome::Answer(access_denied(&service, &action));
     }
-    if let Some(answer) = sts_answer(&action, request, &account) {
-        if action == "sts:AssumeRole" {
-            let target = form_pairs(&String::from_utf8_lossy(&request.body))
-                .into_iter()
-                .find(|(k, _)| k == "RoleArn")
-                .and_then(|(_, arn)| arn.split(':').nth(4).map(str::to_string))
-                .unwrap_or_default();
-            if place(settings, &target).is_none_or(|p| p.kind == Kind::Caller) {
-                return Outcome::Answer(access_denied(&service, &action));
-            }
-        }
+    if let Some(answer) = sts_answer(settings, &action, request, &account) {
         return roll_fault(shared, &service, answer);
     }
     let Some(recorded) = shared.recorded.get(&key) else {
