@@ -786,13 +786,30 @@ fn account_fields_made_of_an_unread_organization_tree_are_unknown() {
         ),
     )
     .unwrap();
+    std::fs::write(
+        rules.join("rcp.yaml"),
+        rule(
+            "XS-T-RCP",
+            "  each: {path: resource_control_policies, quantifier: none, check: {field: {path: name, equals: AllowEverythingSandbox}}}",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("tags.yaml"),
+        rule(
+            "XS-T-TAG",
+            "  not: {field: {path: tags.environment, equals: sandbox}}",
+        ),
+    )
+    .unwrap();
     let rules_arg = rules.to_str().unwrap().to_string();
-    // Read whole: both pass.
+    let all = ["XS-T-OU", "XS-T-SCP", "XS-T-RCP", "XS-T-TAG"];
+    // Read whole: all pass.
     let (report, _) = scan_json(COMPLIANT, &["--rules", &rules_arg]);
-    for rule in ["XS-T-OU", "XS-T-SCP"] {
+    for rule in all {
         assert_eq!(status(&report, rule, "111111111111"), "pass", "{rule}");
     }
-    // The tree unread: both unknown.
+    // The tree unread: all unknown.
     let snapshot = patched_snapshot(&dir, "tree.json", |s| {
         s["organization"]["units"] = serde_json::json!({});
         s["organization"]["collection_errors"] = serde_json::json!({
@@ -801,7 +818,7 @@ fn account_fields_made_of_an_unread_organization_tree_are_unknown() {
     });
     let (report, code) = scan_json(&snapshot, &["--rules", &rules_arg]);
     assert_eq!(code, 3);
-    for rule in ["XS-T-OU", "XS-T-SCP"] {
+    for rule in all {
         let result = result_of(&report, rule, "111111111111");
         assert_eq!(result["status"], "error", "{rule}: {result}");
         assert!(
