@@ -165,6 +165,20 @@ fn stages(snapshot: &Snapshot, pack: &RulePack, config: &Config) {
         rss_mib("VmRSS:")
     );
     drop(results);
+    // The slowest rules, each evaluated alone.
+    let mut per_rule: Vec<(f64, &str)> = pack
+        .rules
+        .iter()
+        .map(|rule| {
+            let start = Instant::now();
+            std::hint::black_box(evaluator.evaluate_rule(rule));
+            (start.elapsed().as_secs_f64(), rule.spec.id.as_str())
+        })
+        .collect();
+    per_rule.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (seconds, id) in per_rule.iter().take(8) {
+        eprintln!("  {id}: {seconds:.3} s");
+    }
 }
 
 fn main() {

@@ -52,6 +52,9 @@ pub struct SnapshotIndex<'a> {
     bucket_access_points: HashMap<(&'a str, &'a str), Vec<usize>>,
     /// (account, region) -> ids of the region's S3 managed prefix lists.
     s3_prefix_lists: HashMap<(&'a str, &'a str), Vec<String>>,
+    /// Notebooks with a field that could not be collected: the few a reverse relation must
+    /// name as unknowns (walking every notebook for every resource was quadratic).
+    notebooks_with_errors: Vec<usize>,
     /// While building: how to make each entry's view (made on all cores at the end).
     view_makers: Vec<ViewMaker<'a>>,
 }
@@ -172,6 +175,11 @@ impl<'a> SnapshotIndex<'a> {
             // The lookups the relations need.
             let here = region.unwrap_or("");
             match item.resource {
+                Resource::SagemakerNotebook(_)
+                    if item.collection_errors().is_some_and(|e| !e.is_empty()) =>
+                {
+                    index.notebooks_with_errors.push(i);
+                }
                 Resource::IamRole(r) => {
                     index.roles_by_arn.insert(&r.arn, i);
                 }
@@ -371,6 +379,11 @@ impl<'a> SnapshotIndex<'a> {
         );
         self.entries.push(entry);
         i
+    }
+
+    /// Notebooks with a field that could not be collected, in snapshot order.
+    pub fn notebooks_with_errors(&self) -> &[usize] {
+        &self.notebooks_with_errors
     }
 
     /// Entries of one type, in snapshot order.

@@ -454,7 +454,7 @@ impl<'a> Evaluator<'a> {
                     population(&mut out, T::Subnet, e.account, e.region);
                     population(&mut out, T::RouteTable, e.account, e.region);
                 }
-                for &n in self.index.of_type(T::SagemakerNotebook) {
+                for &n in self.index.notebooks_with_errors() {
                     let notebook = &self.index.entries[n];
                     let in_scope = any_account
                         || (notebook.account == e.account && notebook.region == e.region);
