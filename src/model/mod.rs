@@ -6,6 +6,7 @@
 //! NoSuchBucketPolicy); a field that could not be read is named in the resource's
 //! `collection_errors`, and a listing that failed is a [`CollectionGap`] — never a default.
 
+mod field;
 pub mod merge;
 mod organization;
 mod registry;
@@ -17,6 +18,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use field::field_of;
 pub use organization::*;
 pub use registry::{Resource, ResourceItem};
 pub use resources::*;

@@ -9,7 +9,27 @@ use serde_json::Value;
 use super::{
     CollectionErrors, IamRole, NotebookInstance, PrefixList, ResourceType, RouteTable,
     S3AccessPoint, S3AccountSettings, S3Bucket, SecurityGroup, Snapshot, Subnet, Vpc, VpcEndpoint,
+    field_of,
 };
+
+/// `$body` with `$r` bound to the typed resource inside `$resource`, whatever its type.
+macro_rules! with_resource {
+    ($resource:expr, $r:ident => $body:expr) => {
+        match $resource {
+            Resource::SagemakerNotebook($r) => $body,
+            Resource::Vpc($r) => $body,
+            Resource::Subnet($r) => $body,
+            Resource::RouteTable($r) => $body,
+            Resource::SecurityGroup($r) => $body,
+            Resource::VpcEndpoint($r) => $body,
+            Resource::PrefixList($r) => $body,
+            Resource::IamRole($r) => $body,
+            Resource::S3Bucket($r) => $body,
+            Resource::S3AccessPoint($r) => $body,
+            Resource::S3AccountSettings($r) => $body,
+        }
+    };
+}
 
 /// A collected resource, borrowed from the snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -100,20 +120,20 @@ impl<'a> ResourceItem<'a> {
 
     /// The resource as JSON, as the snapshot stores it.
     pub fn to_json(&self) -> Value {
-        let value = match self.resource {
-            Resource::SagemakerNotebook(r) => serde_json::to_value(r),
-            Resource::Vpc(r) => serde_json::to_value(r),
-            Resource::Subnet(r) => serde_json::to_value(r),
-            Resource::RouteTable(r) => serde_json::to_value(r),
-            Resource::SecurityGroup(r) => serde_json::to_value(r),
-            Resource::VpcEndpoint(r) => serde_json::to_value(r),
-            Resource::PrefixList(r) => serde_json::to_value(r),
-            Resource::IamRole(r) => serde_json::to_value(r),
-            Resource::S3Bucket(r) => serde_json::to_value(r),
-            Resource::S3AccessPoint(r) => serde_json::to_value(r),
-            Resource::S3AccountSettings(r) => serde_json::to_value(r),
-        };
-        value.unwrap_or(Value::Null)
+        self.resource.to_json()
+    }
+}
+
+impl Resource<'_> {
+    /// The resource as JSON, as the snapshot stores it.
+    pub fn to_json(&self) -> Value {
+        with_resource!(self, r => serde_json::to_value(r).unwrap_or(Value::Null))
+    }
+
+    /// One field of the resource as JSON, as the snapshot stores it (`None`: no such field, or
+    /// an absent optional one).
+    pub fn field(&self, name: &str) -> Option<Value> {
+        with_resource!(self, r => field_of(*r, name))
     }
 }
 

@@ -1,5 +1,7 @@
-//! An index over a snapshot, built once per evaluation: every resource with its JSON view (the
-//! fields rules read, plus `account`, `region`, `account_role`) and the lookups relations need.
+//! An index over a snapshot, built once per evaluation: every resource with its view (what
+//! rules read: the resource's fields, plus `account`, `region`, `account_role`) and the lookups
+//! relations need. A collected resource's view borrows it from the snapshot and serializes a
+//! field only when a rule reads it: there is no second copy of the estate.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -22,11 +24,45 @@ pub struct Entry<'a> {
     pub id: &'a str,
     pub arn: String,
     pub account_role: Option<AccountRole>,
-    /// The resource as JSON, with `account`, `region` and `account_role` added.
-    pub view: Value,
-    /// Fields that could not be collected.
+    /// What rules read of it.
+    pub view: View<'a>,
     /// What of it could not be collected, by view field (owned where derived, as for accounts).
     pub collection_errors: Option<Cow<'a, CollectionErrors>>,
+}
+
+/// What rules read of an entry.
+#[derive(Debug)]
+pub enum View<'a> {
+    /// A collected resource, borrowed from the snapshot.
+    Collected(Resource<'a>),
+    /// A view derived from the organization part (accounts: few, made once).
+    Derived(Value),
+}
+
+impl Entry<'_> {
+    /// The top-level field `name` of the entry's view: the resource's fields as the snapshot
+    /// stores them, plus `account`, `region` and `account_role`, and for roles all their
+    /// identity policies in one list (`identity_policies`); `None` for a field it lacks.
+    pub fn field(&self, name: &str) -> Option<Cow<'_, Value>> {
+        let resource = match &self.view {
+            View::Derived(view) => return view.get(name).map(Cow::Borrowed),
+            View::Collected(resource) => resource,
+        };
+        let value = match (name, resource) {
+            ("account", _) => json!(self.account),
+            ("region", _) => json!(self.region),
+            ("account_role", _) => json!(self.account_role.map(AccountRole::as_str)),
+            ("identity_policies", Resource::IamRole(role)) => identity_policies(role),
+            _ => resource.field(name)?,
+        };
+        Some(Cow::Owned(value))
+    }
+
+    /// A top-level string field of the view.
+    fn text(&self, name: &str) -> Option<String> {
+        self.field(name)
+            .and_then(|v| v.as_str().map(str::to_string))
+    }
 }
 
 type Key<'a> = (&'a str, &'a str, &'a str);
@@ -55,43 +91,12 @@ pub struct SnapshotIndex<'a> {
     /// Notebooks with a field that could not be collected: the few a reverse relation must
     /// name as unknowns (walking every notebook for every resource was quadratic).
     notebooks_with_errors: Vec<usize>,
-    /// While building: how to make each entry's view (made on all cores at the end).
-    view_makers: Vec<ViewMaker<'a>>,
 }
 
-/// Makes one entry's view; run on worker threads.
-type ViewMaker<'a> = Box<dyn Fn() -> Value + Send + Sync + 'a>;
-
-fn lazy<'a>(make: impl Fn() -> Value + Send + Sync + 'a) -> ViewMaker<'a> {
-    Box::new(make)
-}
-
-/// A resource's JSON with where it is: `account`, `region` and `account_role`.
-fn with_place(
-    mut view: Value,
-    account: &str,
-    region: Option<&str>,
-    role: Option<AccountRole>,
-) -> Value {
-    if let Value::Object(map) = &mut view {
-        map.insert("account".into(), json!(account));
-        map.insert("region".into(), json!(region));
-        map.insert("account_role".into(), json!(role.map(AccountRole::as_str)));
-    }
-    view
-}
-
-/// A role's view, with all its identity policies in one list (`identity_policies`) for analyses.
-fn role_view(r: &IamRole, account: &str, role: Option<AccountRole>) -> Value {
-    let mut view = with_place(
-        serde_json::to_value(r).unwrap_or(Value::Null),
-        account,
-        None,
-        role,
-    );
+/// A role's identity policies in one list, inline then attached, for analyses.
+fn identity_policies(r: &IamRole) -> Value {
     let record = |name: &str, p: Option<&PolicyRecord>| json!({"name": name, "raw": p.map(|p| &p.raw), "document": p.map(|p| &p.document)});
-    let identity = r
-        .inline_policies
+    r.inline_policies
         .iter()
         .map(|(name, p)| record(name, Some(p)))
         .chain(
@@ -99,11 +104,7 @@ fn role_view(r: &IamRole, account: &str, role: Option<AccountRole>) -> Value {
                 .iter()
                 .map(|a| record(&a.name, a.document.as_ref())),
         )
-        .collect();
-    if let Value::Object(m) = &mut view {
-        m.insert("identity_policies".into(), Value::Array(identity));
-    }
-    view
+        .collect()
 }
 
 /// An account's view: its place in the organization and the SCPs and RCPs of each level above
@@ -156,22 +157,16 @@ impl<'a> SnapshotIndex<'a> {
         for item in snapshot.resources() {
             let (account, region) = (item.account, item.region);
             let role = roles.get(account).copied().flatten();
-            let i = index.push(
-                Entry {
-                    resource_type: item.resource_type(),
-                    account,
-                    region,
-                    id: item.id,
-                    arn: item.arn(),
-                    account_role: role,
-                    view: Value::Null,
-                    collection_errors: item.collection_errors().map(Cow::Borrowed),
-                },
-                lazy(move || match item.resource {
-                    Resource::IamRole(r) => role_view(r, account, role),
-                    _ => with_place(item.to_json(), account, region, role),
-                }),
-            );
+            let i = index.push(Entry {
+                resource_type: item.resource_type(),
+                account,
+                region,
+                id: item.id,
+                arn: item.arn(),
+                account_role: role,
+                view: View::Collected(item.resource),
+                collection_errors: item.collection_errors().map(Cow::Borrowed),
+            });
             // The lookups the relations need.
             let here = region.unwrap_or("");
             match item.resource {
@@ -224,8 +219,7 @@ impl<'a> SnapshotIndex<'a> {
         if let Some(org) = &snapshot.organization {
             index.push_accounts(snapshot, org, role_of);
         }
-        index.make_views();
-        // Reverse relations from notebooks (they read views).
+        // Reverse relations from notebooks.
         for (account, a) in &snapshot.accounts {
             for (region, r) in &a.regions {
                 for (id, n) in &r.sagemaker_notebooks {
@@ -320,46 +314,25 @@ impl<'a> SnapshotIndex<'a> {
                 .map(|m| m.name.as_str())
                 .filter(|n| !n.is_empty())
                 .or_else(|| snapshot.accounts.get(id).and_then(|a| a.name.as_deref()));
-            self.push(
-                Entry {
-                    resource_type: ResourceType::Account,
-                    account: id,
-                    region: None,
-                    id,
-                    arn: format!(
-                        "arn:aws:organizations::{}:account/{}/{id}",
-                        org.management_account_id.as_deref().unwrap_or(""),
-                        org.id.as_deref().unwrap_or("")
-                    ),
-                    account_role: role,
-                    view: Value::Null,
-                    // By the view's fields, each failing with the parts it is made of.
-                    collection_errors: Some(Cow::Owned(account_errors.clone())),
-                },
-                lazy(move || account_view(org, id, name, role)),
-            );
+            self.push(Entry {
+                resource_type: ResourceType::Account,
+                account: id,
+                region: None,
+                id,
+                arn: format!(
+                    "arn:aws:organizations::{}:account/{}/{id}",
+                    org.management_account_id.as_deref().unwrap_or(""),
+                    org.id.as_deref().unwrap_or("")
+                ),
+                account_role: role,
+                view: View::Derived(account_view(org, id, name, role)),
+                // By the view's fields, each failing with the parts it is made of.
+                collection_errors: Some(Cow::Owned(account_errors.clone())),
+            });
         }
     }
 
-    /// Makes every entry's view, the entries shared out to one worker per core: serializing
-    /// 100k resources is most of the index's cost.
-    fn make_views(&mut self) {
-        let makers = std::mem::take(&mut self.view_makers);
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        let chunk = self.entries.len().div_ceil(workers).max(1);
-        std::thread::scope(|scope| {
-            for (entries, makers) in self.entries.chunks_mut(chunk).zip(makers.chunks(chunk)) {
-                scope.spawn(move || {
-                    for (entry, make) in entries.iter_mut().zip(makers) {
-                        entry.view = make();
-                    }
-                });
-            }
-        });
-    }
-
-    fn push(&mut self, entry: Entry<'a>, make_view: ViewMaker<'a>) -> usize {
-        self.view_makers.push(make_view);
+    fn push(&mut self, entry: Entry<'a>) -> usize {
         let i = self.entries.len();
         self.by_type.entry(entry.resource_type).or_default().push(i);
         self.by_id.insert(
@@ -399,10 +372,10 @@ impl<'a> SnapshotIndex<'a> {
         if let Some(&i) = self.subnet_route_table.get(&(account, region, subnet)) {
             return Some(i);
         }
-        let vpc = self.lookup(ResourceType::Subnet, account, region, subnet)?;
-        let vpc_id = self.entries[vpc].view.get("vpc_id")?.as_str()?;
+        let subnet = self.lookup(ResourceType::Subnet, account, region, subnet)?;
+        let vpc_id = self.entries[subnet].text("vpc_id")?;
         self.main_route_table
-            .get(&(account, region, vpc_id))
+            .get(&(account, region, vpc_id.as_str()))
             .copied()
     }
 
@@ -419,7 +392,7 @@ impl<'a> SnapshotIndex<'a> {
     pub fn related(&self, from: usize, relation: Relation) -> Related {
         let e = &self.entries[from];
         let region = e.region.unwrap_or("");
-        let field = |name: &str| e.view.get(name).and_then(Value::as_str);
+        let field = |name: &str| e.text(name);
         let mut out = Related {
             entries: Vec::new(),
             consulted: vec![(e.account.to_string(), e.region.map(str::to_string))],
@@ -428,11 +401,11 @@ impl<'a> SnapshotIndex<'a> {
             Relation::Subnet => {
                 out.entries.extend(
                     field("subnet_id")
-                        .and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, s)),
+                        .and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, &s)),
                 );
             }
             Relation::SecurityGroups => {
-                if let Some(Value::Array(groups)) = e.view.get("security_groups") {
+                if let Some(Value::Array(groups)) = e.field("security_groups").as_deref() {
                     out.entries
                         .extend(groups.iter().filter_map(Value::as_str).filter_map(|g| {
                             self.lookup(ResourceType::SecurityGroup, e.account, region, g)
@@ -441,18 +414,18 @@ impl<'a> SnapshotIndex<'a> {
             }
             Relation::RouteTable => {
                 let subnet = if e.resource_type == ResourceType::Subnet {
-                    Some(e.id)
+                    Some(e.id.to_string())
                 } else {
                     field("subnet_id")
                 };
                 out.entries
-                    .extend(subnet.and_then(|s| self.route_table_of_subnet(e.account, region, s)));
+                    .extend(subnet.and_then(|s| self.route_table_of_subnet(e.account, region, &s)));
             }
             Relation::Vpc => {
                 let vpc = field("subnet_id")
-                    .and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, s))
-                    .and_then(|s| self.entries[s].view.get("vpc_id").and_then(Value::as_str))
-                    .and_then(|v| self.lookup(ResourceType::Vpc, e.account, region, v));
+                    .and_then(|s| self.lookup(ResourceType::Subnet, e.account, region, &s))
+                    .and_then(|s| self.entries[s].text("vpc_id"))
+                    .and_then(|v| self.lookup(ResourceType::Vpc, e.account, region, &v));
                 out.entries.extend(vpc);
             }
             Relation::ExecutionRole => {
@@ -461,12 +434,13 @@ impl<'a> SnapshotIndex<'a> {
                     if let Some(account) = arn.split(':').nth(4) {
                         out.consulted = vec![(account.to_string(), None)];
                     }
-                    out.entries.extend(self.roles_by_arn.get(arn).copied());
+                    out.entries
+                        .extend(self.roles_by_arn.get(arn.as_str()).copied());
                 }
             }
             Relation::GatewayEndpoints => {
                 if let Some(rt) = field("subnet_id")
-                    .and_then(|s| self.route_table_of_subnet(e.account, region, s))
+                    .and_then(|s| self.route_table_of_subnet(e.account, region, &s))
                 {
                     let rt_id = self.entries[rt].id;
                     out.entries.extend(
@@ -497,12 +471,12 @@ impl<'a> SnapshotIndex<'a> {
                 }
             }
             Relation::Bucket => {
-                let account = field("bucket_account").unwrap_or(e.account);
-                out.consulted = vec![(account.to_string(), None)];
+                let account = field("bucket_account").unwrap_or_else(|| e.account.to_string());
                 if let Some(bucket) = field("bucket") {
                     out.entries
-                        .extend(self.lookup(ResourceType::S3Bucket, account, "", bucket));
+                        .extend(self.lookup(ResourceType::S3Bucket, &account, "", &bucket));
                 }
+                out.consulted = vec![(account, None)];
             }
             Relation::AccessPoints => {
                 out.entries.extend(
@@ -525,4 +499,63 @@ pub struct Related {
     pub entries: Vec<usize>,
     /// (account, region) whose population of the target type the answer depends on.
     pub consulted: Vec<(String, Option<String>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The view a rule reads of a collected resource is the resource as the snapshot file
+    /// stores it, plus where it is: field by field, for every resource of the fixture estate
+    /// and of the example estate (roles with attached policies, buckets, access points).
+    #[test]
+    fn a_view_reads_every_field_as_the_snapshot_stores_it() {
+        for (name, text) in [
+            (
+                "compliant",
+                include_str!("../../rules/fixtures/compliant.snapshot.json"),
+            ),
+            (
+                "example",
+                include_str!("../../examples/estate.snapshot.json"),
+            ),
+        ] {
+            let snapshot = Snapshot::from_json(name, text).expect("fixture parses");
+            let index = SnapshotIndex::build(&snapshot, &|_| Some(AccountRole::Consumer));
+            let mut compared = 0;
+            for (entry, item) in index.entries.iter().zip(snapshot.resources()) {
+                assert_eq!((entry.id, entry.account), (item.id, item.account));
+                let Value::Object(stored) = item.to_json() else {
+                    panic!("{} is not a JSON object", item.id);
+                };
+                for (field, value) in &stored {
+                    let read = entry.field(field).map(Cow::into_owned);
+                    if field == "region" {
+                        assert_eq!(read, Some(json!(item.region)), "{}", item.id);
+                    } else {
+                        assert_eq!(read.as_ref(), Some(value), "{}.{field}", item.id);
+                    }
+                    compared += 1;
+                }
+                assert_eq!(
+                    entry.field("account"),
+                    Some(Cow::Owned(json!(item.account)))
+                );
+                let role = snapshot.accounts[item.account]
+                    .role
+                    .map(AccountRole::as_str);
+                assert_eq!(entry.field("account_role"), Some(Cow::Owned(json!(role))));
+                assert_eq!(entry.field("no_such_field"), None);
+                if let Resource::IamRole(role) = item.resource {
+                    let listed = entry.field("identity_policies").map(Cow::into_owned);
+                    let count = role.inline_policies.len() + role.attached_policies.len();
+                    assert_eq!(
+                        listed.as_ref().and_then(Value::as_array).map(Vec::len),
+                        Some(count)
+                    );
+                }
+            }
+            assert!(compared > 50, "{name}: only {compared} fields compared");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! requests of `crate::policy::organization`); and the note a failure gets when an
 //! organization rule mitigates it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError};
 
@@ -14,12 +15,19 @@ use crate::policy::{Policy, PolicyError, PolicyKind, analysis};
 
 use super::super::LoadedRule;
 use super::super::spec::{AnalysisCall, AnalysisName, WhenAbsent};
-use super::{Evaluator, EvidenceOf, Outcome, Scope, Verdict};
+use super::{Evaluator, EvidenceOf, Outcome, ReadAt, Scope, Verdict};
 
 impl<'a> Evaluator<'a> {
-    /// The parsed policy in a record view (`{raw, document}`), cached by address.
-    fn policy_of(&self, record: &Value, name: &str) -> Result<Arc<Policy>, PolicyError> {
-        let key = record as *const Value as usize;
+    /// The parsed policy in a record view (`{raw, document}`), the `index`th record read at
+    /// `at`, cached by where it was read.
+    fn policy_of(
+        &self,
+        at: &ReadAt,
+        index: usize,
+        record: &Value,
+        name: &str,
+    ) -> Result<Arc<Policy>, PolicyError> {
+        let key = (at.clone(), index);
         let cache = || {
             self.policy_cache
                 .lock()
@@ -49,6 +57,8 @@ impl<'a> Evaluator<'a> {
             Ok(v) => v,
             Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
         };
+        let field: &Value = &field;
+        let at: ReadAt = (scope.entry, path.clone());
         // One record, or a list of records (a role's identity policies).
         let records: Vec<(String, &Value)> = match field {
             Value::Null => Vec::new(),
@@ -67,7 +77,7 @@ impl<'a> Evaluator<'a> {
         };
         let mut evidence = vec![Evidence {
             path: path.clone(),
-            value: self.shared(field, EvidenceOf::Documents, || match field {
+            value: self.shared(at.clone(), EvidenceOf::Documents, || match field {
                 Value::Array(items) => Value::Array(
                     items
                         .iter()
@@ -80,14 +90,14 @@ impl<'a> Evaluator<'a> {
         }];
         let mut missing = Vec::new();
         let mut policies = Vec::new();
-        for (name, record) in &records {
+        for (index, (name, record)) in records.iter().enumerate() {
             if record.get("document").is_none_or(Value::is_null)
                 && record.get("raw").is_none_or(Value::is_null)
             {
                 missing.push(name.clone());
                 continue;
             }
-            match self.policy_of(record, name) {
+            match self.policy_of(&at, index, record, name) {
                 Ok(p) => policies.push(p),
                 Err(e) => {
                     let first = e.to_string().lines().next().unwrap_or_default().to_string();
@@ -267,11 +277,9 @@ impl Evaluator<'_> {
         let field = call.policy.as_str();
         let mut evidence = vec![Evidence {
             path: field.to_string(),
-            value: self.shared(
-                entry.view.get(field).unwrap_or(&Value::Null),
-                EvidenceOf::Itself,
-                || entry.view.get(field).cloned().unwrap_or(Value::Null),
-            ),
+            value: self.shared((scope.entry, field.to_string()), EvidenceOf::Itself, || {
+                entry.field(field).map_or(Value::Null, Cow::into_owned)
+            }),
         }];
         let Some(org) = self.snapshot.organization.as_ref() else {
             return Verdict::new(

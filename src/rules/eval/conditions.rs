@@ -18,9 +18,10 @@ impl<'a> Evaluator<'a> {
             Ok(v) => v,
             Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
         };
+        let observed: &Value = &observed;
         let evidence = vec![Evidence {
             path: path.clone(),
-            value: self.evidence_of(observed),
+            value: self.evidence_of(scope, &path, observed),
         }];
         let shown = render(observed);
         let (ok, expectation) = if let Some(expected) = &test.equals {
@@ -109,7 +110,8 @@ impl<'a> Evaluator<'a> {
     }
 
     pub(super) fn each(&self, test: &EachTest, scope: Scope<'_>) -> Verdict {
-        let list = match self.read(scope, &test.path) {
+        let read = self.read(scope, &test.path);
+        let list = match read.as_deref() {
             Ok(Value::Array(items)) => items,
             Ok(Value::Null) => {
                 return quantify(
@@ -131,7 +133,7 @@ impl<'a> Evaluator<'a> {
                     Vec::new(),
                 );
             }
-            Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
+            Err(reason) => return Verdict::new(Outcome::Error, reason.clone(), Vec::new()),
         };
         let verdicts = list.iter().enumerate().map(|(i, item)| {
             let prefix = format!("{}{}[{i}].", scope.prefix, test.path);
@@ -139,7 +141,7 @@ impl<'a> Evaluator<'a> {
                 &test.check,
                 Scope {
                     entry: scope.entry,
-                    value: item,
+                    value: Some(item),
                     prefix: &prefix,
                     top_level: false,
                 },
@@ -206,7 +208,7 @@ impl<'a> Evaluator<'a> {
                     check,
                     Scope {
                         entry: i,
-                        value: &self.index.entries[i].view,
+                        value: None,
                         prefix: &prefix,
                         top_level: true,
                     },

@@ -5,6 +5,7 @@
 //! Here: the scheduler, the results a gap gives, parameters and the condition tree; the
 //! conditions themselves are in `conditions`, the policy analyses in `analyses`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
@@ -55,7 +56,9 @@ impl Verdict {
 #[derive(Clone, Copy)]
 struct Scope<'v> {
     entry: usize,
-    value: &'v Value,
+    /// The value paths are read in: `None` for the entry's own view (its fields read from the
+    /// snapshot as asked for), else a list item inside it.
+    value: Option<&'v Value>,
     /// Prefix for evidence paths (`egress[2].`, `subnet subnet-1: `).
     prefix: &'v str,
     /// True at the resource's top level (collection errors apply to its fields).
@@ -72,10 +75,10 @@ pub struct Evaluator<'a> {
     parameters: BTreeMap<String, Value>,
     configured_accounts: Vec<(String, AccountRole)>,
     /// Parsed policies by the address of their record in a view (views live as long as `self`).
-    policy_cache: Mutex<HashMap<usize, Result<Arc<Policy>, PolicyError>>>,
-    /// Evidence values by the address they were read from, so that a document that is evidence
-    /// for several rules and results is held once.
-    shared_evidence: Mutex<HashMap<(usize, EvidenceOf), Arc<Value>>>,
+    policy_cache: Mutex<HashMap<(ReadAt, usize), ParsedPolicy>>,
+    /// Evidence values by where they were read, so that a document that is evidence for
+    /// several rules and results is held once.
+    shared_evidence: Mutex<HashMap<(ReadAt, EvidenceOf), Arc<Value>>>,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
     /// The perimeter paths of the notebooks (`path` checks) by (account, region, notebook),
@@ -83,7 +86,14 @@ pub struct Evaluator<'a> {
     paths: Option<HashMap<(String, String, String), Vec<crate::paths::PathResult>>>,
 }
 
-/// What a shared evidence value holds of the value at its address.
+/// Where a value was read: the entry and the path (with its scope's prefix, which names the
+/// list item or related resource it went through). The same place always holds the same value.
+type ReadAt = (usize, String);
+
+/// A policy record parsed, or why it could not be.
+type ParsedPolicy = Result<Arc<Policy>, PolicyError>;
+
+/// What a shared evidence value holds of the value read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum EvidenceOf {
     /// The value itself.
@@ -190,17 +200,19 @@ impl<'a> Evaluator<'a> {
         all
     }
 
-    /// `value` (read from a view or the parameters) as shared evidence.
-    fn evidence_of(&self, value: &Value) -> Arc<Value> {
+    /// `value` (read at `path` in `scope`, from a view or the parameters) as shared evidence.
+    fn evidence_of(&self, scope: Scope<'_>, path: &str, value: &Value) -> Arc<Value> {
         if !matches!(value, Value::Array(_) | Value::Object(_)) {
             return Arc::new(value.clone());
         }
-        self.shared(value, EvidenceOf::Itself, || value.clone())
+        self.shared((scope.entry, path.to_string()), EvidenceOf::Itself, || {
+            value.clone()
+        })
     }
 
-    /// The shared evidence `what` of the value at `at`, made once.
-    fn shared(&self, at: &Value, what: EvidenceOf, make: impl FnOnce() -> Value) -> Arc<Value> {
-        let key = (at as *const Value as usize, what);
+    /// The shared evidence `what` of the value read at `at`, made once.
+    fn shared(&self, at: ReadAt, what: EvidenceOf, make: impl FnOnce() -> Value) -> Arc<Value> {
+        let key = (at, what);
         let mut cache = self
             .shared_evidence
             .lock()
@@ -429,7 +441,7 @@ impl<'a> Evaluator<'a> {
         let entry = &self.index.entries[i];
         let scope = Scope {
             entry: i,
-            value: &entry.view,
+            value: None,
             prefix: "",
             top_level: true,
         };
@@ -523,33 +535,53 @@ impl<'a> Evaluator<'a> {
 
     /// Reads a dotted path (or a `${perimeter.*}` parameter); `Err` when the field could not
     /// be collected.
-    fn read<'v>(&'v self, scope: Scope<'v>, path: &str) -> Result<&'v Value, String> {
+    fn read<'v>(&'v self, scope: Scope<'v>, path: &str) -> Result<Cow<'v, Value>, String> {
         static NULL: Value = Value::Null;
         if let Some(name) = path.strip_prefix("${").and_then(|p| p.strip_suffix('}')) {
-            return Ok(self.parameters.get(name.trim()).unwrap_or(&NULL));
+            return Ok(Cow::Borrowed(
+                self.parameters.get(name.trim()).unwrap_or(&NULL),
+            ));
         }
-        if scope.top_level {
-            let first = path.split('.').next().unwrap_or(path);
-            if let Some(error) = self
+        let mut segments = path.split('.');
+        let first = segments.next().unwrap_or(path);
+        if scope.top_level
+            && let Some(error) = self
                 .entry(scope)
                 .collection_errors
                 .as_deref()
                 .and_then(|e| e.get(first))
-            {
-                return Err(format!(
-                    "{}{first} could not be collected: {error}",
-                    scope.prefix
-                ));
-            }
+        {
+            return Err(format!(
+                "{}{first} could not be collected: {error}",
+                scope.prefix
+            ));
         }
-        let mut value = scope.value;
+        let Some(within) = scope.value else {
+            // The entry's own view: read the first field from the snapshot, then walk into it.
+            let Some(mut value) = self.entry(scope).field(first) else {
+                return Ok(Cow::Borrowed(&NULL));
+            };
+            for segment in segments {
+                value = match value {
+                    Cow::Borrowed(Value::Object(map)) => {
+                        Cow::Borrowed(map.get(segment).unwrap_or(&NULL))
+                    }
+                    Cow::Owned(Value::Object(mut map)) => {
+                        Cow::Owned(map.remove(segment).unwrap_or(Value::Null))
+                    }
+                    _ => Cow::Borrowed(&NULL),
+                };
+            }
+            return Ok(value);
+        };
+        let mut value = within;
         for segment in path.split('.') {
             value = match value {
-                Value::Object(map) => map.get(segment).unwrap_or(&Value::Null),
-                _ => &Value::Null,
+                Value::Object(map) => map.get(segment).unwrap_or(&NULL),
+                _ => &NULL,
             };
         }
-        Ok(value)
+        Ok(Cow::Borrowed(value))
     }
 
     /// Substitutes `${...}` parameters in a rule value.
