@@ -157,6 +157,16 @@ fn stages(snapshot: &Snapshot, pack: &RulePack, config: &Config) {
         start.elapsed().as_secs_f64(),
         rss_mib("VmRSS:")
     );
+    // As `scan::run` does for a pack with path rules.
+    let start = Instant::now();
+    let evaluator = evaluator.with_paths(xscan::paths::compact(xscan::paths::analyze(
+        snapshot, config, None,
+    )));
+    eprintln!(
+        "paths: {:.3} s, RSS {:.0} MiB",
+        start.elapsed().as_secs_f64(),
+        rss_mib("VmRSS:")
+    );
     let start = Instant::now();
     let results = evaluator.evaluate_all(&pack.rules);
     eprintln!(

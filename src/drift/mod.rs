@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use crate::findings::BaselineState;
 pub use crate::findings::report::{Drift, ResolvedResult};
-use crate::findings::{Finding, Report, Status};
+use crate::findings::{Finding, Report, ResourceRef, Status};
 
 /// An open problem: failing, not evaluated, or accepted by a waiver (fail -> waived is a
 /// change, not a resolution).
@@ -51,8 +51,8 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
         *counts.entry(state).or_default() += 1;
         if let (BaselineState::Resolved, Some(before)) = (state, before) {
             resolved.push(ResolvedResult {
-                rule_id: finding.rule_id.clone(),
-                resource: finding.resource.clone(),
+                rule_id: finding.rule_id.to_string(),
+                resource: ResourceRef::clone(&finding.resource),
                 fingerprint: finding.fingerprint.clone(),
                 previous_status: before.status,
                 current_status: Some(finding.status),
@@ -72,8 +72,8 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
     {
         *counts.entry(BaselineState::Resolved).or_default() += 1;
         resolved.push(ResolvedResult {
-            rule_id: gone.rule_id.clone(),
-            resource: gone.resource.clone(),
+            rule_id: gone.rule_id.to_string(),
+            resource: ResourceRef::clone(&gone.resource),
             fingerprint: gone.fingerprint.clone(),
             previous_status: gone.status,
             current_status: None,

@@ -152,11 +152,13 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Finding {
-    pub rule_id: String,
-    pub title: String,
+    /// Shared by all the results of a rule.
+    pub rule_id: Arc<str>,
+    pub title: Arc<str>,
     pub severity: Severity,
     pub status: Status,
-    pub resource: ResourceRef,
+    /// Shared by all the results on one resource.
+    pub resource: Arc<ResourceRef>,
     pub message: String,
     pub evidence: Vec<Evidence>,
     /// sha256(rule id + resource identity): stable across runs, distinct per resource.
@@ -172,18 +174,19 @@ pub struct Finding {
 impl Finding {
     /// The only way to build a finding: every field that reports rely on is required.
     pub fn new(
-        rule_id: &str,
-        title: &str,
+        rule_id: impl Into<Arc<str>>,
+        title: impl Into<Arc<str>>,
         severity: Severity,
         status: Status,
-        resource: ResourceRef,
+        resource: impl Into<Arc<ResourceRef>>,
         message: String,
         evidence: Vec<Evidence>,
     ) -> Self {
-        let fingerprint = fingerprint(rule_id, &resource);
+        let (rule_id, resource) = (rule_id.into(), resource.into());
+        let fingerprint = fingerprint(&rule_id, &resource);
         Self {
-            rule_id: rule_id.to_string(),
-            title: title.to_string(),
+            rule_id,
+            title: title.into(),
             severity,
             status,
             resource,

@@ -157,7 +157,7 @@ impl Summary {
                 .or_default() += 1;
             *summary
                 .by_rule
-                .entry(f.rule_id.clone())
+                .entry(f.rule_id.to_string())
                 .or_default()
                 .entry(f.status)
                 .or_default() += 1;

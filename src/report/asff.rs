@@ -48,7 +48,7 @@ pub fn render(report: &Report) -> String {
         .iter()
         .filter(|f| f.status != Status::Skipped)
         .map(|f| {
-            let rule = report.rules.iter().find(|r| r.id == f.rule_id);
+            let rule = report.rules.iter().find(|r| *r.id == *f.rule_id);
             let region = f
                 .resource
                 .region

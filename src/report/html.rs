@@ -350,7 +350,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         .rules
         .iter()
         .map(|info| {
-            let of_rule = || report.results.iter().filter(|f| f.rule_id == info.id);
+            let of_rule = || report.results.iter().filter(|f| *f.rule_id == *info.id);
             RuleView {
                 info,
                 anchor: format!("rule-{}", info.id),
@@ -465,7 +465,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
                         Some(DriftChange {
                             state: state.as_str(),
                             status: f.status.as_str().into(),
-                            rule_id: f.rule_id.clone(),
+                            rule_id: f.rule_id.to_string(),
                             arn: f.resource.arn.clone(),
                             message: f.message.clone(),
                             change_anchor: change_anchor(report, &f.resource),

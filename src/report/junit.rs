@@ -41,7 +41,7 @@ pub fn render(report: &Report) -> String {
         let results: Vec<_> = report
             .results
             .iter()
-            .filter(|f| f.rule_id == rule.id)
+            .filter(|f| *f.rule_id == *rule.id)
             .collect();
         let count = |status| results.iter().filter(|f| f.status == status).count();
         out.push_str(&format!(

@@ -39,7 +39,7 @@ pub fn render(report: &Report) -> String {
         .results
         .iter()
         .map(|f| {
-            let rule = report.rules.iter().find(|r| r.id == f.rule_id);
+            let rule = report.rules.iter().find(|r| *r.id == *f.rule_id);
             let (status_id, status) = compliance_status(f.status);
             let standards: Vec<String> = rule.map(|r| r.frameworks.clone()).unwrap_or_default();
             let evidence: serde_json::Map<String, Value> = f

@@ -357,7 +357,7 @@ pub fn render(report: &Report) -> String {
     for finding in &report.results {
         match finding.status {
             Status::Fail => results.push(SarifResult {
-                rule_id: finding.rule_id.clone(),
+                rule_id: finding.rule_id.to_string(),
                 rule_index: rule_index(&finding.rule_id),
                 level: level(finding.severity),
                 message: Text {

@@ -5,9 +5,11 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::findings::ResourceRef;
 use crate::model::{
     AccountRole, CollectionErrors, IamRole, OrganizationPolicyType, OrganizationSnapshot,
     PolicyRecord, Resource, ResourceType, Snapshot,
@@ -22,7 +24,8 @@ pub struct Entry<'a> {
     pub account: &'a str,
     pub region: Option<&'a str>,
     pub id: &'a str,
-    pub arn: String,
+    /// Its identity in results (with its ARN), shared by every result on it.
+    pub resource: Arc<ResourceRef>,
     pub account_role: Option<AccountRole>,
     /// What rules read of it.
     pub view: View<'a>,
@@ -91,6 +94,23 @@ pub struct SnapshotIndex<'a> {
     /// Notebooks with a field that could not be collected: the few a reverse relation must
     /// name as unknowns (walking every notebook for every resource was quadratic).
     notebooks_with_errors: Vec<usize>,
+}
+
+/// A resource's identity in results.
+fn resource_ref(
+    resource_type: ResourceType,
+    account: &str,
+    region: Option<&str>,
+    id: &str,
+    arn: String,
+) -> Arc<ResourceRef> {
+    Arc::new(ResourceRef {
+        resource_type,
+        id: id.to_string(),
+        arn,
+        account: account.to_string(),
+        region: region.map(str::to_string),
+    })
 }
 
 /// A role's identity policies in one list, inline then attached, for analyses.
@@ -162,7 +182,7 @@ impl<'a> SnapshotIndex<'a> {
                 account,
                 region,
                 id: item.id,
-                arn: item.arn(),
+                resource: resource_ref(item.resource_type(), account, region, item.id, item.arn()),
                 account_role: role,
                 view: View::Collected(item.resource),
                 collection_errors: item.collection_errors().map(Cow::Borrowed),
@@ -319,10 +339,16 @@ impl<'a> SnapshotIndex<'a> {
                 account: id,
                 region: None,
                 id,
-                arn: format!(
-                    "arn:aws:organizations::{}:account/{}/{id}",
-                    org.management_account_id.as_deref().unwrap_or(""),
-                    org.id.as_deref().unwrap_or("")
+                resource: resource_ref(
+                    ResourceType::Account,
+                    id,
+                    None,
+                    id,
+                    format!(
+                        "arn:aws:organizations::{}:account/{}/{id}",
+                        org.management_account_id.as_deref().unwrap_or(""),
+                        org.id.as_deref().unwrap_or("")
+                    ),
                 ),
                 account_role: role,
                 view: View::Derived(account_view(org, id, name, role)),

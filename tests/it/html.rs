@@ -156,11 +156,11 @@ fn ten_thousand_results_render() {
     report.results = (0..10_000)
         .map(|i| {
             let template = &templates[i % templates.len()];
-            let mut resource = template.resource.clone();
+            let mut resource = xscan::findings::ResourceRef::clone(&template.resource);
             resource.arn = format!("{}-{i}", resource.arn);
             xscan::findings::Finding::new(
-                &template.rule_id,
-                &template.title,
+                template.rule_id.clone(),
+                template.title.clone(),
                 template.severity,
                 template.status,
                 resource,

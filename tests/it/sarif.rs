@@ -197,12 +197,12 @@ fn sarif_stays_within_githubs_result_limit() {
         .clone();
     report.results = (0..25_010)
         .map(|i| {
-            let mut resource = template.resource.clone();
+            let mut resource = xscan::findings::ResourceRef::clone(&template.resource);
             resource.id = format!("sg-{i:017}");
             resource.arn = format!("arn:aws:ec2:us-east-1:111111111111:security-group/sg-{i:017}");
             xscan::findings::Finding::new(
-                &template.rule_id,
-                &template.title,
+                template.rule_id.clone(),
+                template.title.clone(),
                 template.severity,
                 template.status,
                 resource,

@@ -265,7 +265,7 @@ fn statuses(snapshot: &serde_json::Value) -> Option<(Statuses, bool)> {
         .map(|f| {
             (
                 (
-                    f.rule_id.clone(),
+                    f.rule_id.to_string(),
                     f.resource.account.clone(),
                     f.resource.region.clone().unwrap_or_default(),
                     f.resource.id.clone(),
@@ -640,7 +640,11 @@ fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
                 {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}});
     };
     let find = |findings: &[xscan::findings::Finding], rule: &str| {
-        findings.iter().find(|f| f.rule_id == rule).unwrap().clone()
+        findings
+            .iter()
+            .find(|f| &*f.rule_id == rule)
+            .unwrap()
+            .clone()
     };
     let guarded = run(&drift);
     for (rule, by) in [("XS-SM-001", "XS-ORG-001"), ("XS-NET-007", "XS-ORG-003")] {

@@ -225,10 +225,13 @@ impl<'a> Evaluator<'a> {
     pub fn evaluate_rule(&self, rule: &LoadedRule) -> Vec<Finding> {
         let spec = &rule.spec;
         let mut findings = Vec::with_capacity(self.index.of_type(spec.resource_type).len());
-        let finding = |status, resource, message: String, evidence| {
+        // Held once, shared by every result of the rule.
+        let (id, title): (Arc<str>, Arc<str>) =
+            (spec.id.as_str().into(), spec.title.as_str().into());
+        let finding = |status, resource: Arc<ResourceRef>, message: String, evidence| {
             Finding::new(
-                &spec.id,
-                &spec.title,
+                id.clone(),
+                title.clone(),
                 spec.severity,
                 status,
                 resource,
@@ -298,7 +301,7 @@ impl<'a> Evaluator<'a> {
             };
             findings.push(finding(
                 verdict.0,
-                resource_ref(entry),
+                entry.resource.clone(),
                 verdict.1,
                 verdict.2,
             ));
@@ -309,13 +312,13 @@ impl<'a> Evaluator<'a> {
             for (account, _) in &self.configured_accounts {
                 findings.push(finding(
                     Status::Skipped,
-                    ResourceRef {
+                    Arc::new(ResourceRef {
                         resource_type: ResourceType::Account,
                         id: account.clone(),
                         arn: format!("arn:aws:organizations:::account/{account}"),
                         account: account.clone(),
                         region: None,
-                    },
+                    }),
                     "not evaluated: the organization is not in scope (no `organization:` in the configuration), so its SCPs and RCPs were not read".into(),
                     Vec::new(),
                 ));
@@ -344,7 +347,7 @@ impl<'a> Evaluator<'a> {
                 };
                 findings.push(finding(
                     Status::Error,
-                    resource,
+                    Arc::new(resource),
                     format!("not evaluated: the {} resources of this account could not be listed ({reason})", spec.resource_type),
                     vec![Evidence {
                         path: "collection_gap".into(),
@@ -611,7 +614,7 @@ impl<'a> Evaluator<'a> {
             "resource.account" => json!(entry.account),
             "resource.region" => json!(entry.region),
             "resource.id" => json!(entry.id),
-            "resource.arn" => json!(entry.arn),
+            "resource.arn" => json!(entry.resource.arn),
             // The collected organization's id (null without one).
             "organization.id" => json!(
                 self.snapshot
@@ -666,16 +669,6 @@ impl<'a> Evaluator<'a> {
             .into_iter()
             .next()
             .unwrap_or_default()
-    }
-}
-
-fn resource_ref(entry: &Entry<'_>) -> ResourceRef {
-    ResourceRef {
-        resource_type: entry.resource_type,
-        id: entry.id.to_string(),
-        arn: entry.arn.clone(),
-        account: entry.account.to_string(),
-        region: entry.region.map(str::to_string),
     }
 }
 
