@@ -1070,7 +1070,6 @@ pub fn compact(mut results: Vec<PathResult>) -> Vec<PathResult> {
 
 /// Every path of every notebook of the consumer accounts (or of the one named).
 pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<PathResult> {
-    let mut out = Vec::new();
     let access_points: Vec<&S3AccessPoint> = config
         .perimeter
         .access_points
@@ -1094,103 +1093,145 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
         .iter()
         .filter(|arn| !access_points.iter().any(|ap| &&ap.arn == arn))
         .collect();
+    // The notebooks, in snapshot order, shared out to one worker per core.
+    let mut notebooks = Vec::new();
     for (account, a) in &snapshot.accounts {
         if a.role.or(config.account_role(account)) != Some(AccountRole::Consumer) {
             continue;
         }
         for (region_name, region) in &a.regions {
             for notebook in region.sagemaker_notebooks.values() {
-                if only.is_some_and(|n| n != notebook.name) {
-                    continue;
+                if only.is_none_or(|n| n == notebook.name) {
+                    notebooks.push((account, region_name, region, notebook));
                 }
-                let nb = Notebook {
-                    account,
-                    region_name,
-                    region,
-                    notebook,
-                    snapshot,
-                };
-                for ap in &access_points {
-                    out.extend(intended(&nb, ap));
-                }
-                // A configured access point that is not in the snapshot: gone (the pattern is
-                // broken) when its region's listing succeeded, unknown when it failed.
-                for arn in &missing {
-                    let mut parts = arn.split(':');
-                    let (ap_region, ap_account) = (parts.nth(3), parts.next());
-                    let gap = ap_account.and_then(|a| {
-                        snapshot
-                            .population_gaps(
-                                crate::model::ResourceType::S3AccessPoint,
-                                a,
-                                ap_region,
-                            )
-                            .first()
-                            .map(|g| {
-                                format!(
-                                    "the access points of {a} could not be listed ({}:{}: {})",
-                                    g.service, g.api_call, g.error
-                                )
-                            })
-                    });
-                    let collected = ap_account.is_some_and(|a| snapshot.accounts.contains_key(a));
-                    let (decision, detail) = match (gap, collected) {
-                        (Some(why), _) => (HopDecision::NotEvaluated, why),
-                        (None, false) => (
-                            HopDecision::NotEvaluated,
-                            "its account was not collected".to_string(),
-                        ),
-                        (None, true) => (
-                            HopDecision::Refuses,
-                            "the access point does not exist".to_string(),
-                        ),
-                    };
-                    let hops = vec![hop("access_point", arn, decision, detail)];
-                    out.push(PathResult {
-                        notebook: notebook.name.clone(),
-                        account: account.clone(),
-                        region: region_name.clone(),
-                        kind: "intended",
-                        question: format!("s3:GetObject through {arn}"),
-                        answer: answer_of(&hops),
-                        hops,
-                    });
-                }
-                let egress_paths = egress(&nb);
-                // Defence in depth, from the egress answers: which layers hold each property.
-                for (property, question, layers) in [
-                    (
-                        "only the data account's resources (through the endpoint)",
-                        "s3:PutObject to a bucket of another account",
-                        ["identity_policy", "vpc_endpoint"],
-                    ),
-                    (
-                        "no way out of the VPC around the endpoint",
-                        "out of the VPC",
-                        ["security_group", "route_table"],
-                    ),
-                ] {
-                    if let Some(path) = egress_paths
-                        .iter()
-                        .find(|p| p.question.starts_with(question))
-                    {
-                        let hops: Vec<Hop> = path
-                            .hops
-                            .iter()
-                            .filter(|h| layers.contains(&h.layer))
-                            .cloned()
-                            .collect();
-                        let hops = if hops.is_empty() {
-                            path.hops.clone()
-                        } else {
-                            hops
-                        };
-                        out.push(layer_result(&nb, property, hops));
-                    }
-                }
-                out.extend(egress_paths);
             }
         }
     }
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = notebooks.len().div_ceil(workers).max(1);
+    let (access_points, missing) = (&access_points, &missing);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = notebooks
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for &(account, region_name, region, notebook) in part {
+                        out.extend(notebook_paths(
+                            snapshot,
+                            (account, region_name, region, notebook),
+                            access_points,
+                            missing,
+                        ));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Every path of one notebook.
+fn notebook_paths(
+    snapshot: &Snapshot,
+    (account, region_name, region, notebook): (
+        &String,
+        &String,
+        &RegionSnapshot,
+        &NotebookInstance,
+    ),
+    access_points: &[&S3AccessPoint],
+    missing: &[&String],
+) -> Vec<PathResult> {
+    let mut out = Vec::new();
+    let nb = Notebook {
+        account,
+        region_name,
+        region,
+        notebook,
+        snapshot,
+    };
+    for ap in access_points {
+        out.extend(intended(&nb, ap));
+    }
+    // A configured access point that is not in the snapshot: gone (the pattern is
+    // broken) when its region's listing succeeded, unknown when it failed.
+    for arn in missing {
+        let mut parts = arn.split(':');
+        let (ap_region, ap_account) = (parts.nth(3), parts.next());
+        let gap = ap_account.and_then(|a| {
+            snapshot
+                .population_gaps(crate::model::ResourceType::S3AccessPoint, a, ap_region)
+                .first()
+                .map(|g| {
+                    format!(
+                        "the access points of {a} could not be listed ({}:{}: {})",
+                        g.service, g.api_call, g.error
+                    )
+                })
+        });
+        let collected = ap_account.is_some_and(|a| snapshot.accounts.contains_key(a));
+        let (decision, detail) = match (gap, collected) {
+            (Some(why), _) => (HopDecision::NotEvaluated, why),
+            (None, false) => (
+                HopDecision::NotEvaluated,
+                "its account was not collected".to_string(),
+            ),
+            (None, true) => (
+                HopDecision::Refuses,
+                "the access point does not exist".to_string(),
+            ),
+        };
+        let hops = vec![hop("access_point", arn, decision, detail)];
+        out.push(PathResult {
+            notebook: notebook.name.clone(),
+            account: account.clone(),
+            region: region_name.clone(),
+            kind: "intended",
+            question: format!("s3:GetObject through {arn}"),
+            answer: answer_of(&hops),
+            hops,
+        });
+    }
+    let egress_paths = egress(&nb);
+    // Defence in depth, from the egress answers: which layers hold each property.
+    for (property, question, layers) in [
+        (
+            "only the data account's resources (through the endpoint)",
+            "s3:PutObject to a bucket of another account",
+            ["identity_policy", "vpc_endpoint"],
+        ),
+        (
+            "no way out of the VPC around the endpoint",
+            "out of the VPC",
+            ["security_group", "route_table"],
+        ),
+    ] {
+        if let Some(path) = egress_paths
+            .iter()
+            .find(|p| p.question.starts_with(question))
+        {
+            let hops: Vec<Hop> = path
+                .hops
+                .iter()
+                .filter(|h| layers.contains(&h.layer))
+                .cloned()
+                .collect();
+            let hops = if hops.is_empty() {
+                path.hops.clone()
+            } else {
+                hops
+            };
+            out.push(layer_result(&nb, property, hops));
+        }
+    }
+    out.extend(egress_paths);
     out
 }
