@@ -143,7 +143,7 @@ pub struct ResourceRef {
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
     /// Where the value was read (`direct_internet_access`, `subnet -> route_table.routes`).
-    pub path: String,
+    pub path: Arc<str>,
     /// Shared: the same policy document is evidence for several rules and results.
     pub value: Arc<Value>,
 }
@@ -159,7 +159,8 @@ pub struct Finding {
     pub status: Status,
     /// Shared by all the results on one resource.
     pub resource: Arc<ResourceRef>,
-    pub message: String,
+    /// Shared by the results of a rule that say the same.
+    pub message: Arc<str>,
     pub evidence: Vec<Evidence>,
     /// sha256(rule id + resource identity): stable across runs, distinct per resource.
     pub fingerprint: String,
@@ -179,7 +180,7 @@ impl Finding {
         severity: Severity,
         status: Status,
         resource: impl Into<Arc<ResourceRef>>,
-        message: String,
+        message: impl Into<Arc<str>>,
         evidence: Vec<Evidence>,
     ) -> Self {
         let (rule_id, resource) = (rule_id.into(), resource.into());
@@ -190,7 +191,7 @@ impl Finding {
             severity,
             status,
             resource,
-            message,
+            message: message.into(),
             evidence,
             fingerprint,
             baseline_state: None,

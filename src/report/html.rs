@@ -467,7 +467,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
                             status: f.status.as_str().into(),
                             rule_id: f.rule_id.to_string(),
                             arn: f.resource.arn.clone(),
-                            message: f.message.clone(),
+                            message: f.message.to_string(),
                             change_anchor: change_anchor(report, &f.resource),
                         })
                     }

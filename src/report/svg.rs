@@ -130,7 +130,7 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
         let Some(hops) = f
             .evidence
             .iter()
-            .find(|e| e.path == "paths intended")
+            .find(|e| &*e.path == "paths intended")
             .and_then(|e| e.value["chain"].as_array().cloned())
         else {
             continue;

@@ -64,6 +64,8 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         )));
     }
     let results = evaluator.evaluate_all(&rules);
+    // Its index and caches are not needed for the report.
+    drop(evaluator);
 
     // Every collected type is counted, none found included.
     let mut resource_counts: BTreeMap<String, usize> = crate::model::ResourceType::ALL

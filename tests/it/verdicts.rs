@@ -270,7 +270,7 @@ fn statuses(snapshot: &serde_json::Value) -> Option<(Statuses, bool)> {
                     f.resource.region.clone().unwrap_or_default(),
                     f.resource.id.clone(),
                 ),
-                (f.status.as_str().to_string(), f.message.clone()),
+                (f.status.as_str().to_string(), f.message.to_string()),
             )
         })
         .collect();
@@ -661,7 +661,7 @@ fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
             finding
                 .evidence
                 .iter()
-                .any(|e| e.path == format!("mitigated_by {by}")),
+                .any(|e| *e.path == format!("mitigated_by {by}")),
             "{rule}"
         );
     }

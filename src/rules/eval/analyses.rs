@@ -76,7 +76,7 @@ impl<'a> Evaluator<'a> {
             record => vec![(format!("{} {path}", entry.id), record)],
         };
         let mut evidence = vec![Evidence {
-            path: path.clone(),
+            path: path.as_str().into(),
             value: self.shared(at.clone(), EvidenceOf::Documents, || match field {
                 Value::Array(items) => Value::Array(
                     items
@@ -224,7 +224,7 @@ impl<'a> Evaluator<'a> {
             }
         };
         evidence.push(Evidence {
-            path: format!("{} {}", call.name.as_str(), path),
+            path: format!("{} {}", call.name.as_str(), path).into(),
             value: Arc::new(json!(result.reasons)),
         });
         let message = format!("{path}: {}", result.reasons.join("; "));
@@ -276,7 +276,7 @@ impl Evaluator<'_> {
         let account = entry.account;
         let field = call.policy.as_str();
         let mut evidence = vec![Evidence {
-            path: field.to_string(),
+            path: field.into(),
             value: self.shared((scope.entry, field.to_string()), EvidenceOf::Itself, || {
                 entry.field(field).map_or(Value::Null, Cow::into_owned)
             }),
@@ -375,7 +375,7 @@ impl Evaluator<'_> {
                         None => None,
                     };
                     evidence.push(Evidence {
-                        path: format!("bucket {bucket} policy"),
+                        path: format!("bucket {bucket} policy").into(),
                         value: Arc::new(
                             record
                                 .policy
@@ -423,7 +423,7 @@ impl Evaluator<'_> {
             Answer::Unknown(r) => (Outcome::Error, r, "not decided"),
         };
         evidence.push(Evidence {
-            path: format!("{} {field}", call.name.as_str()),
+            path: format!("{} {field}", call.name.as_str()).into(),
             value: Arc::new(json!(reasons)),
         });
         Verdict::new(
@@ -456,12 +456,13 @@ pub(super) fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
         };
         for mitigation in list.iter() {
             if holding.contains(&(mitigation.rule.clone(), finding.resource.account.clone())) {
-                finding.message.push_str(&format!(
-                    " — mitigated, still a finding: {} holds in account {} ({})",
-                    mitigation.rule, finding.resource.account, mitigation.because
-                ));
+                finding.message = format!(
+                    "{} — mitigated, still a finding: {} holds in account {} ({})",
+                    finding.message, mitigation.rule, finding.resource.account, mitigation.because
+                )
+                .into();
                 finding.evidence.push(Evidence {
-                    path: format!("mitigated_by {}", mitigation.rule),
+                    path: format!("mitigated_by {}", mitigation.rule).into(),
                     value: Arc::new(json!(mitigation.because)),
                 });
             }

@@ -20,7 +20,7 @@ impl<'a> Evaluator<'a> {
         };
         let observed: &Value = &observed;
         let evidence = vec![Evidence {
-            path: path.clone(),
+            path: path.as_str().into(),
             value: self.evidence_of(scope, &path, observed),
         }];
         let shown = render(observed);
@@ -198,7 +198,7 @@ impl<'a> Evaluator<'a> {
             .map(|&i| self.index.entries[i].id)
             .collect();
         let mut evidence = vec![Evidence {
-            path: label.clone(),
+            path: label.as_str().into(),
             value: Arc::new(json!(ids)),
         }];
         let verdicts = related.entries.iter().map(|&i| {
@@ -229,7 +229,7 @@ impl<'a> Evaluator<'a> {
         };
         if !unknowns.is_empty() && !stands {
             evidence.push(Evidence {
-                path: format!("{label} (not collected)"),
+                path: format!("{label} (not collected)").into(),
                 value: Arc::new(json!(unknowns)),
             });
             return Verdict::new(
@@ -320,7 +320,7 @@ impl<'a> Evaluator<'a> {
             );
         }
         let evidence = vec![Evidence {
-            path: format!("paths {kind}"),
+            path: format!("paths {kind}").into(),
             value: Arc::new(value),
         }];
         let deciding = |p: &crate::paths::PathResult| {

@@ -6,7 +6,7 @@
 //! conditions themselves are in `conditions`, the policy analyses in `analyses`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
@@ -357,6 +357,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+        share_alike(&mut findings);
         findings
     }
 
@@ -672,6 +673,67 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// Makes the results of one rule that say the same thing (a message, an evidence path, an
+/// evidence value) share it: across a fleet most of them do (the same template, the same
+/// policy), and the results are most of a scan's memory.
+fn share_alike(findings: &mut [Finding]) {
+    let mut texts: HashSet<Arc<str>> = HashSet::new();
+    let mut values: HashSet<SameJson> = HashSet::new();
+    let mut shared = |text: &Arc<str>| match texts.get(text) {
+        Some(known) => known.clone(),
+        None => {
+            texts.insert(text.clone());
+            text.clone()
+        }
+    };
+    for finding in findings {
+        finding.message = shared(&finding.message);
+        for evidence in &mut finding.evidence {
+            evidence.path = shared(&evidence.path);
+            let value = SameJson(evidence.value.clone());
+            match values.get(&value) {
+                Some(known) => evidence.value = known.0.clone(),
+                None => {
+                    values.insert(value);
+                }
+            }
+        }
+    }
+}
+
+/// A JSON value compared as it would be written: keys in their order, so that sharing one
+/// never changes a report's bytes (`Value`'s own equality ignores the order of keys).
+struct SameJson(Arc<Value>);
+
+impl std::hash::Hash for SameJson {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal as written implies equal as `Value`, so `Value`'s hash agrees with `eq` below.
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for SameJson {
+    fn eq(&self, other: &Self) -> bool {
+        fn same(a: &Value, b: &Value) -> bool {
+            match (a, b) {
+                (Value::Object(a), Value::Object(b)) => {
+                    a.len() == b.len()
+                        && a.iter()
+                            .zip(b)
+                            .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+                }
+                (Value::Array(a), Value::Array(b)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
+                }
+                (a, b) => a == b,
+            }
+        }
+        Arc::ptr_eq(&self.0, &other.0) || same(&self.0, &other.0)
+    }
+}
+
+impl Eq for SameJson {}
+
 /// Compact rendering of a value for messages.
 fn render(value: &Value) -> String {
     match value {
@@ -755,5 +817,57 @@ fn quantify(
             });
             combine_all(flipped)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::Severity;
+
+    fn result(message: &str, value: Value) -> Finding {
+        let resource = ResourceRef {
+            resource_type: ResourceType::VpcEndpoint,
+            id: "vpce-1".into(),
+            arn: "arn:aws:ec2:us-east-1:111111111111:vpc-endpoint/vpce-1".into(),
+            account: "111111111111".into(),
+            region: Some("us-east-1".into()),
+        };
+        let evidence = vec![Evidence {
+            path: "policy".into(),
+            value: Arc::new(value),
+        }];
+        Finding::new(
+            "XS",
+            "t",
+            Severity::High,
+            Status::Pass,
+            resource,
+            message.to_string(),
+            evidence,
+        )
+    }
+
+    #[test]
+    fn results_that_say_the_same_share_it_and_keys_keep_their_order() {
+        let mut results = vec![
+            result("m", json!({"a": 1, "b": [1, {"c": 2}]})),
+            result("m", json!({"a": 1, "b": [1, {"c": 2}]})),
+            // Equal as `Value`, not as written: it must keep its own order.
+            result("m", json!({"b": [1, {"c": 2}], "a": 1})),
+            result("n", json!({"a": 1, "b": [1, {"c": 3}]})),
+        ];
+        share_alike(&mut results);
+        let value = |i: usize| &results[i].evidence[0].value;
+        assert!(Arc::ptr_eq(value(0), value(1)));
+        assert!(!Arc::ptr_eq(value(0), value(2)));
+        assert_eq!(value(2).to_string(), r#"{"b":[1,{"c":2}],"a":1}"#);
+        assert!(!Arc::ptr_eq(value(0), value(3)));
+        assert!(Arc::ptr_eq(&results[0].message, &results[2].message));
+        assert!(!Arc::ptr_eq(&results[0].message, &results[3].message));
+        assert!(Arc::ptr_eq(
+            &results[0].evidence[0].path,
+            &results[3].evidence[0].path
+        ));
     }
 }
