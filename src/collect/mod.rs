@@ -736,7 +736,8 @@ async fn collect_organization(
 /// unknown (its `account` view comes from the organization, read elsewhere).
 fn all_types() -> Vec<ResourceType> {
     ResourceType::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|t| *t != ResourceType::Account)
         .collect()
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use field::field_of;
 pub use organization::*;
-pub use registry::{Resource, ResourceItem};
+pub use registry::{Place, Resource, ResourceItem, ResourceKind, ResourceType, ec2_arn};
 pub use resources::*;
 
 /// The snapshot format version this build reads and writes.

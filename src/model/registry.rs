@@ -1,50 +1,305 @@
-//! Every resource collected in the accounts, in one place: its type, where it is, its id and
-//! ARN, what of it could not be collected, and the resource itself. [`Snapshot::resources`] is
-//! the one walk over them that the rule index, the configuration diff and the resource counts
-//! make; a new resource type is added here (and to [`ResourceType`]) once. The organization's
-//! `account` resources are not here: they are derived from the organization part.
+//! Every resource type, in one place. The table in [`resource_types!`] names each type once: its
+//! variant, the struct that holds it, its name in rules and reports, its AWS service, and where
+//! the snapshot stores it. From that line come [`ResourceType`] (with `ALL`, `as_str`,
+//! `service`, `is_regional` and `fields`), [`Resource`] (a resource borrowed from the snapshot,
+//! with its ARN, gaps, fields and JSON) and [`Snapshot::resources`], the one walk over the
+//! resources that the rule index, the configuration diff, the resource counts and the merge
+//! make. What is particular to a type (its ARN, the fields that could not be collected, fields
+//! derived for rules) is its [`ResourceKind`] implementation, beside its struct.
+//!
+//! Adding a type: its struct and `impl ResourceKind` in its module, one line in the table, its
+//! map in [`AccountSnapshot`](super::AccountSnapshot) or [`RegionSnapshot`](super::RegionSnapshot),
+//! and its collector.
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    CollectionErrors, IamRole, NotebookInstance, PrefixList, ResourceType, RouteTable,
+    ACCOUNT_VIEW_FIELDS, CollectionErrors, IamRole, NotebookInstance, PrefixList, RouteTable,
     S3AccessPoint, S3AccountSettings, S3Bucket, SecurityGroup, Snapshot, Subnet, Vpc, VpcEndpoint,
     field_of,
 };
 
-/// `$body` with `$r` bound to the typed resource inside `$resource`, whatever its type.
-macro_rules! with_resource {
-    ($resource:expr, $r:ident => $body:expr) => {
-        match $resource {
-            Resource::SagemakerNotebook($r) => $body,
-            Resource::Vpc($r) => $body,
-            Resource::Subnet($r) => $body,
-            Resource::RouteTable($r) => $body,
-            Resource::SecurityGroup($r) => $body,
-            Resource::VpcEndpoint($r) => $body,
-            Resource::PrefixList($r) => $body,
-            Resource::IamRole($r) => $body,
-            Resource::S3Bucket($r) => $body,
-            Resource::S3AccessPoint($r) => $body,
-            Resource::S3AccountSettings($r) => $body,
+/// Where a resource is: what its ARN is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub account: &'a str,
+    /// The region of a regional resource; a bucket's own region; `None` for IAM and account
+    /// settings.
+    pub region: Option<&'a str>,
+    /// Its key in the snapshot.
+    pub id: &'a str,
+}
+
+/// What is particular to a collected resource type; implemented once, beside its struct.
+pub trait ResourceKind: Serialize + for<'de> Deserialize<'de> {
+    /// Its ARN, or an ARN-like identity for what has none.
+    fn arn(&self, place: &Place<'_>) -> String;
+
+    /// The fields that could not be collected, for types whose reads can fail in part.
+    fn collection_errors(&self) -> Option<&CollectionErrors> {
+        None
+    }
+
+    /// The region of a resource of a global type that has one of its own (a bucket's).
+    fn own_region(&self) -> Option<&str> {
+        None
+    }
+
+    /// Fields rules read besides the stored ones, made by the rule index.
+    const DERIVED_FIELDS: &'static [&'static str] = &[];
+}
+
+/// An ARN of EC2's form, `arn:aws:ec2:<region>:<account>:<kind>/<id>`.
+pub fn ec2_arn(place: &Place<'_>, kind: &str) -> String {
+    format!(
+        "arn:aws:ec2:{}:{}:{kind}/{}",
+        place.region.unwrap_or_default(),
+        place.account,
+        place.id
+    )
+}
+
+/// The fields a rule may read of `T`: those it is stored with (as serde names them), without
+/// `collection_errors`, plus those the index derives.
+fn readable_fields<T: ResourceKind>() -> Vec<&'static str> {
+    stored_fields::<T>()
+        .iter()
+        .copied()
+        .filter(|f| *f != "collection_errors")
+        .chain(T::DERIVED_FIELDS.iter().copied())
+        .collect()
+}
+
+/// The field names of a struct as its `Deserialize` declares them.
+fn stored_fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    /// A deserializer that only asks a struct for its field names.
+    struct Introspect<'f>(&'f mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Introspect<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only structs are introspected"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("introspected"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Introspect(&mut fields));
+    fields
+}
+
+/// A map of resources by key, or an account's single resource (keyed by the account id).
+trait Members<T> {
+    fn members<'a>(&'a self, account: &'a str) -> impl Iterator<Item = (&'a str, &'a T)> + 'a
+    where
+        T: 'a;
+}
+
+impl<T> Members<T> for BTreeMap<String, T> {
+    fn members<'a>(&'a self, _: &'a str) -> impl Iterator<Item = (&'a str, &'a T)> + 'a
+    where
+        T: 'a,
+    {
+        self.iter().map(|(id, r)| (id.as_str(), r))
+    }
+}
+
+impl<T> Members<T> for Option<T> {
+    fn members<'a>(&'a self, account: &'a str) -> impl Iterator<Item = (&'a str, &'a T)> + 'a
+    where
+        T: 'a,
+    {
+        self.iter().map(move |r| (account, r))
+    }
+}
+
+/// The resources of one table entry in an account (`account`) or a region (`region`); nothing
+/// for an entry stored in the other.
+macro_rules! members_in {
+    (account, account, $a:expr, $id:expr, $variant:ident . $field:ident) => {
+        Some($a.$field.members($id).map(move |(key, r)| ResourceItem {
+            account: $id,
+            region: r.own_region(),
+            id: key,
+            resource: Resource::$variant(r),
+        }))
+        .into_iter()
+        .flatten()
+    };
+    (region, region, $r:expr, ($id:expr, $region:expr), $variant:ident . $field:ident) => {
+        Some($r.$field.members($id).map(move |(key, r)| ResourceItem {
+            account: $id,
+            region: Some($region),
+            id: key,
+            resource: Resource::$variant(r),
+        }))
+        .into_iter()
+        .flatten()
+    };
+    ($want:ident, $scope:ident, $a:expr, $id:expr, $variant:ident . $field:ident) => {
+        None::<std::iter::Empty<ResourceItem<'_>>>
+            .into_iter()
+            .flatten()
+    };
+}
+
+/// The table of resource types; see the module's documentation.
+macro_rules! resource_types {
+    (
+        collected {
+            $( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal, $service:literal, $scope:ident . $field:ident; )*
+        }
+        derived {
+            $( $(#[$ddoc:meta])* $dvariant:ident = $dname:literal, $dservice:literal, $dfields:expr; )*
+        }
+    ) => {
+        /// The resource types rules can target.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ResourceType {
+            $( $(#[$doc])* $variant, )*
+            $( $(#[$ddoc])* $dvariant, )*
+        }
+
+        impl ResourceType {
+            /// Every type, in report order.
+            pub const ALL: &'static [ResourceType] =
+                &[$(ResourceType::$variant,)* $(ResourceType::$dvariant,)*];
+
+            /// The snake_case name used in rules and reports.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( ResourceType::$variant => $name, )*
+                    $( ResourceType::$dvariant => $dname, )*
+                }
+            }
+
+            /// The AWS service that owns the type.
+            pub fn service(self) -> &'static str {
+                match self {
+                    $( ResourceType::$variant => $service, )*
+                    $( ResourceType::$dvariant => $dservice, )*
+                }
+            }
+
+            /// Regional types live under `regions.<region>`; the others under the account.
+            pub fn is_regional(self) -> bool {
+                match self {
+                    $( ResourceType::$variant => stringify!($scope) == "region", )*
+                    $( ResourceType::$dvariant => false, )*
+                }
+            }
+
+            /// The fields rules may read (besides `account`, `region`, `account_role`).
+            pub fn fields(self) -> &'static [&'static str] {
+                match self {
+                    $( ResourceType::$variant => {
+                        static FIELDS: OnceLock<Vec<&'static str>> = OnceLock::new();
+                        FIELDS.get_or_init(readable_fields::<$ty>)
+                    } )*
+                    $( ResourceType::$dvariant => $dfields, )*
+                }
+            }
+        }
+
+        /// A collected resource, borrowed from the snapshot.
+        #[derive(Debug, Clone, Copy)]
+        pub enum Resource<'a> {
+            $( $variant(&'a $ty), )*
+        }
+
+        impl<'a> Resource<'a> {
+            pub fn resource_type(&self) -> ResourceType {
+                match self {
+                    $( Resource::$variant(_) => ResourceType::$variant, )*
+                }
+            }
+
+            /// Its ARN, or an ARN-like identity for what has none (account settings).
+            pub fn arn(&self, place: &Place<'_>) -> String {
+                match self {
+                    $( Resource::$variant(r) => r.arn(place), )*
+                }
+            }
+
+            /// The fields that could not be collected, for the types that record them.
+            pub fn collection_errors(self) -> Option<&'a CollectionErrors> {
+                match self {
+                    $( Resource::$variant(r) => r.collection_errors(), )*
+                }
+            }
+
+            /// The resource as JSON, as the snapshot stores it.
+            pub fn to_json(&self) -> Value {
+                match self {
+                    $( Resource::$variant(r) => serde_json::to_value(r).unwrap_or(Value::Null), )*
+                }
+            }
+
+            /// One field of the resource as JSON, as the snapshot stores it (`None`: no such
+            /// field, or an absent optional one).
+            pub fn field(&self, name: &str) -> Option<Value> {
+                match self {
+                    $( Resource::$variant(r) => field_of(*r, name), )*
+                }
+            }
+        }
+
+        impl Snapshot {
+            /// Every resource collected in the accounts: per account the types stored under
+            /// it, then per region the regional types, each in the table's order and each map
+            /// in key order.
+            pub fn resources<'a>(&'a self) -> impl Iterator<Item = ResourceItem<'a>> + 'a {
+                self.accounts.iter().flat_map(|(account, a)| {
+                    let account = account.as_str();
+                    let global = std::iter::empty()
+                        $( .chain(members_in!(account, $scope, a, account, $variant . $field)) )*;
+                    let regional = a.regions.iter().flat_map(move |(region, r)| {
+                        let region = region.as_str();
+                        std::iter::empty()
+                            $( .chain(members_in!(region, $scope, r, (account, region), $variant . $field)) )*
+                    });
+                    global.chain(regional)
+                })
+            }
         }
     };
 }
 
-/// A collected resource, borrowed from the snapshot.
-#[derive(Debug, Clone, Copy)]
-pub enum Resource<'a> {
-    SagemakerNotebook(&'a NotebookInstance),
-    Vpc(&'a Vpc),
-    Subnet(&'a Subnet),
-    RouteTable(&'a RouteTable),
-    SecurityGroup(&'a SecurityGroup),
-    VpcEndpoint(&'a VpcEndpoint),
-    PrefixList(&'a PrefixList),
-    IamRole(&'a IamRole),
-    S3Bucket(&'a S3Bucket),
-    S3AccessPoint(&'a S3AccessPoint),
-    S3AccountSettings(&'a S3AccountSettings),
+resource_types! {
+    collected {
+        SagemakerNotebook(NotebookInstance) = "sagemaker_notebook", "sagemaker", region.sagemaker_notebooks;
+        Vpc(Vpc) = "vpc", "ec2", region.vpcs;
+        Subnet(Subnet) = "subnet", "ec2", region.subnets;
+        RouteTable(RouteTable) = "route_table", "ec2", region.route_tables;
+        SecurityGroup(SecurityGroup) = "security_group", "ec2", region.security_groups;
+        VpcEndpoint(VpcEndpoint) = "vpc_endpoint", "ec2", region.vpc_endpoints;
+        PrefixList(PrefixList) = "prefix_list", "ec2", region.prefix_lists;
+        IamRole(IamRole) = "iam_role", "iam", account.iam_roles;
+        S3Bucket(S3Bucket) = "s3_bucket", "s3", account.s3_buckets;
+        S3AccessPoint(S3AccessPoint) = "s3_access_point", "s3control", region.s3_access_points;
+        S3AccountSettings(S3AccountSettings) = "s3_account_settings", "s3control", account.s3_account_settings;
+    }
+    derived {
+        /// An account of the organization, with the SCPs and RCPs above it.
+        Account = "account", "organizations", ACCOUNT_VIEW_FIELDS;
+    }
 }
 
 /// One resource and where it is.
@@ -62,60 +317,25 @@ pub struct ResourceItem<'a> {
 
 impl<'a> ResourceItem<'a> {
     pub fn resource_type(&self) -> ResourceType {
-        match self.resource {
-            Resource::SagemakerNotebook(_) => ResourceType::SagemakerNotebook,
-            Resource::Vpc(_) => ResourceType::Vpc,
-            Resource::Subnet(_) => ResourceType::Subnet,
-            Resource::RouteTable(_) => ResourceType::RouteTable,
-            Resource::SecurityGroup(_) => ResourceType::SecurityGroup,
-            Resource::VpcEndpoint(_) => ResourceType::VpcEndpoint,
-            Resource::PrefixList(_) => ResourceType::PrefixList,
-            Resource::IamRole(_) => ResourceType::IamRole,
-            Resource::S3Bucket(_) => ResourceType::S3Bucket,
-            Resource::S3AccessPoint(_) => ResourceType::S3AccessPoint,
-            Resource::S3AccountSettings(_) => ResourceType::S3AccountSettings,
+        self.resource.resource_type()
+    }
+
+    fn place(&self) -> Place<'a> {
+        Place {
+            account: self.account,
+            region: self.region,
+            id: self.id,
         }
     }
 
     /// Its ARN, or an ARN-like identity for what has none (account settings).
     pub fn arn(&self) -> String {
-        let (account, id) = (self.account, self.id);
-        let ec2 = |kind: &str| {
-            format!(
-                "arn:aws:ec2:{}:{account}:{kind}/{id}",
-                self.region.unwrap_or_default()
-            )
-        };
-        match self.resource {
-            Resource::SagemakerNotebook(n) => n.arn.clone(),
-            Resource::IamRole(r) => r.arn.clone(),
-            Resource::S3Bucket(b) => b.arn.clone(),
-            Resource::S3AccessPoint(ap) => ap.arn.clone(),
-            Resource::S3AccountSettings(_) => format!("arn:aws:s3:::account/{account}"),
-            Resource::Vpc(_) => ec2("vpc"),
-            Resource::Subnet(_) => ec2("subnet"),
-            Resource::RouteTable(_) => ec2("route-table"),
-            Resource::SecurityGroup(_) => ec2("security-group"),
-            Resource::VpcEndpoint(_) => ec2("vpc-endpoint"),
-            Resource::PrefixList(_) => ec2("prefix-list"),
-        }
+        self.resource.arn(&self.place())
     }
 
     /// The fields that could not be collected, for the types that record them.
     pub fn collection_errors(&self) -> Option<&'a CollectionErrors> {
-        match self.resource {
-            Resource::SagemakerNotebook(n) => Some(&n.collection_errors),
-            Resource::IamRole(r) => Some(&r.collection_errors),
-            Resource::S3Bucket(b) => Some(&b.collection_errors),
-            Resource::S3AccessPoint(ap) => Some(&ap.collection_errors),
-            Resource::S3AccountSettings(s) => Some(&s.collection_errors),
-            Resource::VpcEndpoint(e) => Some(&e.collection_errors),
-            Resource::Vpc(_)
-            | Resource::Subnet(_)
-            | Resource::RouteTable(_)
-            | Resource::SecurityGroup(_)
-            | Resource::PrefixList(_) => None,
-        }
+        self.resource.collection_errors()
     }
 
     /// The resource as JSON, as the snapshot stores it.
@@ -124,90 +344,21 @@ impl<'a> ResourceItem<'a> {
     }
 }
 
-impl Resource<'_> {
-    /// The resource as JSON, as the snapshot stores it.
-    pub fn to_json(&self) -> Value {
-        with_resource!(self, r => serde_json::to_value(r).unwrap_or(Value::Null))
-    }
-
-    /// One field of the resource as JSON, as the snapshot stores it (`None`: no such field, or
-    /// an absent optional one).
-    pub fn field(&self, name: &str) -> Option<Value> {
-        with_resource!(self, r => field_of(*r, name))
+impl std::fmt::Display for ResourceType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-impl Snapshot {
-    /// Every resource collected in the accounts: per account its IAM roles, buckets and
-    /// account settings, then per region notebooks, VPCs, subnets, route tables, security
-    /// groups, endpoints, prefix lists and access points, each map in key order.
-    pub fn resources<'a>(&'a self) -> impl Iterator<Item = ResourceItem<'a>> + 'a {
-        self.accounts.iter().flat_map(|(account, a)| {
-            let account = account.as_str();
-            let global = a
-                .iam_roles
-                .iter()
-                .map(move |(id, r)| ResourceItem {
-                    account,
-                    region: None,
-                    id: id.as_str(),
-                    resource: Resource::IamRole(r),
-                })
-                .chain(a.s3_buckets.iter().map(move |(id, b)| ResourceItem {
-                    account,
-                    region: b.region.as_deref(),
-                    id: id.as_str(),
-                    resource: Resource::S3Bucket(b),
-                }))
-                .chain(a.s3_account_settings.iter().map(move |s| ResourceItem {
-                    account,
-                    region: None,
-                    id: account,
-                    resource: Resource::S3AccountSettings(s),
-                }));
-            let regional = a.regions.iter().flat_map(move |(region, r)| {
-                let item = move |id: &'a str, resource: Resource<'a>| ResourceItem {
-                    account,
-                    region: Some(region.as_str()),
-                    id,
-                    resource,
-                };
-                r.sagemaker_notebooks
-                    .iter()
-                    .map(move |(id, x)| item(id, Resource::SagemakerNotebook(x)))
-                    .chain(r.vpcs.iter().map(move |(id, x)| item(id, Resource::Vpc(x))))
-                    .chain(
-                        r.subnets
-                            .iter()
-                            .map(move |(id, x)| item(id, Resource::Subnet(x))),
-                    )
-                    .chain(
-                        r.route_tables
-                            .iter()
-                            .map(move |(id, x)| item(id, Resource::RouteTable(x))),
-                    )
-                    .chain(
-                        r.security_groups
-                            .iter()
-                            .map(move |(id, x)| item(id, Resource::SecurityGroup(x))),
-                    )
-                    .chain(
-                        r.vpc_endpoints
-                            .iter()
-                            .map(move |(id, x)| item(id, Resource::VpcEndpoint(x))),
-                    )
-                    .chain(
-                        r.prefix_lists
-                            .iter()
-                            .map(move |(id, x)| item(id, Resource::PrefixList(x))),
-                    )
-                    .chain(
-                        r.s3_access_points
-                            .iter()
-                            .map(move |(id, x)| item(id, Resource::S3AccessPoint(x))),
-                    )
-            });
-            global.chain(regional)
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each type's name is the one serde reads in rules (`resource_type:`) and writes in reports.
+    #[test]
+    fn each_type_is_named_as_serde_names_it() {
+        for t in ResourceType::ALL {
+            assert_eq!(serde_json::to_value(t).ok(), Some(Value::from(t.as_str())));
+        }
     }
 }

@@ -6,180 +6,8 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::registry::{Place, ResourceKind, ec2_arn};
 use crate::policy::{Policy, PolicyError};
-
-/// The resource types rules can target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResourceType {
-    SagemakerNotebook,
-    Vpc,
-    Subnet,
-    RouteTable,
-    SecurityGroup,
-    VpcEndpoint,
-    PrefixList,
-    IamRole,
-    S3Bucket,
-    S3AccessPoint,
-    S3AccountSettings,
-    /// An account of the organization, with the SCPs and RCPs above it.
-    Account,
-}
-
-impl ResourceType {
-    /// Every type, in report order.
-    pub const ALL: [ResourceType; 12] = [
-        ResourceType::SagemakerNotebook,
-        ResourceType::Vpc,
-        ResourceType::Subnet,
-        ResourceType::RouteTable,
-        ResourceType::SecurityGroup,
-        ResourceType::VpcEndpoint,
-        ResourceType::PrefixList,
-        ResourceType::IamRole,
-        ResourceType::S3Bucket,
-        ResourceType::S3AccessPoint,
-        ResourceType::S3AccountSettings,
-        ResourceType::Account,
-    ];
-
-    /// The snake_case name used in rules and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceType::SagemakerNotebook => "sagemaker_notebook",
-            ResourceType::Vpc => "vpc",
-            ResourceType::Subnet => "subnet",
-            ResourceType::RouteTable => "route_table",
-            ResourceType::SecurityGroup => "security_group",
-            ResourceType::VpcEndpoint => "vpc_endpoint",
-            ResourceType::PrefixList => "prefix_list",
-            ResourceType::IamRole => "iam_role",
-            ResourceType::S3Bucket => "s3_bucket",
-            ResourceType::S3AccessPoint => "s3_access_point",
-            ResourceType::S3AccountSettings => "s3_account_settings",
-            ResourceType::Account => "account",
-        }
-    }
-
-    /// The AWS service that owns the type.
-    pub fn service(self) -> &'static str {
-        match self {
-            ResourceType::SagemakerNotebook => "sagemaker",
-            ResourceType::Vpc
-            | ResourceType::Subnet
-            | ResourceType::RouteTable
-            | ResourceType::SecurityGroup
-            | ResourceType::VpcEndpoint
-            | ResourceType::PrefixList => "ec2",
-            ResourceType::IamRole => "iam",
-            ResourceType::S3Bucket => "s3",
-            ResourceType::S3AccessPoint | ResourceType::S3AccountSettings => "s3control",
-            ResourceType::Account => "organizations",
-        }
-    }
-
-    /// The fields rules may read (besides `account`, `region`, `account_role`).
-    pub fn fields(self) -> &'static [&'static str] {
-        match self {
-            ResourceType::SagemakerNotebook => &[
-                "name",
-                "arn",
-                "status",
-                "subnet_id",
-                "security_groups",
-                "direct_internet_access",
-                "root_access",
-                "kms_key_id",
-                "role_arn",
-                "platform_identifier",
-                "imds_version",
-            ],
-            ResourceType::Vpc => &["id", "cidr_block", "is_default"],
-            ResourceType::Subnet => &[
-                "id",
-                "vpc_id",
-                "cidr_block",
-                "availability_zone",
-                "map_public_ip_on_launch",
-            ],
-            ResourceType::RouteTable => &["id", "vpc_id", "main", "subnet_ids", "routes"],
-            ResourceType::SecurityGroup => &["id", "name", "vpc_id", "ingress", "egress"],
-            ResourceType::VpcEndpoint => &[
-                "id",
-                "vpc_id",
-                "service_name",
-                "endpoint_type",
-                "state",
-                "route_table_ids",
-                "policy",
-            ],
-            ResourceType::PrefixList => &["id", "name", "owner_id"],
-            ResourceType::IamRole => &[
-                "name",
-                "arn",
-                "role_id",
-                "trust_policy",
-                "inline_policies",
-                "attached_policies",
-                "identity_policies",
-            ],
-            ResourceType::S3Bucket => &[
-                "name",
-                "arn",
-                "region",
-                "owner_account",
-                "policy",
-                "public_access_block",
-                "encryption",
-                "object_ownership",
-                "versioning",
-                "policy_status_is_public",
-            ],
-            ResourceType::S3AccessPoint => &[
-                "name",
-                "arn",
-                "bucket",
-                "bucket_account",
-                "network_origin",
-                "vpc_id",
-                "public_access_block",
-                "policy",
-                "policy_status_is_public",
-            ],
-            ResourceType::S3AccountSettings => &["public_access_block"],
-            ResourceType::Account => &[
-                "id",
-                "name",
-                "status",
-                "organization_id",
-                "management_account",
-                "ou_path",
-                "org_path",
-                "tags",
-                "service_control_policies",
-                "resource_control_policies",
-            ],
-        }
-    }
-
-    /// Regional types live under `regions.<region>`; the others under the account.
-    pub fn is_regional(self) -> bool {
-        !matches!(
-            self,
-            ResourceType::IamRole
-                | ResourceType::S3Bucket
-                | ResourceType::S3AccountSettings
-                | ResourceType::Account
-        )
-    }
-}
-
-impl std::fmt::Display for ResourceType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A policy document as collected: the raw text AWS returned (evidence) and the document as
 /// JSON. Parsed once, on first use.
@@ -521,4 +349,93 @@ pub struct S3AccountSettings {
     pub public_access_block: Option<PublicAccessBlock>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub collection_errors: CollectionErrors,
+}
+
+impl ResourceKind for NotebookInstance {
+    fn arn(&self, _: &Place<'_>) -> String {
+        self.arn.clone()
+    }
+    fn collection_errors(&self) -> Option<&CollectionErrors> {
+        Some(&self.collection_errors)
+    }
+}
+
+impl ResourceKind for Vpc {
+    fn arn(&self, place: &Place<'_>) -> String {
+        ec2_arn(place, "vpc")
+    }
+}
+
+impl ResourceKind for Subnet {
+    fn arn(&self, place: &Place<'_>) -> String {
+        ec2_arn(place, "subnet")
+    }
+}
+
+impl ResourceKind for RouteTable {
+    fn arn(&self, place: &Place<'_>) -> String {
+        ec2_arn(place, "route-table")
+    }
+}
+
+impl ResourceKind for SecurityGroup {
+    fn arn(&self, place: &Place<'_>) -> String {
+        ec2_arn(place, "security-group")
+    }
+}
+
+impl ResourceKind for VpcEndpoint {
+    fn arn(&self, place: &Place<'_>) -> String {
+        ec2_arn(place, "vpc-endpoint")
+    }
+    fn collection_errors(&self) -> Option<&CollectionErrors> {
+        Some(&self.collection_errors)
+    }
+}
+
+impl ResourceKind for PrefixList {
+    fn arn(&self, place: &Place<'_>) -> String {
+        ec2_arn(place, "prefix-list")
+    }
+}
+
+impl ResourceKind for IamRole {
+    fn arn(&self, _: &Place<'_>) -> String {
+        self.arn.clone()
+    }
+    fn collection_errors(&self) -> Option<&CollectionErrors> {
+        Some(&self.collection_errors)
+    }
+    /// All of the role's identity policies, inline and attached, in one list.
+    const DERIVED_FIELDS: &'static [&'static str] = &["identity_policies"];
+}
+
+impl ResourceKind for S3Bucket {
+    fn arn(&self, _: &Place<'_>) -> String {
+        self.arn.clone()
+    }
+    fn collection_errors(&self) -> Option<&CollectionErrors> {
+        Some(&self.collection_errors)
+    }
+    fn own_region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+}
+
+impl ResourceKind for S3AccessPoint {
+    fn arn(&self, _: &Place<'_>) -> String {
+        self.arn.clone()
+    }
+    fn collection_errors(&self) -> Option<&CollectionErrors> {
+        Some(&self.collection_errors)
+    }
+}
+
+impl ResourceKind for S3AccountSettings {
+    fn arn(&self, place: &Place<'_>) -> String {
+        format!("arn:aws:s3:::account/{}", place.account)
+    }
+    fn collection_errors(&self) -> Option<&CollectionErrors> {
+        Some(&self.collection_errors)
+    }
 }
