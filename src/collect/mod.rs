@@ -733,12 +733,12 @@ async fn collect_organization(
 }
 
 /// Every resource type read in the account: one that cannot be reached leaves all of them
-/// unknown (its `account` view comes from the organization, read elsewhere).
+/// unknown (the types derived from the organization are read elsewhere).
 fn all_types() -> Vec<ResourceType> {
     ResourceType::ALL
         .iter()
         .copied()
-        .filter(|t| *t != ResourceType::Account)
+        .filter(|t| !t.is_derived())
         .collect()
 }
 

@@ -6,9 +6,11 @@
 //! NoSuchBucketPolicy); a field that could not be read is named in the resource's
 //! `collection_errors`, and a listing that failed is a [`CollectionGap`] — never a default.
 
+mod account_view;
 mod field;
 pub mod merge;
 mod organization;
+mod organization_policy;
 mod registry;
 mod resources;
 
@@ -18,9 +20,14 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use account_view::AccountView;
 pub use field::field_of;
 pub use organization::*;
-pub use registry::{Place, Resource, ResourceItem, ResourceKind, ResourceType, ec2_arn};
+pub use organization_policy::OrganizationPolicyView;
+pub use registry::{
+    DerivedKind, DerivedResource, Place, Resource, ResourceItem, ResourceKind, ResourceType,
+    ec2_arn,
+};
 pub use resources::*;
 
 /// The snapshot format version this build reads and writes.

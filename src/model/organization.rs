@@ -11,20 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::{AccountRole, PolicyRecord};
 
 /// `collection_errors` keys: what each part of the organization is.
-/// The fields of an `account` resource's view (made by the rule index from this part).
-pub const ACCOUNT_VIEW_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "status",
-    "organization_id",
-    "management_account",
-    "ou_path",
-    "org_path",
-    "tags",
-    "service_control_policies",
-    "resource_control_policies",
-];
-
 pub const PART_ORGANIZATION: &str = "organization";
 pub const PART_TREE: &str = "tree";
 pub const PART_TAGS: &str = "tags";

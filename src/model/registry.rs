@@ -7,9 +7,11 @@
 //! make. What is particular to a type (its ARN, the fields that could not be collected, fields
 //! derived for rules) is its [`ResourceKind`] implementation, beside its struct.
 //!
-//! Adding a type: its struct and `impl ResourceKind` in its module, one line in the table, its
-//! map in [`AccountSnapshot`](super::AccountSnapshot) or [`RegionSnapshot`](super::RegionSnapshot),
-//! and its collector.
+//! Adding a collected type: its struct and `impl ResourceKind` in its module, one line in the
+//! table, its map in [`AccountSnapshot`](super::AccountSnapshot) or
+//! [`RegionSnapshot`](super::RegionSnapshot), and its collector. A type derived from the
+//! organization part (`account`, `organization_policy`) is its module's [`DerivedKind`] impl
+//! and one line in the table.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -19,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ACCOUNT_VIEW_FIELDS, CollectionErrors, IamRole, NotebookInstance, PrefixList, RouteTable,
-    S3AccessPoint, S3AccountSettings, S3Bucket, SecurityGroup, Snapshot, Subnet, Vpc, VpcEndpoint,
-    field_of,
+    AccountRole, AccountView, CollectionErrors, IamRole, NotebookInstance, OrganizationPolicyView,
+    OrganizationSnapshot, PrefixList, RouteTable, S3AccessPoint, S3AccountSettings, S3Bucket,
+    SecurityGroup, Snapshot, Subnet, Vpc, VpcEndpoint, field_of,
 };
 
 /// Where a resource is: what its ARN is made of.
@@ -52,6 +54,40 @@ pub trait ResourceKind: Serialize + for<'de> Deserialize<'de> {
 
     /// Fields rules read besides the stored ones, made by the rule index.
     const DERIVED_FIELDS: &'static [&'static str] = &[];
+}
+
+/// A resource derived from the organization part, not collected in an account.
+#[derive(Debug)]
+pub struct DerivedResource<'a> {
+    /// The account it belongs to (the organization's management account for what the
+    /// organization itself holds).
+    pub account: &'a str,
+    pub id: &'a str,
+    pub arn: String,
+    pub account_role: Option<AccountRole>,
+    /// What rules read: the fields of the type, plus `account`, `region` and `account_role`.
+    pub view: Value,
+    /// What of it could not be read, by view field.
+    pub collection_errors: CollectionErrors,
+}
+
+/// What is particular to a type derived from the organization; implemented once, in its
+/// module.
+pub trait DerivedKind {
+    /// The fields of its view rules may read.
+    const FIELDS: &'static [&'static str];
+
+    /// Its resources. `role_of` gives an account's role from the configuration.
+    fn derive<'a>(
+        snapshot: &'a Snapshot,
+        org: &'a OrganizationSnapshot,
+        role_of: &dyn Fn(&str) -> Option<AccountRole>,
+    ) -> Vec<DerivedResource<'a>>;
+
+    /// Why its population is unknown, when a part it is listed from could not be read.
+    fn population_error(_org: &OrganizationSnapshot) -> Option<String> {
+        None
+    }
 }
 
 /// An ARN of EC2's form, `arn:aws:ec2:<region>:<account>:<kind>/<id>`.
@@ -166,7 +202,7 @@ macro_rules! resource_types {
             $( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal, $service:literal, $scope:ident . $field:ident; )*
         }
         derived {
-            $( $(#[$ddoc:meta])* $dvariant:ident = $dname:literal, $dservice:literal, $dfields:expr; )*
+            $( $(#[$ddoc:meta])* $dvariant:ident($dty:ty) = $dname:literal, $dservice:literal; )*
         }
     ) => {
         /// The resource types rules can target.
@@ -213,7 +249,36 @@ macro_rules! resource_types {
                         static FIELDS: OnceLock<Vec<&'static str>> = OnceLock::new();
                         FIELDS.get_or_init(readable_fields::<$ty>)
                     } )*
-                    $( ResourceType::$dvariant => $dfields, )*
+                    $( ResourceType::$dvariant => <$dty as DerivedKind>::FIELDS, )*
+                }
+            }
+
+            /// Whether its resources are derived from the organization part.
+            pub fn is_derived(self) -> bool {
+                match self {
+                    $( ResourceType::$variant => false, )*
+                    $( ResourceType::$dvariant => true, )*
+                }
+            }
+
+            /// The resources of a derived type (none for a collected one).
+            pub fn derive<'a>(
+                self,
+                snapshot: &'a Snapshot,
+                org: &'a OrganizationSnapshot,
+                role_of: &dyn Fn(&str) -> Option<AccountRole>,
+            ) -> Vec<DerivedResource<'a>> {
+                match self {
+                    $( ResourceType::$variant => Vec::new(), )*
+                    $( ResourceType::$dvariant => <$dty as DerivedKind>::derive(snapshot, org, role_of), )*
+                }
+            }
+
+            /// Why the population of a derived type is unknown, if it is.
+            pub fn population_error(self, org: &OrganizationSnapshot) -> Option<String> {
+                match self {
+                    $( ResourceType::$variant => None, )*
+                    $( ResourceType::$dvariant => <$dty as DerivedKind>::population_error(org), )*
                 }
             }
         }
@@ -298,7 +363,9 @@ resource_types! {
     }
     derived {
         /// An account of the organization, with the SCPs and RCPs above it.
-        Account = "account", "organizations", ACCOUNT_VIEW_FIELDS;
+        Account(AccountView) = "account", "organizations";
+        /// An SCP or RCP of the organization, with its document and targets.
+        OrganizationPolicy(OrganizationPolicyView) = "organization_policy", "organizations";
     }
 }
 

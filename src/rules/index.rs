@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use crate::findings::ResourceRef;
 use crate::model::{
-    AccountRole, CollectionErrors, IamRole, OrganizationPolicyType, OrganizationSnapshot,
-    PolicyRecord, Resource, ResourceType, Snapshot,
+    AccountRole, CollectionErrors, IamRole, OrganizationSnapshot, PolicyRecord, Resource,
+    ResourceType, Snapshot,
 };
 
 use super::spec::Relation;
@@ -127,43 +127,6 @@ fn identity_policies(r: &IamRole) -> Value {
         .collect()
 }
 
-/// An account's view: its place in the organization and the SCPs and RCPs of each level above
-/// it (root first), each with its level's id.
-fn account_view(
-    org: &OrganizationSnapshot,
-    id: &str,
-    name: Option<&str>,
-    role: Option<AccountRole>,
-) -> Value {
-    let member = org.accounts.get(id);
-    let levels = |kind: OrganizationPolicyType| -> Value {
-        match org.attached_policies(id, kind) {
-            Ok(attached) => attached
-                .into_iter()
-                .map(|(level, policy_id, p)| {
-                    json!({"name": p.name, "id": policy_id, "level": level, "raw": p.policy.raw, "document": p.policy.document})
-                })
-                .collect(),
-            Err(_) => Value::Null,
-        }
-    };
-    json!({
-        "id": id,
-        "name": name,
-        "status": member.map(|m| m.status.as_str()),
-        "organization_id": org.id,
-        "management_account": org.management_account_id,
-        "ou_path": org.ou_path(id),
-        "org_path": org.org_path(id),
-        "tags": member.map(|m| &m.tags),
-        "service_control_policies": levels(OrganizationPolicyType::ServiceControlPolicy),
-        "resource_control_policies": levels(OrganizationPolicyType::ResourceControlPolicy),
-        "account": id,
-        "region": Value::Null,
-        "account_role": role.map(AccountRole::as_str),
-    })
-}
-
 impl<'a> SnapshotIndex<'a> {
     /// Indexes `snapshot`; `roles` gives each account's role when the snapshot has none.
     pub fn build(snapshot: &'a Snapshot, role_of: &dyn Fn(&str) -> Option<AccountRole>) -> Self {
@@ -237,7 +200,7 @@ impl<'a> SnapshotIndex<'a> {
             }
         }
         if let Some(org) = &snapshot.organization {
-            index.push_accounts(snapshot, org, role_of);
+            index.push_derived(snapshot, org, role_of);
         }
         // Reverse relations from notebooks.
         for (account, a) in &snapshot.accounts {
@@ -298,63 +261,27 @@ impl<'a> SnapshotIndex<'a> {
         index
     }
 
-    /// One `account` entry per account in scope (discovered, or collected with a role), built
-    /// from the organization: its place in the tree and the SCPs and RCPs above it.
-    fn push_accounts(
+    /// The entries of the types derived from the organization (`account`,
+    /// `organization_policy`), each made by its type's module.
+    fn push_derived(
         &mut self,
         snapshot: &'a Snapshot,
         org: &'a OrganizationSnapshot,
         role_of: &dyn Fn(&str) -> Option<AccountRole>,
     ) {
-        let mut ids: Vec<&'a str> = org
-            .accounts
-            .iter()
-            .filter(|(id, a)| a.scope.is_some() || role_of(id).is_some())
-            .map(|(id, _)| id.as_str())
-            .chain(
-                snapshot
-                    .accounts
-                    .iter()
-                    .filter(|(id, a)| a.role.or_else(|| role_of(id)).is_some())
-                    .map(|(id, _)| id.as_str()),
-            )
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let account_errors = org.account_view_errors();
-        for id in ids {
-            let member = org.accounts.get(id);
-            let role = snapshot
-                .accounts
-                .get(id)
-                .and_then(|a| a.role)
-                .or_else(|| role_of(id))
-                .or_else(|| member.and_then(|m| m.scope));
-            let name = member
-                .map(|m| m.name.as_str())
-                .filter(|n| !n.is_empty())
-                .or_else(|| snapshot.accounts.get(id).and_then(|a| a.name.as_deref()));
-            self.push(Entry {
-                resource_type: ResourceType::Account,
-                account: id,
-                region: None,
-                id,
-                resource: resource_ref(
-                    ResourceType::Account,
-                    id,
-                    None,
-                    id,
-                    format!(
-                        "arn:aws:organizations::{}:account/{}/{id}",
-                        org.management_account_id.as_deref().unwrap_or(""),
-                        org.id.as_deref().unwrap_or("")
-                    ),
-                ),
-                account_role: role,
-                view: View::Derived(account_view(org, id, name, role)),
-                // By the view's fields, each failing with the parts it is made of.
-                collection_errors: Some(Cow::Owned(account_errors.clone())),
-            });
+        for &t in ResourceType::ALL.iter().filter(|t| t.is_derived()) {
+            for d in t.derive(snapshot, org, role_of) {
+                self.push(Entry {
+                    resource_type: t,
+                    account: d.account,
+                    region: None,
+                    id: d.id,
+                    resource: resource_ref(t, d.account, None, d.id, d.arn),
+                    account_role: d.account_role,
+                    view: View::Derived(d.view),
+                    collection_errors: Some(Cow::Owned(d.collection_errors)),
+                });
+            }
         }
     }
 

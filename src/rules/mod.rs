@@ -457,6 +457,15 @@ fn validate_condition(
                         ),
                     )
                 }
+                // An SCP has no Principal and is neither an identity nor a resource policy: the
+                // analyses would judge it as one. Its fields can be tested.
+                None if resource_type == ResourceType::OrganizationPolicy => error(
+                    &format!("name: {}", call.name.as_str()),
+                    format!(
+                        "analysis `{}` does not apply to `organization_policy` resources (their fields, `policy.document` included, can be tested; scps_deny on `account` asks what they deny)",
+                        call.name.as_str()
+                    ),
+                ),
                 None if resource_type == ResourceType::Account => error(
                     &format!("name: {}", call.name.as_str()),
                     format!(

@@ -70,7 +70,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
     // Every collected type is counted, none found included.
     let mut resource_counts: BTreeMap<String, usize> = crate::model::ResourceType::ALL
         .iter()
-        .filter(|t| **t != crate::model::ResourceType::Account)
+        .filter(|t| !t.is_derived())
         .map(|t| (t.as_str().to_string(), 0))
         .collect();
     for item in snapshot.resources() {
@@ -80,6 +80,12 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
     }
     if let Some(org) = &snapshot.organization {
         resource_counts.insert("account".into(), org.accounts.len());
+        resource_counts.insert(
+            crate::model::ResourceType::OrganizationPolicy
+                .as_str()
+                .into(),
+            org.policies.len(),
+        );
     }
     let mut account_ids: Vec<String> = accounts.iter().map(|(id, _)| id.clone()).collect();
     account_ids.extend(snapshot.accounts.keys().cloned());

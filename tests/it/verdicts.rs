@@ -834,3 +834,103 @@ fn account_fields_made_of_an_unread_organization_tree_are_unknown() {
         );
     }
 }
+
+/// The `organization_policy` type (src/model/organization_policy.rs): each SCP and RCP is a
+/// resource custom rules can hold; its population is unknown when its kind could not be
+/// listed, and without an organization it is not evaluated. Policy analyses are refused on it
+/// (an SCP has no Principal), with the rule's location.
+#[test]
+fn organization_policies_are_resources_a_rule_can_hold() {
+    let dir = temp_dir("verdict-org-policy");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("attached.yaml"),
+        "id: XS-T-POL\ntitle: Customer managed policies are attached\nseverity: high\nresource_type: organization_policy\ndescription: d\nrationale: r\nremediation: m\napplies_to:\n  when: {field: {path: aws_managed, equals: false}}\ncheck:\n  all:\n    - not: {field: {path: targets, equals: []}}\n    - field: {path: policy.document.Version, equals: \"2012-10-17\"}\ntests:\n  - name: n\n    expect: {pass: [p-guardrails]}\n",
+    )
+    .unwrap();
+    let rules_arg = rules.to_str().unwrap().to_string();
+    let (report, code) = scan_json(COMPLIANT, &["--rules", &rules_arg]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(status(&report, "XS-T-POL", "p-guardrails"), "pass");
+    assert_eq!(status(&report, "XS-T-POL", "p-identity"), "pass");
+    assert_eq!(status(&report, "XS-T-POL", "p-FullAWSAccess"), "skipped");
+    let guardrails = result_of(&report, "XS-T-POL", "p-guardrails");
+    assert_eq!(
+        guardrails["resource"]["arn"],
+        "arn:aws:organizations::999999999999:policy/o-a1b2c3d4e5/service_control_policy/p-guardrails"
+    );
+    assert_eq!(guardrails["resource"]["account"], "999999999999");
+    assert_eq!(
+        result_of(&report, "XS-T-POL", "p-FullAWSAccess")["resource"]["arn"],
+        "arn:aws:organizations::aws:policy/service_control_policy/p-FullAWSAccess"
+    );
+
+    // Detached: fails.
+    let snapshot = patched_snapshot(&dir, "detached.json", |s| {
+        s["organization"]["policies"]["p-guardrails"]["targets"] = serde_json::json!([]);
+    });
+    let (report, code) = scan_json(&snapshot, &["--rules", &rules_arg]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(status(&report, "XS-T-POL", "p-guardrails"), "fail");
+    assert_eq!(status(&report, "XS-T-POL", "p-identity"), "pass");
+
+    // The SCPs could not be listed: the policies that are there are judged, and the
+    // population is unknown, not empty.
+    let snapshot = patched_snapshot(&dir, "unlisted.json", |s| {
+        let policies = s["organization"]["policies"].as_object_mut().unwrap();
+        policies.retain(|_, p| p["policy_type"] == "RESOURCE_CONTROL_POLICY");
+        s["organization"]["collection_errors"] = serde_json::json!({
+            "service_control_policies": "organizations:ListPolicies: AccessDeniedException"
+        });
+    });
+    let (report, code) = scan_json(&snapshot, &["--rules", &rules_arg]);
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(status(&report, "XS-T-POL", "p-identity"), "pass");
+    let unknown = result_of(&report, "XS-T-POL", "*");
+    assert_eq!(unknown["status"], "error", "{unknown}");
+    assert_eq!(unknown["resource"]["account"], "999999999999");
+    assert!(
+        unknown["message"]
+            .as_str()
+            .unwrap()
+            .contains("ListPolicies"),
+        "{unknown}"
+    );
+
+    // No organization in the snapshot: not evaluated, said for each configured account.
+    let snapshot = patched_snapshot(&dir, "no-org.json", |s| {
+        s.as_object_mut().unwrap().remove("organization");
+    });
+    let (report, _) = scan_json(&snapshot, &["--rules", &rules_arg]);
+    let skipped = result_of(&report, "XS-T-POL", "111111111111");
+    assert_eq!(skipped["status"], "skipped", "{skipped}");
+    assert!(
+        skipped["message"]
+            .as_str()
+            .unwrap()
+            .contains("organization is not in scope")
+    );
+
+    // A policy analysis on it is refused when the rule is loaded.
+    std::fs::write(
+        rules.join("analysis.yaml"),
+        "id: XS-T-POL2\ntitle: t\nseverity: high\nresource_type: organization_policy\ndescription: d\nrationale: r\nremediation: m\ncheck:\n  analysis: {name: not_full_access, policy: policy}\ntests:\n  - name: n\n    expect: {pass: [p-guardrails]}\n",
+    )
+    .unwrap();
+    let out = xscan(&[
+        "scan",
+        "--snapshot",
+        COMPLIANT,
+        "--config",
+        CONFIG,
+        "--rules",
+        &rules_arg,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.contains("analysis.yaml") && err.contains("does not apply to `organization_policy`"),
+        "{err}"
+    );
+}

@@ -306,16 +306,20 @@ impl<'a> Evaluator<'a> {
                 verdict.2,
             ));
         }
-        // Without an organization in scope there is nothing to judge the accounts on: say so
-        // for each, rather than leaving the rule without a result.
-        if spec.resource_type == ResourceType::Account && self.snapshot.organization.is_none() {
+        // Without an organization in scope there is nothing to judge the accounts (or the
+        // organization's policies) on: say so for each account, rather than leaving the rule
+        // without a result.
+        if spec.resource_type.is_derived() && self.snapshot.organization.is_none() {
             for (account, _) in &self.configured_accounts {
                 findings.push(finding(
                     Status::Skipped,
                     Arc::new(ResourceRef {
-                        resource_type: ResourceType::Account,
+                        resource_type: spec.resource_type,
                         id: account.clone(),
-                        arn: format!("arn:aws:organizations:::account/{account}"),
+                        arn: format!(
+                            "arn:aws:organizations:::{}/{account}",
+                            spec.resource_type.as_str()
+                        ),
                         account: account.clone(),
                         region: None,
                     }),
@@ -421,8 +425,18 @@ impl<'a> Evaluator<'a> {
                 );
             }
         }
-        // An account's organization view does not depend on reaching the account.
-        let accounts_listed = if t == ResourceType::Account {
+        // What is derived from the organization does not depend on reaching the account; it
+        // is unknown when the part of the organization it is listed from could not be read.
+        if let Some(org) = &self.snapshot.organization
+            && let Some(why) = t.population_error(org)
+        {
+            add(
+                org.management_account_id.as_deref().unwrap_or(""),
+                None,
+                why,
+            );
+        }
+        let accounts_listed = if t.is_derived() {
             &[][..]
         } else {
             &self.configured_accounts[..]
