@@ -18,6 +18,7 @@ use crate::report::{self, Format};
 use crate::rules::testing::{self, TestSetupError};
 use crate::rules::{RuleErrors, RulePack};
 use crate::scan;
+use crate::scan::pipeline::{envelope_path, file_name, run_facts};
 
 /// Compliance drift scanner for cross-account AWS data access (SageMaker notebooks reading a
 /// dataset through S3 access points). `xscan` alone scans with ./xscan.yaml.
@@ -762,14 +763,10 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         baseline.compare(&mut report, &snapshot);
     }
     let signing = signer.as_ref().map(|signer| {
-        let envelope = match &args.output {
-            Some(output) => envelope_path(output)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            None => crate::attest::RUN_ENVELOPE.to_string(),
-        };
-        (signer.key_id.clone(), envelope)
+        (
+            signer.key_id.clone(),
+            scan::pipeline::envelope_name(args.output.as_deref()),
+        )
     });
     if args.format == Format::Json && signer.is_none() && history.is_none() {
         // Written as it is serialized: a report of a large estate is not built as one string.
@@ -789,40 +786,13 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     )?;
     match (&signer, &args.output) {
         (Some(signer), Some(output)) => {
-            let mut artifacts = vec![crate::attest::Artifact {
-                name: file_name(output),
-                contents: rendered.as_bytes(),
-            }];
-            // The snapshot evaluated (given, or saved from this collection) is attested too
-            // when it lies beside the report.
-            let snapshot_file = match &args.snapshot {
-                Some(given) => Some(given),
-                None => args.save_snapshot.as_ref(),
-            };
-            let dir_of = |p: &Path| {
-                std::fs::canonicalize(p)
-                    .ok()
-                    .and_then(|p| p.parent().map(Path::to_path_buf))
-            };
-            if let Some(file) = snapshot_file
-                && dir_of(file).is_some()
-                && dir_of(file)
-                    == output.parent().and_then(|d| {
-                        std::fs::canonicalize(if d.as_os_str().is_empty() {
-                            Path::new(".")
-                        } else {
-                            d
-                        })
-                        .ok()
-                    })
-            {
-                artifacts.push(crate::attest::Artifact {
-                    name: file_name(file),
-                    contents: snapshot_text.as_deref().unwrap_or_default().as_bytes(),
-                });
+            let envelope = scan::pipeline::SignedReport {
+                output,
+                rendered: &rendered,
+                snapshot_file: args.snapshot.as_deref().or(args.save_snapshot.as_deref()),
+                snapshot_text: snapshot_text.as_deref().unwrap_or_default(),
             }
-            let predicate = crate::attest::scan_predicate(&report, &run_facts(None));
-            let envelope = signer.envelope(&crate::attest::statement(&artifacts, predicate));
+            .envelope(signer, &report, &run_facts(None));
             emit_signed(output, &rendered, &envelope)?;
         }
         _ => emit(args.output.as_deref(), &rendered)?,
@@ -973,37 +943,6 @@ fn html_options(
 }
 
 /// Who ran this and how: the command line (xscan takes no secrets as arguments) and the host.
-fn run_facts(previous_envelope: Option<String>) -> crate::attest::RunFacts {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    crate::attest::RunFacts {
-        command: format!("xscan {}", args.join(" ")),
-        host,
-        previous_envelope,
-    }
-}
-
-/// `FILE.dsse.json` beside `output`.
-fn envelope_path(output: &Path) -> PathBuf {
-    let mut name = output.as_os_str().to_owned();
-    name.push(".dsse.json");
-    PathBuf::from(name)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// Writes `text` to `output` and the envelope beside it; if the envelope cannot be written,
 /// the output is removed again: no unsigned output is left behind.
 fn emit_signed(output: &Path, text: &str, envelope: &serde_json::Value) -> Result<(), CliError> {

@@ -228,6 +228,97 @@ pub fn keep_run(history: &History, run: &HistoryRun<'_>) -> Result<PathBuf, Pipe
     Ok(history.commit(chrono::Utc::now(), &files)?)
 }
 
+/// What `scan --sign --output FILE` attests: the report as written and, when the snapshot
+/// evaluated (given, or saved from this collection) lies in the same directory, that snapshot.
+pub struct SignedReport<'a> {
+    pub output: &'a Path,
+    pub rendered: &'a str,
+    pub snapshot_file: Option<&'a Path>,
+    pub snapshot_text: &'a str,
+}
+
+impl SignedReport<'_> {
+    /// The envelope to write beside the report.
+    pub fn envelope(
+        &self,
+        signer: &SigningIdentity,
+        report: &Report,
+        facts: &RunFacts,
+    ) -> serde_json::Value {
+        let mut artifacts = vec![Artifact {
+            name: file_name(self.output),
+            contents: self.rendered.as_bytes(),
+        }];
+        let dir_of = |p: &Path| {
+            std::fs::canonicalize(p)
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+        };
+        let output_dir = self.output.parent().and_then(|d| {
+            std::fs::canonicalize(if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            })
+            .ok()
+        });
+        if let Some(file) = self.snapshot_file
+            && let Some(dir) = dir_of(file)
+            && Some(dir) == output_dir
+        {
+            artifacts.push(Artifact {
+                name: file_name(file),
+                contents: self.snapshot_text.as_bytes(),
+            });
+        }
+        let predicate = crate::attest::scan_predicate(report, facts);
+        signer.envelope(&crate::attest::statement(&artifacts, predicate))
+    }
+}
+
+/// Who ran this process and how (for the attestation's predicate), given the previous
+/// envelope's digest in a history chain.
+pub fn run_facts(previous_envelope: Option<String>) -> RunFacts {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    RunFacts {
+        command: format!("xscan {}", args.join(" ")),
+        host,
+        previous_envelope,
+    }
+}
+
+/// `FILE.dsse.json` beside `output`.
+pub fn envelope_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".dsse.json");
+    PathBuf::from(name)
+}
+
+/// The name of the envelope that signs `output` (a history run's when there is none), as the
+/// HTML report shows it.
+pub fn envelope_name(output: Option<&Path>) -> String {
+    match output {
+        Some(output) => file_name(&envelope_path(output)),
+        None => crate::attest::RUN_ENVELOPE.to_string(),
+    }
+}
+
+/// The last component of `path`.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
