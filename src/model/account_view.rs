@@ -53,12 +53,7 @@ impl DerivedKind for AccountView {
         ids.into_iter()
             .map(|id| {
                 let member = org.accounts.get(id);
-                let role = snapshot
-                    .accounts
-                    .get(id)
-                    .and_then(|a| a.role)
-                    .or_else(|| role_of(id))
-                    .or_else(|| member.and_then(|m| m.scope));
+                let role = role_in_scope(snapshot, org, role_of, id);
                 let name = member
                     .map(|m| m.name.as_str())
                     .filter(|n| !n.is_empty())
@@ -78,6 +73,21 @@ impl DerivedKind for AccountView {
             })
             .collect()
     }
+}
+
+/// An account's role: the snapshot's, else the configuration's, else the one discovery gave it.
+pub(super) fn role_in_scope(
+    snapshot: &Snapshot,
+    org: &OrganizationSnapshot,
+    role_of: &dyn Fn(&str) -> Option<AccountRole>,
+    id: &str,
+) -> Option<AccountRole> {
+    snapshot
+        .accounts
+        .get(id)
+        .and_then(|a| a.role)
+        .or_else(|| role_of(id))
+        .or_else(|| org.accounts.get(id).and_then(|m| m.scope))
 }
 
 /// An account's view: its place in the organization and the SCPs and RCPs of each level above

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use super::account_view::role_in_scope;
 use super::{
     AccountRole, DerivedKind, DerivedResource, OrganizationPolicyType, OrganizationSnapshot,
     PART_ORGANIZATION, Snapshot,
@@ -31,12 +32,7 @@ impl DerivedKind for OrganizationPolicyView {
         role_of: &dyn Fn(&str) -> Option<AccountRole>,
     ) -> Vec<DerivedResource<'a>> {
         let management = org.management_account_id.as_deref().unwrap_or("");
-        let role = snapshot
-            .accounts
-            .get(management)
-            .and_then(|a| a.role)
-            .or_else(|| role_of(management))
-            .or_else(|| org.accounts.get(management).and_then(|m| m.scope));
+        let role = role_in_scope(snapshot, org, role_of, management);
         org.policies
             .iter()
             .map(|(id, p)| DerivedResource {
