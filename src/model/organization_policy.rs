@@ -71,10 +71,11 @@ impl DerivedKind for OrganizationPolicyView {
     }
 }
 
-/// A policy's ARN, as the Service Authorization Reference gives it for AWS Organizations
-/// (<https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html>):
+/// A policy's ARN, in the pattern the Organizations API gives `PolicySummary.Arn`
+/// (<https://docs.aws.amazon.com/organizations/latest/APIReference/API_PolicySummary.html>):
 /// `arn:aws:organizations::<management account>:policy/<organization>/<type>/<id>`, and for an
-/// AWS managed policy `arn:aws:organizations::aws:policy/<type>/<id>`.
+/// AWS managed policy `arn:aws:organizations::aws:policy/<type>/<id>`, the type in lower case
+/// (`service_control_policy`).
 fn policy_arn(
     org: &OrganizationSnapshot,
     id: &str,
