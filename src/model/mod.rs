@@ -25,8 +25,8 @@ pub use field::field_of;
 pub use organization::*;
 pub use organization_policy::OrganizationPolicyView;
 pub use registry::{
-    DerivedKind, DerivedResource, Place, Resource, ResourceItem, ResourceKind, ResourceType,
-    ec2_arn,
+    DerivedKind, DerivedResource, Place, PolicyField, Resource, ResourceItem, ResourceKind,
+    ResourceType, ec2_arn,
 };
 pub use resources::*;
 

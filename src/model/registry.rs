@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use super::{
     AccountRole, AccountView, CollectionErrors, IamRole, NotebookInstance, OrganizationPolicyView,
-    OrganizationSnapshot, PrefixList, RouteTable, S3AccessPoint, S3AccountSettings, S3Bucket,
-    SecurityGroup, Snapshot, Subnet, Vpc, VpcEndpoint, field_of,
+    OrganizationSnapshot, PolicyRecord, PrefixList, RouteTable, S3AccessPoint, S3AccountSettings,
+    S3Bucket, SecurityGroup, Snapshot, Subnet, Vpc, VpcEndpoint, field_of,
 };
 
 /// Where a resource is: what its ARN is made of.
@@ -54,6 +54,21 @@ pub trait ResourceKind: Serialize + for<'de> Deserialize<'de> {
 
     /// Fields rules read besides the stored ones, made by the rule index.
     const DERIVED_FIELDS: &'static [&'static str] = &[];
+
+    /// The policy records the field `name` holds, read typed by the policy analyses (instead
+    /// of as JSON); `None` for a field that holds none.
+    fn policy_field(&self, _name: &str) -> Option<PolicyField<'_>> {
+        None
+    }
+}
+
+/// The policy records of a field.
+#[derive(Debug)]
+pub enum PolicyField<'a> {
+    /// A field of one policy, or none set.
+    One(Option<&'a PolicyRecord>),
+    /// A list of named policies (a role's identity policies); `None`: not collected.
+    Many(Vec<(&'a str, Option<&'a PolicyRecord>)>),
 }
 
 /// A resource derived from the organization part, not collected in an account.
@@ -307,6 +322,13 @@ macro_rules! resource_types {
             pub fn collection_errors(self) -> Option<&'a CollectionErrors> {
                 match self {
                     $( Resource::$variant(r) => r.collection_errors(), )*
+                }
+            }
+
+            /// The policy records of the field `name`, typed, when it holds them.
+            pub fn policy_field(self, name: &str) -> Option<PolicyField<'a>> {
+                match self {
+                    $( Resource::$variant(r) => r.policy_field(name), )*
                 }
             }
 

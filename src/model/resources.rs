@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::registry::{Place, ResourceKind, ec2_arn};
+use super::registry::{Place, PolicyField, ResourceKind, ec2_arn};
 use crate::policy::{Policy, PolicyError};
 
 /// A policy document as collected: the raw text AWS returned (evidence) and the document as
@@ -391,6 +391,9 @@ impl ResourceKind for VpcEndpoint {
     fn collection_errors(&self) -> Option<&CollectionErrors> {
         Some(&self.collection_errors)
     }
+    fn policy_field(&self, name: &str) -> Option<PolicyField<'_>> {
+        (name == "policy").then_some(PolicyField::One(self.policy.as_ref()))
+    }
 }
 
 impl ResourceKind for PrefixList {
@@ -408,6 +411,24 @@ impl ResourceKind for IamRole {
     }
     /// All of the role's identity policies, inline and attached, in one list.
     const DERIVED_FIELDS: &'static [&'static str] = &["identity_policies"];
+    fn policy_field(&self, name: &str) -> Option<PolicyField<'_>> {
+        match name {
+            "trust_policy" => Some(PolicyField::One(self.trust_policy.as_ref())),
+            // Inline, then attached: as the rule index lists them.
+            "identity_policies" => Some(PolicyField::Many(
+                self.inline_policies
+                    .iter()
+                    .map(|(name, p)| (name.as_str(), Some(p)))
+                    .chain(
+                        self.attached_policies
+                            .iter()
+                            .map(|a| (a.name.as_str(), a.document.as_ref())),
+                    )
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
 }
 
 impl ResourceKind for S3Bucket {
@@ -420,6 +441,9 @@ impl ResourceKind for S3Bucket {
     fn own_region(&self) -> Option<&str> {
         self.region.as_deref()
     }
+    fn policy_field(&self, name: &str) -> Option<PolicyField<'_>> {
+        (name == "policy").then_some(PolicyField::One(self.policy.as_ref()))
+    }
 }
 
 impl ResourceKind for S3AccessPoint {
@@ -428,6 +452,9 @@ impl ResourceKind for S3AccessPoint {
     }
     fn collection_errors(&self) -> Option<&CollectionErrors> {
         Some(&self.collection_errors)
+    }
+    fn policy_field(&self, name: &str) -> Option<PolicyField<'_>> {
+        (name == "policy").then_some(PolicyField::One(self.policy.as_ref()))
     }
 }
 

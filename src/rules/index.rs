@@ -457,6 +457,7 @@ pub struct Related {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::PolicyField;
 
     /// The view a rule reads of a collected resource is the resource as the snapshot file
     /// stores it, plus where it is: field by field, for every resource of the fixture estate
@@ -509,6 +510,49 @@ mod tests {
                 }
             }
             assert!(compared > 50, "{name}: only {compared} fields compared");
+            // The policy analyses read policy fields typed: the same records as the view.
+            let mut policies = 0;
+            for entry in &index.entries {
+                let View::Collected(resource) = entry.view else {
+                    continue;
+                };
+                for field in ["policy", "trust_policy", "identity_policies"] {
+                    let Some(typed) = resource.policy_field(field) else {
+                        continue;
+                    };
+                    let json = entry.field(field).map(Cow::into_owned);
+                    let parts = |r: Option<&PolicyRecord>| {
+                        r.map_or((None, None), |r| (r.document.clone(), r.raw.clone()))
+                    };
+                    let of = |r: &Value| {
+                        (
+                            r.get("document").cloned().filter(|d| !d.is_null()),
+                            r.get("raw").and_then(Value::as_str).map(str::to_string),
+                        )
+                    };
+                    match typed {
+                        PolicyField::One(None) => assert_eq!(json, None, "{}.{field}", entry.id),
+                        PolicyField::One(Some(r)) => {
+                            assert_eq!(Some(parts(Some(r))), json.as_ref().map(of));
+                            policies += 1;
+                        }
+                        PolicyField::Many(records) => {
+                            let items = json.as_ref().and_then(Value::as_array).cloned();
+                            let items = items.unwrap_or_default();
+                            assert_eq!(records.len(), items.len(), "{}.{field}", entry.id);
+                            for ((name, r), item) in records.into_iter().zip(&items) {
+                                assert_eq!(Some(name), item.get("name").and_then(Value::as_str));
+                                assert_eq!(parts(r), of(item), "{}.{field} {name}", entry.id);
+                                policies += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(
+                policies >= 4,
+                "{name}: only {policies} policy records compared"
+            );
         }
     }
 }

@@ -10,21 +10,33 @@ use std::sync::{Arc, PoisonError};
 use serde_json::{Value, json};
 
 use crate::findings::{Evidence, Finding, Status};
-use crate::model::{ResourceType, parse_record};
+use crate::model::{PolicyField, PolicyRecord, ResourceType, parse_record};
 use crate::policy::{Policy, PolicyError, PolicyKind, analysis};
 
 use super::super::LoadedRule;
+use super::super::index::View;
 use super::super::spec::{AnalysisCall, AnalysisName, WhenAbsent};
 use super::{Evaluator, EvidenceOf, Outcome, ReadAt, Scope, Verdict};
 
+/// A policy record as the analyses read it: its document and the raw text AWS returned.
+type RecordParts<'v> = (Option<&'v Value>, Option<&'v str>);
+
+/// What a policy field holds: no policy, one, or a list (for the evidence's shape).
+#[derive(Clone, Copy)]
+enum Shape {
+    Absent,
+    One,
+    Many,
+}
+
 impl<'a> Evaluator<'a> {
-    /// The parsed policy in a record view (`{raw, document}`), the `index`th record read at
-    /// `at`, cached by where it was read.
+    /// The parsed policy of a record (`document`, `raw`), the `index`th record read at `at`,
+    /// cached by where it was read.
     fn policy_of(
         &self,
         at: &ReadAt,
         index: usize,
-        record: &Value,
+        (document, raw): RecordParts<'_>,
         name: &str,
     ) -> Result<Arc<Policy>, PolicyError> {
         let key = (at.clone(), index);
@@ -38,11 +50,7 @@ impl<'a> Evaluator<'a> {
         }
         // Parsed outside the lock: another worker may parse the same record meanwhile, and
         // both get the same result.
-        let parsed = parse_record(
-            name,
-            record.get("document"),
-            record.get("raw").and_then(Value::as_str),
-        );
+        let parsed = parse_record(name, document, raw);
         cache().insert(key, parsed.clone());
         parsed
     }
@@ -53,51 +61,89 @@ impl<'a> Evaluator<'a> {
         }
         let entry = self.entry(scope);
         let path = format!("{}{}", scope.prefix, call.policy);
-        let field = match self.read(scope, &call.policy) {
-            Ok(v) => v,
-            Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
+        let label = |name: Option<&str>| match name {
+            Some(name) => format!("{} {path} {name}", entry.id),
+            None => format!("{} {path}", entry.id),
         };
-        let field: &Value = &field;
+        // The records, typed from the snapshot where the resource holds them (no JSON copy of
+        // each document per rule), else from the JSON view (lists inside it, derived views).
+        let typed = match (&entry.view, scope.value) {
+            (View::Collected(resource), None) if !call.policy.contains('.') => {
+                resource.policy_field(&call.policy)
+            }
+            _ => None,
+        };
+        let json;
+        let (shape, records): (Shape, Vec<(String, RecordParts<'_>)>) = match typed {
+            Some(field) => {
+                if let Some(reason) = self.uncollected(scope, &call.policy) {
+                    return Verdict::new(Outcome::Error, reason, Vec::new());
+                }
+                let parts = |r: Option<&'a PolicyRecord>| -> RecordParts<'a> {
+                    r.map_or((None, None), |r| (r.document.as_ref(), r.raw.as_deref()))
+                };
+                match field {
+                    PolicyField::One(None) => (Shape::Absent, Vec::new()),
+                    PolicyField::One(record) => (Shape::One, vec![(label(None), parts(record))]),
+                    PolicyField::Many(records) => (
+                        Shape::Many,
+                        records
+                            .into_iter()
+                            .map(|(name, r)| (label(Some(name)), parts(r)))
+                            .collect(),
+                    ),
+                }
+            }
+            None => {
+                json = match self.read(scope, &call.policy) {
+                    Ok(v) => v,
+                    Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
+                };
+                fn of(r: &Value) -> RecordParts<'_> {
+                    (r.get("document"), r.get("raw").and_then(Value::as_str))
+                }
+                match &*json {
+                    Value::Null => (Shape::Absent, Vec::new()),
+                    // A list of records (a role's identity policies).
+                    Value::Array(items) => (
+                        Shape::Many,
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| {
+                                let name = r
+                                    .get("name")
+                                    .and_then(Value::as_str)
+                                    .map_or_else(|| format!("{i}"), str::to_string);
+                                (label(Some(&name)), of(r))
+                            })
+                            .collect(),
+                    ),
+                    record => (Shape::One, vec![(label(None), of(record))]),
+                }
+            }
+        };
         let at: ReadAt = (scope.entry, path.clone());
-        // One record, or a list of records (a role's identity policies).
-        let records: Vec<(String, &Value)> = match field {
-            Value::Null => Vec::new(),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let name = r
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| format!("{i}"), str::to_string);
-                    (format!("{} {path} {name}", entry.id), r)
-                })
-                .collect(),
-            record => vec![(format!("{} {path}", entry.id), record)],
-        };
         let mut evidence = vec![Evidence {
             path: path.as_str().into(),
-            value: self.shared(at.clone(), EvidenceOf::Documents, || match field {
-                Value::Array(items) => Value::Array(
-                    items
-                        .iter()
-                        .map(|r| r.get("document").cloned().unwrap_or(Value::Null))
-                        .collect(),
-                ),
-                Value::Null => Value::Null,
-                record => record.get("document").cloned().unwrap_or(Value::Null),
+            value: self.shared(at.clone(), EvidenceOf::Documents, || {
+                let document =
+                    |(document, _): &RecordParts<'_>| document.cloned().unwrap_or(Value::Null);
+                match shape {
+                    Shape::Absent => Value::Null,
+                    Shape::One => records.first().map_or(Value::Null, |(_, r)| document(r)),
+                    Shape::Many => Value::Array(records.iter().map(|(_, r)| document(r)).collect()),
+                }
             }),
         }];
         let mut missing = Vec::new();
         let mut policies = Vec::new();
         for (index, (name, record)) in records.iter().enumerate() {
-            if record.get("document").is_none_or(Value::is_null)
-                && record.get("raw").is_none_or(Value::is_null)
-            {
+            if record.0.is_none_or(Value::is_null) && record.1.is_none() {
                 missing.push(name.clone());
                 continue;
             }
-            match self.policy_of(&at, index, record, name) {
+            match self.policy_of(&at, index, *record, name) {
                 Ok(p) => policies.push(p),
                 Err(e) => {
                     let first = e.to_string().lines().next().unwrap_or_default().to_string();

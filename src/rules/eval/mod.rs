@@ -562,17 +562,8 @@ impl<'a> Evaluator<'a> {
         }
         let mut segments = path.split('.');
         let first = segments.next().unwrap_or(path);
-        if scope.top_level
-            && let Some(error) = self
-                .entry(scope)
-                .collection_errors
-                .as_deref()
-                .and_then(|e| e.get(first))
-        {
-            return Err(format!(
-                "{}{first} could not be collected: {error}",
-                scope.prefix
-            ));
+        if let Some(error) = self.uncollected(scope, first) {
+            return Err(error);
         }
         let Some(within) = scope.value else {
             // The entry's own view: read the first field from the snapshot, then walk into it.
@@ -600,6 +591,21 @@ impl<'a> Evaluator<'a> {
             };
         }
         Ok(Cow::Borrowed(value))
+    }
+
+    /// Why the top-level field `first` of the scope's entry could not be collected, if it
+    /// could not.
+    fn uncollected(&self, scope: Scope<'_>, first: &str) -> Option<String> {
+        let error = self
+            .entry(scope)
+            .collection_errors
+            .as_deref()
+            .and_then(|e| e.get(first))
+            .filter(|_| scope.top_level)?;
+        Some(format!(
+            "{}{first} could not be collected: {error}",
+            scope.prefix
+        ))
     }
 
     /// Substitutes `${...}` parameters in a rule value.
