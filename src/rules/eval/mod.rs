@@ -78,7 +78,7 @@ pub struct Evaluator<'a> {
     policy_cache: Mutex<HashMap<(ReadAt, usize), ParsedPolicy>>,
     /// Evidence values by where they were read, so that a document that is evidence for
     /// several rules and results is held once.
-    shared_evidence: Mutex<HashMap<(ReadAt, EvidenceOf), Arc<Value>>>,
+    shared_evidence: Mutex<SharedEvidence>,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
     /// The perimeter paths of the notebooks (`path` checks) by (account, region, notebook),
@@ -89,6 +89,9 @@ pub struct Evaluator<'a> {
 /// Where a value was read: the entry and the path (with its scope's prefix, which names the
 /// list item or related resource it went through). The same place always holds the same value.
 type ReadAt = (usize, String);
+
+/// Shared evidence by where it was read, and the values themselves by content.
+type SharedEvidence = (HashMap<(ReadAt, EvidenceOf), Arc<Value>>, HashSet<SameJson>);
 
 /// A policy record parsed, or why it could not be.
 type ParsedPolicy = Result<Arc<Policy>, PolicyError>;
@@ -119,7 +122,7 @@ impl<'a> Evaluator<'a> {
             parameters,
             configured_accounts: accounts,
             policy_cache: Mutex::new(HashMap::new()),
-            shared_evidence: Mutex::new(HashMap::new()),
+            shared_evidence: Mutex::new((HashMap::new(), HashSet::new())),
             parameter_gaps: BTreeMap::new(),
             paths: None,
         }
@@ -217,7 +220,22 @@ impl<'a> Evaluator<'a> {
             .shared_evidence
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        cache.entry(key).or_insert_with(|| Arc::new(make())).clone()
+        let (by_place, by_content) = &mut *cache;
+        by_place
+            .entry(key)
+            .or_insert_with(|| {
+                // The same document in many resources (a templated policy) is held once.
+                let made = SameJson(Arc::new(make()));
+                match by_content.get(&made) {
+                    Some(known) => known.0.clone(),
+                    None => {
+                        let shared = made.0.clone();
+                        by_content.insert(made);
+                        shared
+                    }
+                }
+            })
+            .clone()
     }
 
     /// Evaluates one rule over every resource of its type, plus an `error` result for each
@@ -866,6 +884,49 @@ mod tests {
             message.to_string(),
             evidence,
         )
+    }
+
+    /// A policy document that many resources carry (a templated endpoint policy) is held once
+    /// as evidence, whichever rule or resource cites it.
+    #[test]
+    fn the_same_document_in_two_resources_is_held_once() {
+        let pack = crate::rules::RulePack::embedded().expect("embedded pack");
+        let mut snapshot: Value =
+            serde_json::from_str(pack.fixture_snapshot.as_deref().expect("fixture")).unwrap();
+        let endpoints =
+            &mut snapshot["accounts"]["111111111111"]["regions"]["us-east-1"]["vpc_endpoints"];
+        let mut copy = endpoints["vpce-0c0ffee0000000a01"].clone();
+        copy["id"] = json!("vpce-0c0ffee0000000a02");
+        endpoints["vpce-0c0ffee0000000a02"] = copy;
+        let snapshot = Snapshot::from_json("two endpoints", &snapshot.to_string()).unwrap();
+        let config = crate::config::Config::from_yaml(
+            "fixture",
+            pack.fixture_config.as_deref().expect("fixture config"),
+        )
+        .unwrap();
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.role))
+            .collect();
+        let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts);
+        let rules: Vec<LoadedRule> = ["XS-NET-006", "XS-NET-007"]
+            .iter()
+            .map(|id| pack.get(id).expect("rule").clone())
+            .collect();
+        let results = evaluator.evaluate_all(&rules);
+        assert_eq!(results.len(), 4, "two rules on two endpoints");
+        // What the evaluator holds for the two places read, not only what the results keep.
+        let cache = evaluator.shared_evidence.lock().unwrap();
+        let documents: Vec<&Arc<Value>> = cache
+            .0
+            .iter()
+            .filter(|((at, _), _)| at.1 == "policy")
+            .map(|(_, value)| value)
+            .collect();
+        assert_eq!(documents.len(), 2, "{:?}", cache.0.keys());
+        assert!(documents[0].is_object());
+        assert!(Arc::ptr_eq(documents[0], documents[1]));
     }
 
     #[test]
