@@ -3,9 +3,10 @@
 //! the snapshot stores it. From that line come [`ResourceType`] (with `ALL`, `as_str`,
 //! `service`, `is_regional` and `fields`), [`Resource`] (a resource borrowed from the snapshot,
 //! with its ARN, gaps, fields and JSON) and [`Snapshot::resources`], the one walk over the
-//! resources that the rule index, the configuration diff, the resource counts and the merge
-//! make. What is particular to a type (its ARN, the fields that could not be collected, fields
-//! derived for rules) is its [`ResourceKind`] implementation, beside its struct.
+//! resources that the rule index, the configuration diff and the resource counts make. What is
+//! particular to a type (its ARN, the fields that could not be collected, fields derived for
+//! rules, the policy records the analyses read) is its [`ResourceKind`] implementation,
+//! beside its struct.
 //!
 //! Adding a collected type: its struct and `impl ResourceKind` in its module, one line in the
 //! table, its map in [`AccountSnapshot`](super::AccountSnapshot) or
