@@ -144,11 +144,7 @@ fn rss_mib(field: &str) -> f64 {
 
 /// Time and resident memory of each stage (index, evaluation), for finding where they go.
 fn stages(snapshot: &Snapshot, pack: &RulePack, config: &Config) {
-    let accounts = config
-        .accounts
-        .iter()
-        .map(|a| (a.id.clone(), a.role))
-        .collect();
+    let accounts = config.account_roles();
     eprintln!("estate built: RSS {:.0} MiB", rss_mib("VmRSS:"));
     let start = Instant::now();
     let evaluator = xscan::rules::Evaluator::new(snapshot, config.parameters(snapshot), accounts);

@@ -640,6 +640,14 @@ impl Config {
         std::borrow::Cow::Owned(config)
     }
 
+    /// Every configured account with its role, as the evaluator takes them.
+    pub fn account_roles(&self) -> Vec<(String, AccountRole)> {
+        self.accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.role))
+            .collect()
+    }
+
     /// The role of an account in the pattern, if it is in scope.
     pub fn account_role(&self, account: &str) -> Option<AccountRole> {
         self.accounts

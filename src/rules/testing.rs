@@ -39,7 +39,7 @@ pub enum TestSetupError {
 }
 
 /// The pack's fixture estate (as JSON, to patch) and configuration, both checked.
-fn fixtures(pack: &RulePack) -> Result<(Value, Config), TestSetupError> {
+pub(crate) fn fixtures(pack: &RulePack) -> Result<(Value, Config), TestSetupError> {
     let (Some(snapshot_text), Some(config_text)) = (&pack.fixture_snapshot, &pack.fixture_config)
     else {
         return Err(TestSetupError::MissingFixtures(pack.source.clone()));
@@ -113,11 +113,7 @@ fn run_case(rule: &LoadedRule, case: &RuleTest, base: &Value, config: &Config) -
         },
         None => config,
     };
-    let accounts = config
-        .accounts
-        .iter()
-        .map(|a| (a.id.clone(), a.role))
-        .collect();
+    let accounts = config.account_roles();
     let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
         .with_parameter_gaps(config.parameter_gaps(&snapshot))
         .with_paths(crate::paths::compact(crate::paths::analyze(

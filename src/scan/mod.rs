@@ -33,7 +33,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
     let config = inputs.config.map(|c| c.with_discovered(snapshot));
     let config = config.as_deref();
     let accounts: Vec<(String, AccountRole)> = match config {
-        Some(c) => c.accounts.iter().map(|a| (a.id.clone(), a.role)).collect(),
+        Some(c) => c.account_roles(),
         None => snapshot
             .accounts
             .iter()

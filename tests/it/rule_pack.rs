@@ -144,11 +144,7 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
     ];
     for (text, config) in estates {
         let snapshot = xscan::model::Snapshot::from_json("estate", &text).unwrap();
-        let accounts: Vec<_> = config
-            .accounts
-            .iter()
-            .map(|a| (a.id.clone(), a.role))
-            .collect();
+        let accounts: Vec<_> = config.account_roles();
         let parameters = config.parameters(&snapshot);
         let evaluator = xscan::rules::Evaluator::new(&snapshot, parameters, accounts);
         let one_by_one: Vec<_> = pack

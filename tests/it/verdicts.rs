@@ -622,11 +622,7 @@ fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
             pack.fixture_config.as_deref().unwrap(),
         )
         .unwrap();
-        let accounts = config
-            .accounts
-            .iter()
-            .map(|a| (a.id.clone(), a.role))
-            .collect();
+        let accounts = config.account_roles();
         xscan::rules::Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
             .evaluate_all(&pack.rules)
     };

@@ -891,24 +891,14 @@ mod tests {
     #[test]
     fn the_same_document_in_two_resources_is_held_once() {
         let pack = crate::rules::RulePack::embedded().expect("embedded pack");
-        let mut snapshot: Value =
-            serde_json::from_str(pack.fixture_snapshot.as_deref().expect("fixture")).unwrap();
+        let (mut snapshot, config) = crate::rules::testing::fixtures(&pack).expect("fixtures");
         let endpoints =
             &mut snapshot["accounts"]["111111111111"]["regions"]["us-east-1"]["vpc_endpoints"];
         let mut copy = endpoints["vpce-0c0ffee0000000a01"].clone();
         copy["id"] = json!("vpce-0c0ffee0000000a02");
         endpoints["vpce-0c0ffee0000000a02"] = copy;
         let snapshot = Snapshot::from_json("two endpoints", &snapshot.to_string()).unwrap();
-        let config = crate::config::Config::from_yaml(
-            "fixture",
-            pack.fixture_config.as_deref().expect("fixture config"),
-        )
-        .unwrap();
-        let accounts = config
-            .accounts
-            .iter()
-            .map(|a| (a.id.clone(), a.role))
-            .collect();
+        let accounts = config.account_roles();
         let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts);
         let rules: Vec<LoadedRule> = ["XS-NET-006", "XS-NET-007"]
             .iter()
