@@ -23,8 +23,7 @@ xscan="$CARGO_TARGET_DIR/release/xscan"
 work="$(mktemp -d -t xscan-bench.XXXXXX)"
 moto_port="$(free_port)"
 proxy_port="$(free_port)"
-"$venv/bin/python" tests/emulator/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
+start_moto "$moto_port" "$work/moto.log"
 python3 bench/latency_proxy.py --listen "$proxy_port" --upstream "http://127.0.0.1:$moto_port" \
     --latency-ms "$latency_ms" &
 proxy_pid=$!

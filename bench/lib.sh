@@ -18,6 +18,12 @@ need_c7n() {
     fi
 }
 
+# start_moto PORT LOG: moto in the background on 127.0.0.1:PORT, its output in LOG; sets moto_pid.
+start_moto() {
+    "$venv/bin/python" tests/emulator/moto_server.py -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+    moto_pid=$!
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

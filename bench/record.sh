@@ -19,8 +19,7 @@ xscan="$CARGO_TARGET_DIR/release/xscan"
 work="$(mktemp -d -t xscan-record.XXXXXX)"
 moto_port="$(free_port)"
 proxy_port="$(free_port)"
-"$venv/bin/python" tests/emulator/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
+start_moto "$moto_port" "$work/moto.log"
 trap 'kill $moto_pid ${proxy_pid:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 2
 consumer=111111111111
