@@ -1102,7 +1102,13 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
         for (region_name, region) in &a.regions {
             for notebook in region.sagemaker_notebooks.values() {
                 if only.is_none_or(|n| n == notebook.name) {
-                    notebooks.push((account, region_name, region, notebook));
+                    notebooks.push(Notebook {
+                        account,
+                        region_name,
+                        region,
+                        notebook,
+                        snapshot,
+                    });
                 }
             }
         }
@@ -1115,16 +1121,9 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    let mut out = Vec::new();
-                    for &(account, region_name, region, notebook) in part {
-                        out.extend(notebook_paths(
-                            snapshot,
-                            (account, region_name, region, notebook),
-                            access_points,
-                            missing,
-                        ));
-                    }
-                    out
+                    part.iter()
+                        .flat_map(|nb| notebook_paths(nb, access_points, missing))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -1140,26 +1139,14 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
 
 /// Every path of one notebook.
 fn notebook_paths(
-    snapshot: &Snapshot,
-    (account, region_name, region, notebook): (
-        &String,
-        &String,
-        &RegionSnapshot,
-        &NotebookInstance,
-    ),
+    nb: &Notebook<'_>,
     access_points: &[&S3AccessPoint],
     missing: &[&String],
 ) -> Vec<PathResult> {
     let mut out = Vec::new();
-    let nb = Notebook {
-        account,
-        region_name,
-        region,
-        notebook,
-        snapshot,
-    };
+    let snapshot = nb.snapshot;
     for ap in access_points {
-        out.extend(intended(&nb, ap));
+        out.extend(intended(nb, ap));
     }
     // A configured access point that is not in the snapshot: gone (the pattern is
     // broken) when its region's listing succeeded, unknown when it failed.
@@ -1191,16 +1178,16 @@ fn notebook_paths(
         };
         let hops = vec![hop("access_point", arn, decision, detail)];
         out.push(PathResult {
-            notebook: notebook.name.clone(),
-            account: account.clone(),
-            region: region_name.clone(),
+            notebook: nb.notebook.name.clone(),
+            account: nb.account.to_string(),
+            region: nb.region_name.to_string(),
             kind: "intended",
             question: format!("s3:GetObject through {arn}"),
             answer: answer_of(&hops),
             hops,
         });
     }
-    let egress_paths = egress(&nb);
+    let egress_paths = egress(nb);
     // Defence in depth, from the egress answers: which layers hold each property.
     for (property, question, layers) in [
         (
@@ -1229,7 +1216,7 @@ fn notebook_paths(
             } else {
                 hops
             };
-            out.push(layer_result(&nb, property, hops));
+            out.push(layer_result(nb, property, hops));
         }
     }
     out.extend(egress_paths);
