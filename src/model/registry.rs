@@ -53,8 +53,13 @@ pub trait ResourceKind: Serialize + for<'de> Deserialize<'de> {
         None
     }
 
-    /// Fields rules read besides the stored ones, made by the rule index.
+    /// Fields rules read besides the stored ones ([`ResourceKind::derived_field`] makes them).
     const DERIVED_FIELDS: &'static [&'static str] = &[];
+
+    /// The derived field `name` as JSON (one of `DERIVED_FIELDS`).
+    fn derived_field(&self, _name: &str) -> Option<Value> {
+        None
+    }
 
     /// The policy records the field `name` holds, read typed by the policy analyses (instead
     /// of as JSON); `None` for a field that holds none.
@@ -330,6 +335,13 @@ macro_rules! resource_types {
             pub fn policy_field(self, name: &str) -> Option<PolicyField<'a>> {
                 match self {
                     $( Resource::$variant(r) => r.policy_field(name), )*
+                }
+            }
+
+            /// A field derived for rules (one of its type's `DERIVED_FIELDS`), as JSON.
+            pub fn derived_field(&self, name: &str) -> Option<Value> {
+                match self {
+                    $( Resource::$variant(r) => r.derived_field(name), )*
                 }
             }
 

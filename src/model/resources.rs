@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::registry::{Place, PolicyField, ResourceKind, ec2_arn};
 use crate::policy::{Policy, PolicyError};
@@ -411,6 +411,13 @@ impl ResourceKind for IamRole {
     }
     /// All of the role's identity policies, inline and attached, in one list.
     const DERIVED_FIELDS: &'static [&'static str] = &["identity_policies"];
+    fn derived_field(&self, name: &str) -> Option<Value> {
+        let Some(PolicyField::Many(records)) = self.policy_field(name) else {
+            return None;
+        };
+        let record = |(name, p): (&str, Option<&PolicyRecord>)| json!({"name": name, "raw": p.map(|p| &p.raw), "document": p.map(|p| &p.document)});
+        Some(records.into_iter().map(record).collect())
+    }
     fn policy_field(&self, name: &str) -> Option<PolicyField<'_>> {
         match name {
             "trust_policy" => Some(PolicyField::One(self.trust_policy.as_ref())),

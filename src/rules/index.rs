@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::findings::ResourceRef;
 use crate::model::{
-    AccountRole, CollectionErrors, IamRole, OrganizationSnapshot, PolicyRecord, Resource,
-    ResourceType, Snapshot,
+    AccountRole, CollectionErrors, OrganizationSnapshot, Resource, ResourceType, Snapshot,
 };
 
 use super::spec::Relation;
@@ -44,8 +43,8 @@ pub enum View<'a> {
 
 impl Entry<'_> {
     /// The top-level field `name` of the entry's view: the resource's fields as the snapshot
-    /// stores them, plus `account`, `region` and `account_role`, and for roles all their
-    /// identity policies in one list (`identity_policies`); `None` for a field it lacks.
+    /// stores them, plus `account`, `region` and `account_role`, and the fields its type
+    /// derives (a role's `identity_policies`); `None` for a field it lacks.
     pub fn field(&self, name: &str) -> Option<Cow<'_, Value>> {
         let resource = match &self.view {
             View::Derived(view) => return view.get(name).map(Cow::Borrowed),
@@ -55,8 +54,9 @@ impl Entry<'_> {
             ("account", _) => json!(self.account),
             ("region", _) => json!(self.region),
             ("account_role", _) => json!(self.account_role.map(AccountRole::as_str)),
-            ("identity_policies", Resource::IamRole(role)) => identity_policies(role),
-            _ => resource.field(name)?,
+            _ => resource
+                .derived_field(name)
+                .or_else(|| resource.field(name))?,
         };
         Some(Cow::Owned(value))
     }
@@ -111,20 +111,6 @@ fn resource_ref(
         account: account.to_string(),
         region: region.map(str::to_string),
     })
-}
-
-/// A role's identity policies in one list, inline then attached, for analyses.
-fn identity_policies(r: &IamRole) -> Value {
-    let record = |name: &str, p: Option<&PolicyRecord>| json!({"name": name, "raw": p.map(|p| &p.raw), "document": p.map(|p| &p.document)});
-    r.inline_policies
-        .iter()
-        .map(|(name, p)| record(name, Some(p)))
-        .chain(
-            r.attached_policies
-                .iter()
-                .map(|a| record(&a.name, a.document.as_ref())),
-        )
-        .collect()
 }
 
 impl<'a> SnapshotIndex<'a> {
@@ -457,7 +443,7 @@ pub struct Related {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PolicyField;
+    use crate::model::{PolicyField, PolicyRecord};
 
     /// The view a rule reads of a collected resource is the resource as the snapshot file
     /// stores it, plus where it is: field by field, for every resource of the fixture estate
