@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use crate::findings::BaselineState;
 pub use crate::findings::report::{Drift, ResolvedResult};
-use crate::findings::{Finding, Report, ResourceRef, Status};
+use crate::findings::{Finding, Fingerprint, Report, ResourceRef, Status};
 
 /// An open problem: failing, not evaluated, or accepted by a waiver (fail -> waived is a
 /// change, not a resolution).
@@ -38,43 +38,40 @@ fn classify(current: &Finding, previous: Option<&Finding>) -> BaselineState {
 /// Compares `current` with `baseline`, setting `baseline_state` on every current result and
 /// returning the summary.
 pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -> Drift {
-    let previous: HashMap<&str, &Finding> = baseline
+    let previous: HashMap<Fingerprint, &Finding> = baseline
         .results
         .iter()
-        .map(|f| (f.fingerprint.as_str(), f))
+        .map(|f| (f.fingerprint, f))
         .collect();
     let mut counts: BTreeMap<BaselineState, usize> = BTreeMap::new();
     let mut resolved = Vec::new();
     for finding in &mut current.results {
-        let before = previous.get(finding.fingerprint.as_str()).copied();
+        let before = previous.get(&finding.fingerprint).copied();
         let state = classify(finding, before);
         *counts.entry(state).or_default() += 1;
         if let (BaselineState::Resolved, Some(before)) = (state, before) {
             resolved.push(ResolvedResult {
                 rule_id: finding.rule_id.to_string(),
                 resource: ResourceRef::clone(&finding.resource),
-                fingerprint: finding.fingerprint.clone(),
+                fingerprint: finding.fingerprint,
                 previous_status: before.status,
                 current_status: Some(finding.status),
             });
         }
         finding.baseline_state = Some(state);
     }
-    let current_fingerprints: std::collections::HashSet<&str> = current
-        .results
-        .iter()
-        .map(|f| f.fingerprint.as_str())
-        .collect();
+    let current_fingerprints: std::collections::HashSet<Fingerprint> =
+        current.results.iter().map(|f| f.fingerprint).collect();
     for gone in baseline
         .results
         .iter()
-        .filter(|f| is_failing(f.status) && !current_fingerprints.contains(f.fingerprint.as_str()))
+        .filter(|f| is_failing(f.status) && !current_fingerprints.contains(&f.fingerprint))
     {
         *counts.entry(BaselineState::Resolved).or_default() += 1;
         resolved.push(ResolvedResult {
             rule_id: gone.rule_id.to_string(),
             resource: ResourceRef::clone(&gone.resource),
-            fingerprint: gone.fingerprint.clone(),
+            fingerprint: gone.fingerprint,
             previous_status: gone.status,
             current_status: None,
         });

@@ -163,7 +163,7 @@ pub struct Finding {
     pub message: Arc<str>,
     pub evidence: Vec<Evidence>,
     /// sha256(rule id + resource identity): stable across runs, distinct per resource.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// How the result relates to the baseline, when one was given (`--baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_state: Option<BaselineState>,
@@ -200,8 +200,49 @@ impl Finding {
     }
 }
 
-/// sha256 over the rule id and the resource's identity (type, account, region, ARN).
-pub fn fingerprint(rule_id: &str, resource: &ResourceRef) -> String {
+/// sha256 over a rule id and a resource's identity (type, account, region, ARN), written as
+/// 64 lowercase hex digits. Held as its 32 bytes: a large scan has hundreds of thousands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint([u8; 32]);
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = [0u8; 64];
+        // Cannot fail: the buffer is exactly twice the bytes.
+        hex::encode_to_slice(self.0, &mut text).map_err(|_| std::fmt::Error)?;
+        f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+impl std::str::FromStr for Fingerprint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut bytes = [0u8; 32];
+        match hex::decode_to_slice(text, &mut bytes) {
+            Ok(()) if !text.bytes().any(|b| b.is_ascii_uppercase()) => Ok(Self(bytes)),
+            _ => Err(format!(
+                "`{text}` is not a fingerprint (64 lowercase hex digits, a sha256)"
+            )),
+        }
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The fingerprint of `rule_id` on `resource`.
+pub fn fingerprint(rule_id: &str, resource: &ResourceRef) -> Fingerprint {
     let mut hasher = Sha256::new();
     for part in [
         rule_id,
@@ -213,7 +254,7 @@ pub fn fingerprint(rule_id: &str, resource: &ResourceRef) -> String {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }
-    hex::encode(hasher.finalize())
+    Fingerprint(hasher.finalize().into())
 }
 
 /// Hex sha256 of bytes (evidence hashes in reports).
@@ -241,6 +282,28 @@ mod tests {
         assert_eq!(a, fingerprint("XS001", &resource("arn:a")));
         assert_ne!(a, fingerprint("XS001", &resource("arn:b")));
         assert_ne!(a, fingerprint("XS002", &resource("arn:a")));
-        assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn fingerprints_read_back_as_they_are_written() {
+        let a = fingerprint("XS001", &resource("arn:a"));
+        // The same digest as before it was held as bytes: sha256 of the parts, each ended by 0.
+        let parts = "XS001\0security_group\0111111111111\0us-east-1\0arn:a\0";
+        assert_eq!(a.to_string(), sha256_hex(parts.as_bytes()));
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(text, format!("\"{}\"", sha256_hex(parts.as_bytes())));
+        assert_eq!(serde_json::from_str::<Fingerprint>(&text).unwrap(), a);
+        let digits = a.to_string();
+        for bad in [
+            digits[1..].to_string(),
+            format!("{digits}0"),
+            format!("g{}", &digits[1..]),
+            digits.to_uppercase(),
+            String::new(),
+        ] {
+            assert!(bad.parse::<Fingerprint>().is_err(), "{bad} was accepted");
+            let quoted = serde_json::to_string(&bad).unwrap();
+            assert!(serde_json::from_str::<Fingerprint>(&quoted).is_err());
+        }
     }
 }

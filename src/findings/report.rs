@@ -201,7 +201,7 @@ impl Report {
 pub struct ResolvedResult {
     pub rule_id: String,
     pub resource: ResourceRef,
-    pub fingerprint: String,
+    pub fingerprint: super::Fingerprint,
     pub previous_status: Status,
     /// `None` when the resource or rule is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,7 +348,7 @@ pub struct WaiverOutcome {
     pub expires: NaiveDate,
     pub state: WaiverState,
     /// Fingerprints of the failing results it matched (waived when active; failing when expired).
-    pub matched: Vec<String>,
+    pub matched: Vec<super::Fingerprint>,
 }
 
 /// The waiver file applied to a report.

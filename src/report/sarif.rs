@@ -368,7 +368,7 @@ pub fn render(report: &Report) -> String {
                 },
                 locations: vec![location(finding)],
                 partial_fingerprints: Fingerprints {
-                    primary_location_line_hash: finding.fingerprint.clone(),
+                    primary_location_line_hash: finding.fingerprint.to_string(),
                 },
                 baseline_state: finding.baseline_state.map(|s| s.sarif()),
                 properties: properties(finding, report),
