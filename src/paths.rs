@@ -56,9 +56,10 @@ pub enum Answer {
 /// One path of one notebook.
 #[derive(Debug, Clone, Serialize)]
 pub struct PathResult {
-    pub notebook: String,
-    pub account: String,
-    pub region: String,
+    /// Shared by all the paths of one notebook.
+    pub notebook: Arc<str>,
+    pub account: Arc<str>,
+    pub region: Arc<str>,
     /// `intended` (the notebook reading the dataset) or `egress` (leaving the perimeter).
     pub kind: &'static str,
     /// The question, e.g. `s3:GetObject through arn:...:accesspoint/test-ap-1`.
@@ -164,6 +165,8 @@ struct Notebook<'a> {
     region: &'a RegionSnapshot,
     notebook: &'a NotebookInstance,
     snapshot: &'a Snapshot,
+    /// The notebook, account and region as its results name them (made once, shared).
+    names: [Arc<str>; 3],
 }
 
 impl Notebook<'_> {
@@ -485,9 +488,9 @@ fn layer_result(nb: &Notebook<'_>, property: &str, layers: Vec<Hop>) -> PathResu
         Answer::Refused
     };
     PathResult {
-        notebook: nb.notebook.name.clone(),
-        account: nb.account.to_string(),
-        region: nb.region_name.to_string(),
+        notebook: nb.names[0].clone(),
+        account: nb.names[1].clone(),
+        region: nb.names[2].clone(),
         kind: "layers",
         question: property.to_string(),
         answer,
@@ -507,9 +510,9 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
     ] {
         let (mut hops, endpoint) = nb.network_hops();
         let result = |hops: Vec<Hop>| PathResult {
-            notebook: nb.notebook.name.clone(),
-            account: nb.account.to_string(),
-            region: nb.region_name.to_string(),
+            notebook: nb.names[0].clone(),
+            account: nb.names[1].clone(),
+            region: nb.names[2].clone(),
             kind: "intended",
             question: format!("{action} through {}", access_point.arn),
             answer: answer_of(&hops),
@@ -800,9 +803,9 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
 fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
     let mut out = Vec::new();
     let result = |question: String, hops: Vec<Hop>| PathResult {
-        notebook: nb.notebook.name.clone(),
-        account: nb.account.to_string(),
-        region: nb.region_name.to_string(),
+        notebook: nb.names[0].clone(),
+        account: nb.names[1].clone(),
+        region: nb.names[2].clone(),
         kind: "egress",
         question,
         answer: answer_of(&hops),
@@ -1108,6 +1111,11 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
                         region,
                         notebook,
                         snapshot,
+                        names: [
+                            notebook.name.as_str().into(),
+                            account.as_str().into(),
+                            region_name.as_str().into(),
+                        ],
                     });
                 }
             }
@@ -1178,9 +1186,9 @@ fn notebook_paths(
         };
         let hops = vec![hop("access_point", arn, decision, detail)];
         out.push(PathResult {
-            notebook: nb.notebook.name.clone(),
-            account: nb.account.to_string(),
-            region: nb.region_name.to_string(),
+            notebook: nb.names[0].clone(),
+            account: nb.names[1].clone(),
+            region: nb.names[2].clone(),
             kind: "intended",
             question: format!("s3:GetObject through {arn}"),
             answer: answer_of(&hops),

@@ -244,6 +244,16 @@ impl<'a> SnapshotIndex<'a> {
                 }
             }
         }
+        // Each type's entries in ARN order (ties in snapshot order), the order results are
+        // reported in: a rule's results then come out sorted, and sorting them is one pass.
+        for list in index.by_type.values_mut() {
+            list.sort_by(|&a, &b| {
+                index.entries[a]
+                    .resource
+                    .arn
+                    .cmp(&index.entries[b].resource.arn)
+            });
+        }
         index
     }
 
@@ -301,6 +311,11 @@ impl<'a> SnapshotIndex<'a> {
     /// Entries of one type, in snapshot order.
     pub fn of_type(&self, t: ResourceType) -> &[usize] {
         self.by_type.get(&t).map_or(&[], Vec::as_slice)
+    }
+
+    /// The notebook `name` of `account` and `region`.
+    pub fn notebook(&self, account: &str, region: &str, name: &str) -> Option<usize> {
+        self.lookup(ResourceType::SagemakerNotebook, account, region, name)
     }
 
     fn lookup(&self, t: ResourceType, account: &str, region: &str, id: &str) -> Option<usize> {

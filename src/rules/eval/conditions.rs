@@ -259,7 +259,6 @@ impl<'a> Evaluator<'a> {
     ) -> Verdict {
         use crate::paths::{Answer, HopDecision};
         use crate::rules::spec::PathQuestion as Q;
-        let entry = self.entry(scope);
         let Some(paths) = &self.paths else {
             return Verdict::new(
                 Outcome::Error,
@@ -275,13 +274,8 @@ impl<'a> Evaluator<'a> {
             Q::ThroughEndpoint => ("egress", "s3:"),
             Q::Layers => ("layers", ""),
         };
-        let key = (
-            entry.account.to_string(),
-            entry.region.unwrap_or_default().to_string(),
-            entry.id.to_string(),
-        );
         let mine: Vec<&crate::paths::PathResult> = paths
-            .get(&key)
+            .get(&scope.entry)
             .into_iter()
             .flatten()
             .filter(|p| p.kind == kind && p.question.starts_with(prefix))

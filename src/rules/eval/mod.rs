@@ -81,9 +81,9 @@ pub struct Evaluator<'a> {
     shared_evidence: Mutex<SharedEvidence>,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
-    /// The perimeter paths of the notebooks (`path` checks) by (account, region, notebook),
-    /// when a configuration gave them.
-    paths: Option<HashMap<(String, String, String), Vec<crate::paths::PathResult>>>,
+    /// The perimeter paths of the notebooks (`path` checks) by the notebook's entry, when a
+    /// configuration gave them.
+    paths: Option<HashMap<usize, Vec<crate::paths::PathResult>>>,
 }
 
 /// Where a value was read: the entry and the path (with its scope's prefix, which names the
@@ -91,7 +91,14 @@ pub struct Evaluator<'a> {
 type ReadAt = (usize, String);
 
 /// Shared evidence by where it was read, and the values themselves by content.
-type SharedEvidence = (HashMap<(ReadAt, EvidenceOf), Arc<Value>>, HashSet<SameJson>);
+type SharedEvidence = (
+    HashMap<(ReadAt, EvidenceOf), Arc<Value>>,
+    ContentSet<SameJson>,
+);
+
+/// A set of values compared by content. Hashing whole JSON trees with SipHash was 7% of a
+/// large scan; foldhash is several times faster and still seeded per process.
+type ContentSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// A policy record parsed, or why it could not be.
 type ParsedPolicy = Result<Arc<Policy>, PolicyError>;
@@ -122,7 +129,7 @@ impl<'a> Evaluator<'a> {
             parameters,
             configured_accounts: accounts,
             policy_cache: Mutex::new(HashMap::new()),
-            shared_evidence: Mutex::new((HashMap::new(), HashSet::new())),
+            shared_evidence: Mutex::new(SharedEvidence::default()),
             parameter_gaps: BTreeMap::new(),
             paths: None,
         }
@@ -130,17 +137,14 @@ impl<'a> Evaluator<'a> {
 
     /// The notebooks' perimeter paths, for `path` checks ([`crate::paths::analyze`]).
     pub fn with_paths(mut self, paths: Vec<crate::paths::PathResult>) -> Self {
-        let mut by_notebook: HashMap<(String, String, String), Vec<crate::paths::PathResult>> =
-            HashMap::new();
+        let mut by_notebook: HashMap<usize, Vec<crate::paths::PathResult>> = HashMap::new();
         for path in paths {
-            by_notebook
-                .entry((
-                    path.account.clone(),
-                    path.region.clone(),
-                    path.notebook.clone(),
-                ))
-                .or_default()
-                .push(path);
+            if let Some(i) = self
+                .index
+                .notebook(&path.account, &path.region, &path.notebook)
+            {
+                by_notebook.entry(i).or_default().push(path);
+            }
         }
         self.paths = Some(by_notebook);
         self
@@ -715,8 +719,8 @@ impl<'a> Evaluator<'a> {
 /// evidence value) share it: across a fleet most of them do (the same template, the same
 /// policy), and the results are most of a scan's memory.
 fn share_alike(findings: &mut [Finding]) {
-    let mut texts: HashSet<Arc<str>> = HashSet::new();
-    let mut values: HashSet<SameJson> = HashSet::new();
+    let mut texts: ContentSet<Arc<str>> = ContentSet::default();
+    let mut values: ContentSet<SameJson> = ContentSet::default();
     let mut shared = |text: &Arc<str>| match texts.get(text) {
         Some(known) => known.clone(),
         None => {
