@@ -37,8 +37,9 @@ pub struct Entry<'a> {
 pub enum View<'a> {
     /// A collected resource, borrowed from the snapshot.
     Collected(Resource<'a>),
-    /// A view derived from the organization part (accounts: few, made once).
-    Derived(Value),
+    /// A view derived from the organization part (accounts: few, made once), boxed so that
+    /// the many collected entries do not carry its room.
+    Derived(Box<Value>),
 }
 
 impl Entry<'_> {
@@ -116,7 +117,10 @@ fn resource_ref(
 impl<'a> SnapshotIndex<'a> {
     /// Indexes `snapshot`; `roles` gives each account's role when the snapshot has none.
     pub fn build(snapshot: &'a Snapshot, role_of: &dyn Fn(&str) -> Option<AccountRole>) -> Self {
-        let mut index = Self::default();
+        let mut index = Self {
+            entries: Vec::with_capacity(snapshot.resources().count()),
+            ..Self::default()
+        };
         // Each account's role: the snapshot's, else the configuration's.
         let roles: HashMap<&str, Option<AccountRole>> = snapshot
             .accounts
@@ -274,7 +278,7 @@ impl<'a> SnapshotIndex<'a> {
                     id: d.id,
                     resource: resource_ref(t, d.account, None, d.id, d.arn),
                     account_role: d.account_role,
-                    view: View::Derived(d.view),
+                    view: View::Derived(Box::new(d.view)),
                     collection_errors: Some(Cow::Owned(d.collection_errors)),
                 });
             }
