@@ -250,8 +250,9 @@ impl<'a> Evaluator<'a> {
         // Held once, shared by every result of the rule.
         let (id, title): (Arc<str>, Arc<str>) =
             (spec.id.as_str().into(), spec.title.as_str().into());
-        let finding = |status, resource: Arc<ResourceRef>, message: String, evidence| {
-            Finding::new(
+        let mut alike = Alike::default();
+        let mut finding = |status, resource: Arc<ResourceRef>, message: String, evidence| {
+            alike.share(Finding::new(
                 id.clone(),
                 title.clone(),
                 spec.severity,
@@ -259,7 +260,7 @@ impl<'a> Evaluator<'a> {
                 resource,
                 message,
                 evidence,
-            )
+            ))
         };
         let read = self.read_parameters(rule);
         // `${perimeter.*}` parameters the rule reads that the configuration does not provide.
@@ -383,7 +384,6 @@ impl<'a> Evaluator<'a> {
             }
         }
         findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
-        share_alike(&mut findings);
         findings
     }
 
@@ -717,29 +717,38 @@ impl<'a> Evaluator<'a> {
 
 /// Makes the results of one rule that say the same thing (a message, an evidence path, an
 /// evidence value) share it: across a fleet most of them do (the same template, the same
-/// policy), and the results are most of a scan's memory.
-fn share_alike(findings: &mut [Finding]) {
-    let mut texts: ContentSet<Arc<str>> = ContentSet::default();
-    let mut values: ContentSet<SameJson> = ContentSet::default();
-    let mut shared = |text: &Arc<str>| match texts.get(text) {
-        Some(known) => known.clone(),
-        None => {
-            texts.insert(text.clone());
-            text.clone()
+/// policy), and the results are most of a scan's memory. Each result is shared as it is made,
+/// so that its copies are freed at once rather than held until the rule is done.
+#[derive(Default)]
+struct Alike {
+    texts: ContentSet<Arc<str>>,
+    values: ContentSet<SameJson>,
+}
+
+impl Alike {
+    fn text(&mut self, text: &Arc<str>) -> Arc<str> {
+        match self.texts.get(text) {
+            Some(known) => known.clone(),
+            None => {
+                self.texts.insert(text.clone());
+                text.clone()
+            }
         }
-    };
-    for finding in findings {
-        finding.message = shared(&finding.message);
+    }
+
+    fn share(&mut self, mut finding: Finding) -> Finding {
+        finding.message = self.text(&finding.message);
         for evidence in &mut finding.evidence {
-            evidence.path = shared(&evidence.path);
+            evidence.path = self.text(&evidence.path);
             let value = SameJson(evidence.value.clone());
-            match values.get(&value) {
+            match self.values.get(&value) {
                 Some(known) => evidence.value = known.0.clone(),
                 None => {
-                    values.insert(value);
+                    self.values.insert(value);
                 }
             }
         }
+        finding
     }
 }
 
@@ -925,14 +934,15 @@ mod tests {
 
     #[test]
     fn results_that_say_the_same_share_it_and_keys_keep_their_order() {
-        let mut results = vec![
+        let results = vec![
             result("m", json!({"a": 1, "b": [1, {"c": 2}]})),
             result("m", json!({"a": 1, "b": [1, {"c": 2}]})),
             // Equal as `Value`, not as written: it must keep its own order.
             result("m", json!({"b": [1, {"c": 2}], "a": 1})),
             result("n", json!({"a": 1, "b": [1, {"c": 3}]})),
         ];
-        share_alike(&mut results);
+        let mut alike = Alike::default();
+        let results: Vec<Finding> = results.into_iter().map(|r| alike.share(r)).collect();
         let value = |i: usize| &results[i].evidence[0].value;
         assert!(Arc::ptr_eq(value(0), value(1)));
         assert!(!Arc::ptr_eq(value(0), value(2)));
