@@ -89,6 +89,11 @@ impl Pattern {
     /// Does the pattern match all of `text`? Case-sensitive; linear backtracking on the last `*`.
     pub fn matches(&self, text: &str) -> bool {
         let text: Vec<char> = text.chars().collect();
+        self.matches_chars(&text)
+    }
+
+    /// [`Self::matches`] on the characters of a text.
+    fn matches_chars(&self, text: &[char]) -> bool {
         let tokens = &self.tokens;
         let (mut t, mut p) = (0usize, 0usize);
         // Position after the last `*` seen, and the text position it was tried at.
@@ -125,13 +130,32 @@ impl Pattern {
     /// Is every string matched by `specific` also matched by `self`? Sound (never says yes
     /// wrongly): a `*` of `specific` can only be covered by a `*` of `self`.
     pub fn subsumes(&self, specific: &Pattern) -> bool {
+        // A pattern without wildcards matches one string: `self` covers it when it matches it
+        // (the walk below gives the same answer, in quadratic time).
+        if let Some(text) = specific
+            .tokens
+            .iter()
+            .map(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect::<Option<Vec<char>>>()
+        {
+            return self.matches_chars(&text);
+        }
+        self.covers(specific)
+    }
+
+    /// [`Self::subsumes`] by walking both patterns, for any `specific`.
+    fn covers(&self, specific: &Pattern) -> bool {
         let general = &self.tokens;
         let specific = &specific.tokens;
         // reachable[j]: general[..i] can cover specific[..j].
         let mut reachable = vec![false; specific.len() + 1];
         reachable[0] = true;
+        let mut next = vec![false; specific.len() + 1];
         for token in general {
-            let mut next = vec![false; specific.len() + 1];
+            next.fill(false);
             match token {
                 Token::AnyRun => {
                     let mut any = false;
@@ -155,7 +179,7 @@ impl Pattern {
                     }
                 }
             }
-            reachable = next;
+            std::mem::swap(&mut reachable, &mut next);
         }
         reachable[specific.len()]
     }
@@ -229,6 +253,20 @@ mod tests {
             let p: Vec<char> = pattern.chars().collect();
             let t: Vec<char> = text.chars().collect();
             prop_assert_eq!(Pattern::glob(&pattern).matches(&text), reference(&p, &t));
+        }
+
+        /// A pattern without wildcards stands for one string: covering it is matching it.
+        #[test]
+        fn subsuming_a_plain_string_is_matching_it(general in "[ab*?]{0,6}", text in "[abc]{0,8}") {
+            let g = Pattern::glob(&general);
+            prop_assert_eq!(g.subsumes(&Pattern::literal(&text)), g.matches(&text));
+        }
+
+        /// The shortcut for a plain string gives what walking both patterns gives.
+        #[test]
+        fn the_shortcut_agrees_with_the_walk(general in "[ab*?]{0,6}", text in "[abc]{0,8}") {
+            let (g, s) = (Pattern::glob(&general), Pattern::literal(&text));
+            prop_assert_eq!(g.subsumes(&s), g.covers(&s));
         }
 
         #[test]
