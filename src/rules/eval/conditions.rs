@@ -24,32 +24,27 @@ impl<'a> Evaluator<'a> {
             value: self.evidence_of(scope, &path, observed),
         }];
         let shown = render(observed);
-        let (ok, expectation) = if let Some(expected) = &test.equals {
+        // What was expected, put in words only for a failure (most results pass).
+        let (ok, expectation): (bool, Expectation) = if let Some(expected) = &test.equals {
             let expected = self.resolve(expected, scope);
-            (
-                observed == &expected,
-                format!("expected {}", render(&expected)),
-            )
+            (observed == &expected, Expectation::Equals(expected))
         } else if let Some(unexpected) = &test.not_equals {
             let unexpected = self.resolve(unexpected, scope);
-            (
-                observed != &unexpected,
-                format!("must not be {}", render(&unexpected)),
-            )
+            (observed != &unexpected, Expectation::NotEquals(unexpected))
         } else if let Some(set) = &test.one_of {
             let set = self.resolve(set, scope);
-            let items = set.as_array().cloned().unwrap_or_else(|| vec![set.clone()]);
-            (
-                items.contains(observed),
-                format!("expected one of {}", render(&set)),
-            )
+            let ok = match &set {
+                Value::Array(items) => items.contains(observed),
+                one => one == observed,
+            };
+            (ok, Expectation::OneOf(set))
         } else if let Some(set) = &test.not_one_of {
             let set = self.resolve(set, scope);
-            let items = set.as_array().cloned().unwrap_or_else(|| vec![set.clone()]);
-            (
-                !items.contains(observed),
-                format!("must not be one of {}", render(&set)),
-            )
+            let ok = match &set {
+                Value::Array(items) => !items.contains(observed),
+                one => one != observed,
+            };
+            (ok, Expectation::NotOneOf(set))
         } else if let Some(glob) = &test.matches {
             let glob = match self.resolve_str(glob, scope) {
                 Value::String(g) => g,
@@ -58,15 +53,15 @@ impl<'a> Evaluator<'a> {
             let ok = observed
                 .as_str()
                 .is_some_and(|s| crate::policy::wildcard::glob_match(&glob, s));
-            (ok, format!("expected to match `{glob}`"))
+            (ok, Expectation::Matches(glob))
         } else if let Some(present) = test.present {
             (
                 observed.is_null() != present,
-                if present {
-                    "expected to be set".into()
+                Expectation::Said(if present {
+                    "expected to be set"
                 } else {
-                    "expected to be unset".into()
-                },
+                    "expected to be unset"
+                }),
             )
         } else if let Some(empty) = test.empty {
             let is_empty = match observed {
@@ -78,11 +73,11 @@ impl<'a> Evaluator<'a> {
             };
             (
                 is_empty == empty,
-                if empty {
-                    "expected to be empty".into()
+                Expectation::Said(if empty {
+                    "expected to be empty"
                 } else {
-                    "expected not to be empty".into()
-                },
+                    "expected not to be empty"
+                }),
             )
         } else if let Some(item) = &test.contains {
             let item = self.resolve(item, scope);
@@ -90,7 +85,7 @@ impl<'a> Evaluator<'a> {
                 Value::Array(any_of) => any_of.iter().any(|i| a.contains(i)),
                 single => a.contains(single),
             });
-            (ok, format!("expected to contain {}", render(&item)))
+            (ok, Expectation::Contains(item))
         } else {
             return Verdict::new(
                 Outcome::Error,
@@ -103,7 +98,7 @@ impl<'a> Evaluator<'a> {
         } else {
             Verdict::new(
                 Outcome::Fail,
-                format!("{path} is {shown}, {expectation}"),
+                format!("{path} is {shown}, {}", expectation.text()),
                 evidence,
             )
         }
@@ -481,5 +476,30 @@ impl<'a> Evaluator<'a> {
             ));
         }
         out
+    }
+}
+
+/// What a field test expected, put in words when it fails.
+enum Expectation {
+    Equals(Value),
+    NotEquals(Value),
+    OneOf(Value),
+    NotOneOf(Value),
+    Matches(String),
+    Contains(Value),
+    Said(&'static str),
+}
+
+impl Expectation {
+    fn text(&self) -> String {
+        match self {
+            Self::Equals(v) => format!("expected {}", render(v)),
+            Self::NotEquals(v) => format!("must not be {}", render(v)),
+            Self::OneOf(v) => format!("expected one of {}", render(v)),
+            Self::NotOneOf(v) => format!("must not be one of {}", render(v)),
+            Self::Matches(glob) => format!("expected to match `{glob}`"),
+            Self::Contains(v) => format!("expected to contain {}", render(v)),
+            Self::Said(text) => (*text).to_string(),
+        }
     }
 }
