@@ -288,7 +288,15 @@ mod tests {
     fn fingerprints_read_back_as_they_are_written() {
         let a = fingerprint("XS001", &resource("arn:a"));
         // The same digest as before it was held as bytes: sha256 of the parts, each ended by 0.
-        let parts = "XS001\0security_group\0111111111111\0us-east-1\0arn:a\0";
+        let parts = [
+            "XS001",
+            "security_group",
+            "111111111111",
+            "us-east-1",
+            "arn:a",
+            "",
+        ]
+        .join("\x00");
         assert_eq!(a.to_string(), sha256_hex(parts.as_bytes()));
         let text = serde_json::to_string(&a).unwrap();
         assert_eq!(text, format!("\"{}\"", sha256_hex(parts.as_bytes())));
