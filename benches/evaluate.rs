@@ -8,7 +8,8 @@
 //! endpoint -> notebooks relation (more gateway endpoints per VPC than AWS's quota allows).
 //! Prints wall time of index + evaluation (best and median of 5 runs; both use every core, as
 //! `xscan scan` does), time per resource, and peak resident memory (VmHWM) of the process.
-//! `XSCAN_BENCH_STAGES=1` also prints each stage's time and resident memory on stderr.
+//! `XSCAN_BENCH_STAGES=1` also prints each stage's time and resident memory on stderr, and the
+//! slowest rules; with `XSCAN_BENCH_RULE=ID` it then evaluates that rule 20 times (to profile).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::BTreeMap;
@@ -153,16 +154,8 @@ fn stages(snapshot: &Snapshot, pack: &RulePack, config: &Config) {
         start.elapsed().as_secs_f64(),
         rss_mib("VmRSS:")
     );
-    // As `scan::run` does for a pack with path rules.
-    let start = Instant::now();
-    let evaluator = evaluator.with_paths(xscan::paths::compact(xscan::paths::analyze(
-        snapshot, config, None,
-    )));
-    eprintln!(
-        "paths: {:.3} s, RSS {:.0} MiB",
-        start.elapsed().as_secs_f64(),
-        rss_mib("VmRSS:")
-    );
+    // As `scan::run` does: paths are found per notebook during the evaluation.
+    let evaluator = evaluator.with_perimeter(config);
     let start = Instant::now();
     let results = evaluator.evaluate_all(&pack.rules);
     eprintln!(
@@ -184,6 +177,16 @@ fn stages(snapshot: &Snapshot, pack: &RulePack, config: &Config) {
     per_rule.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (seconds, id) in per_rule.iter().take(8) {
         eprintln!("  {id}: {seconds:.3} s");
+    }
+    // One rule again and again, for a profiler to see it alone.
+    if let Ok(id) = std::env::var("XSCAN_BENCH_RULE")
+        && let Some(rule) = pack.rules.iter().find(|r| r.spec.id == id)
+    {
+        let start = Instant::now();
+        for _ in 0..20 {
+            std::hint::black_box(evaluator.evaluate_rule(rule));
+        }
+        eprintln!("  {id} x20: {:.3} s", start.elapsed().as_secs_f64());
     }
 }
 

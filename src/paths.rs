@@ -1071,66 +1071,124 @@ pub fn compact(mut results: Vec<PathResult>) -> Vec<PathResult> {
     results
 }
 
+/// What every notebook's paths are checked against: the configured access points found in
+/// the snapshot, and those that are not. Made once; a notebook's paths are then found alone
+/// ([`Perimeter::paths_of`]), so an evaluation can hold them for one notebook at a time.
+pub struct Perimeter<'a> {
+    snapshot: &'a Snapshot,
+    config: &'a Config,
+    access_points: Vec<&'a S3AccessPoint>,
+    missing: Vec<&'a String>,
+}
+
+impl<'a> Perimeter<'a> {
+    pub fn new(snapshot: &'a Snapshot, config: &'a Config) -> Self {
+        let access_points: Vec<&S3AccessPoint> = config
+            .perimeter
+            .access_points
+            .iter()
+            .filter_map(|arn| {
+                let account = arn.split(':').nth(4)?;
+                let region = arn.split(':').nth(3)?;
+                snapshot
+                    .accounts
+                    .get(account)?
+                    .regions
+                    .get(region)?
+                    .s3_access_points
+                    .values()
+                    .find(|ap| &ap.arn == arn)
+            })
+            .collect();
+        let missing: Vec<&String> = config
+            .perimeter
+            .access_points
+            .iter()
+            .filter(|arn| !access_points.iter().any(|ap| &&ap.arn == arn))
+            .collect();
+        Self {
+            snapshot,
+            config,
+            access_points,
+            missing,
+        }
+    }
+
+    /// Is `account` a consumer account (by the snapshot's role, else the configuration's)?
+    fn is_consumer(&self, account: &str) -> bool {
+        let role = self.snapshot.accounts.get(account).and_then(|a| a.role);
+        role.or(self.config.account_role(account)) == Some(AccountRole::Consumer)
+    }
+
+    /// The paths of one notebook (the snapshot's key `name` in `account` and `region`); none
+    /// for a notebook outside the consumer accounts or the snapshot.
+    pub fn paths_of(&self, account: &str, region: &str, name: &str) -> Vec<PathResult> {
+        let found = self
+            .snapshot
+            .accounts
+            .get_key_value(account)
+            .filter(|(id, _)| self.is_consumer(id))
+            .and_then(|(id, a)| {
+                let (region_name, r) = a.regions.get_key_value(region)?;
+                Some((id, region_name, r, r.sagemaker_notebooks.get(name)?))
+            });
+        match found {
+            Some((account, region_name, region, notebook)) => {
+                notebook_paths(&self.notebook(account, region_name, region, notebook), self)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn notebook(
+        &self,
+        account: &'a str,
+        region_name: &'a str,
+        region: &'a RegionSnapshot,
+        notebook: &'a NotebookInstance,
+    ) -> Notebook<'a> {
+        Notebook {
+            account,
+            region_name,
+            region,
+            notebook,
+            snapshot: self.snapshot,
+            names: [
+                notebook.name.as_str().into(),
+                account.into(),
+                region_name.into(),
+            ],
+        }
+    }
+}
+
 /// Every path of every notebook of the consumer accounts (or of the one named).
 pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<PathResult> {
-    let access_points: Vec<&S3AccessPoint> = config
-        .perimeter
-        .access_points
-        .iter()
-        .filter_map(|arn| {
-            let account = arn.split(':').nth(4)?;
-            let region = arn.split(':').nth(3)?;
-            snapshot
-                .accounts
-                .get(account)?
-                .regions
-                .get(region)?
-                .s3_access_points
-                .values()
-                .find(|ap| &ap.arn == arn)
-        })
-        .collect();
-    let missing: Vec<&String> = config
-        .perimeter
-        .access_points
-        .iter()
-        .filter(|arn| !access_points.iter().any(|ap| &&ap.arn == arn))
-        .collect();
+    let perimeter = Perimeter::new(snapshot, config);
     // The notebooks, in snapshot order, shared out to one worker per core.
     let mut notebooks = Vec::new();
     for (account, a) in &snapshot.accounts {
-        if a.role.or(config.account_role(account)) != Some(AccountRole::Consumer) {
+        if !perimeter.is_consumer(account) {
             continue;
         }
         for (region_name, region) in &a.regions {
             for notebook in region.sagemaker_notebooks.values() {
                 if only.is_none_or(|n| n == notebook.name) {
-                    notebooks.push(Notebook {
-                        account,
-                        region_name,
-                        region,
-                        notebook,
-                        snapshot,
-                        names: [
-                            notebook.name.as_str().into(),
-                            account.as_str().into(),
-                            region_name.as_str().into(),
-                        ],
-                    });
+                    notebooks.push(perimeter.notebook(account, region_name, region, notebook));
                 }
             }
         }
     }
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = notebooks.len().div_ceil(workers).max(1);
-    let (access_points, missing) = (&access_points, &missing);
+    let perimeter = &perimeter;
     std::thread::scope(|scope| {
         let handles: Vec<_> = notebooks
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .flat_map(|nb| notebook_paths(nb, access_points, missing))
+                        .flat_map(|nb| notebook_paths(nb, perimeter))
                         .collect::<Vec<_>>()
                 })
             })
@@ -1146,11 +1204,8 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
 }
 
 /// Every path of one notebook.
-fn notebook_paths(
-    nb: &Notebook<'_>,
-    access_points: &[&S3AccessPoint],
-    missing: &[&String],
-) -> Vec<PathResult> {
+fn notebook_paths(nb: &Notebook<'_>, perimeter: &Perimeter<'_>) -> Vec<PathResult> {
+    let (access_points, missing) = (&perimeter.access_points, &perimeter.missing);
     let mut out = Vec::new();
     let snapshot = nb.snapshot;
     for ap in access_points {

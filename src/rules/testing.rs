@@ -116,9 +116,7 @@ fn run_case(rule: &LoadedRule, case: &RuleTest, base: &Value, config: &Config) -
     let accounts = config.account_roles();
     let evaluator = Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
         .with_parameter_gaps(config.parameter_gaps(&snapshot))
-        .with_paths(crate::paths::compact(crate::paths::analyze(
-            &snapshot, config, None,
-        )));
+        .with_perimeter(config);
     let findings = evaluator.evaluate_rule(rule);
     outcome.problems = compare(&case.expect, &findings);
     outcome

@@ -54,27 +54,13 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
     let parameter_gaps = config
         .map(|c| c.parameter_gaps(snapshot))
         .unwrap_or_default();
-    // Paths only for a pack with path rules: they cost memory in a large estate. They are
-    // found while the index is built (on one core), as neither needs the other.
-    let reads_paths = rules.iter().any(|r| r.spec.check.tests_paths());
-    let (evaluator, paths) = std::thread::scope(|scope| {
-        let paths = config.filter(|_| reads_paths).map(|config| {
-            scope
-                .spawn(move || crate::paths::compact(crate::paths::analyze(snapshot, config, None)))
-        });
-        let evaluator = Evaluator::new(snapshot, parameters, accounts.clone())
-            .with_parameter_gaps(parameter_gaps);
-        let paths = paths.map(|worker| {
-            worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        (evaluator, paths)
-    });
-    let evaluator = match paths {
-        Some(paths) => evaluator.with_paths(paths),
-        None => evaluator,
-    };
+    let mut evaluator =
+        Evaluator::new(snapshot, parameters, accounts.clone()).with_parameter_gaps(parameter_gaps);
+    // Each notebook's paths are found when a path rule first reads them, and dropped with the
+    // notebook's other kept values once its rules are done.
+    if let Some(config) = config {
+        evaluator = evaluator.with_perimeter(config);
+    }
     let results = evaluator.evaluate_all(&rules);
     // Its index and caches are not needed for the report.
     drop(evaluator);

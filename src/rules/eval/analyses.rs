@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ enum Shape {
 
 impl<'a> Evaluator<'a> {
     /// The parsed policy of a record (`document`, `raw`), the `index`th record read at `at`,
-    /// cached by where it was read.
+    /// kept by where it was read while its entry is.
     fn policy_of(
         &self,
         at: &ReadAt,
@@ -39,19 +39,15 @@ impl<'a> Evaluator<'a> {
         (document, raw): RecordParts<'_>,
         name: &str,
     ) -> Result<Arc<Policy>, PolicyError> {
-        let key = (at.clone(), index);
-        let cache = || {
-            self.policy_cache
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        };
-        if let Some(cached) = cache().get(&key) {
-            return cached.clone();
+        let (entry, path) = at;
+        let key = (path.clone(), index);
+        if let Some(cached) = self.cache_of(*entry, |c| c.policies.get(&key).cloned()) {
+            return cached;
         }
         // Parsed outside the lock: another worker may parse the same record meanwhile, and
         // both get the same result.
         let parsed = parse_record(name, document, raw);
-        cache().insert(key, parsed.clone());
+        self.cache_of(*entry, |c| c.policies.insert(key, parsed.clone()));
         parsed
     }
 

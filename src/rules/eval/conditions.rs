@@ -254,7 +254,7 @@ impl<'a> Evaluator<'a> {
     ) -> Verdict {
         use crate::paths::{Answer, HopDecision};
         use crate::rules::spec::PathQuestion as Q;
-        let Some(paths) = &self.paths else {
+        let Some(paths) = self.paths_of(scope.entry) else {
             return Verdict::new(
                 Outcome::Error,
                 "perimeter paths need the configuration (its access points and account roles)"
@@ -270,9 +270,7 @@ impl<'a> Evaluator<'a> {
             Q::Layers => ("layers", ""),
         };
         let mine: Vec<&crate::paths::PathResult> = paths
-            .get(&scope.entry)
-            .into_iter()
-            .flatten()
+            .iter()
             .filter(|p| p.kind == kind && p.question.starts_with(prefix))
             .collect();
         // The answers and the hop that decided each (`xscan paths` shows every hop), and for

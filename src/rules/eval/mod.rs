@@ -74,27 +74,34 @@ pub struct Evaluator<'a> {
     index: SnapshotIndex<'a>,
     parameters: BTreeMap<String, Value>,
     configured_accounts: Vec<(String, AccountRole)>,
-    /// Parsed policies by the address of their record in a view (views live as long as `self`).
-    policy_cache: Mutex<HashMap<(ReadAt, usize), ParsedPolicy>>,
-    /// Evidence values by where they were read, so that a document that is evidence for
-    /// several rules and results is held once.
-    shared_evidence: Mutex<SharedEvidence>,
+    /// What is kept of each entry while rules read it: parsed policies, shared evidence and a
+    /// notebook's paths, by entry. `evaluate_all` forgets an entry once its rules are done.
+    caches: Mutex<HashMap<usize, EntryCache>>,
+    /// Evidence values by content, so that a document in many resources (a templated policy)
+    /// is held once.
+    shared_content: Mutex<ContentSet<SameJson>>,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
-    /// The perimeter paths of the notebooks (`path` checks) by the notebook's entry, when a
-    /// configuration gave them.
-    paths: Option<HashMap<usize, Vec<crate::paths::PathResult>>>,
+    /// The perimeter the notebooks' paths are found against (`path` checks), when a
+    /// configuration gave it.
+    perimeter: Option<crate::paths::Perimeter<'a>>,
+}
+
+/// What the evaluation keeps of one entry while rules read it.
+#[derive(Default)]
+struct EntryCache {
+    /// Parsed policies by the path they were read at (with its prefix) and record.
+    policies: HashMap<(String, usize), ParsedPolicy>,
+    /// Shared evidence by the path it was read at, so that a document that is evidence for
+    /// several rules is one value.
+    evidence: HashMap<(String, EvidenceOf), Arc<Value>>,
+    /// A notebook's perimeter paths (as `paths::compact` keeps them).
+    paths: Option<Arc<Vec<crate::paths::PathResult>>>,
 }
 
 /// Where a value was read: the entry and the path (with its scope's prefix, which names the
 /// list item or related resource it went through). The same place always holds the same value.
 type ReadAt = (usize, String);
-
-/// Shared evidence by where it was read, and the values themselves by content.
-type SharedEvidence = (
-    HashMap<(ReadAt, EvidenceOf), Arc<Value>>,
-    ContentSet<SameJson>,
-);
 
 /// A set of values compared by content. Hashing whole JSON trees with SipHash was 7% of a
 /// large scan; foldhash is several times faster and still seeded per process.
@@ -102,6 +109,17 @@ type ContentSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// A policy record parsed, or why it could not be.
 type ParsedPolicy = Result<Arc<Policy>, PolicyError>;
+
+/// What a rule needs before any resource (see `Evaluator::plan`).
+struct RulePlan {
+    id: Arc<str>,
+    title: Arc<str>,
+    /// `${perimeter.*}` parameters it reads that the configuration does not give.
+    missing: Vec<String>,
+    /// Parameters it reads whose derivation met a collection gap, with why.
+    gapped: Vec<String>,
+    reads_prefix_lists: bool,
+}
 
 /// What a shared evidence value holds of the value read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,26 +146,54 @@ impl<'a> Evaluator<'a> {
             index: SnapshotIndex::build(snapshot, &role_of),
             parameters,
             configured_accounts: accounts,
-            policy_cache: Mutex::new(HashMap::new()),
-            shared_evidence: Mutex::new(SharedEvidence::default()),
+            caches: Mutex::new(HashMap::new()),
+            shared_content: Mutex::new(ContentSet::default()),
             parameter_gaps: BTreeMap::new(),
-            paths: None,
+            perimeter: None,
         }
     }
 
-    /// The notebooks' perimeter paths, for `path` checks ([`crate::paths::analyze`]).
-    pub fn with_paths(mut self, paths: Vec<crate::paths::PathResult>) -> Self {
-        let mut by_notebook: HashMap<usize, Vec<crate::paths::PathResult>> = HashMap::new();
-        for path in paths {
-            if let Some(i) = self
-                .index
-                .notebook(&path.account, &path.region, &path.notebook)
-            {
-                by_notebook.entry(i).or_default().push(path);
-            }
-        }
-        self.paths = Some(by_notebook);
+    /// The perimeter the notebooks' paths are found against, for `path` checks: each
+    /// notebook's paths are found when a rule first asks ([`crate::paths::Perimeter`]).
+    pub fn with_perimeter(mut self, config: &'a crate::config::Config) -> Self {
+        self.perimeter = Some(crate::paths::Perimeter::new(self.snapshot, config));
         self
+    }
+
+    /// The cache of entry `i`, locked.
+    fn cache_of<T>(&self, i: usize, read: impl FnOnce(&mut EntryCache) -> T) -> T {
+        let mut caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        read(caches.entry(i).or_default())
+    }
+
+    /// Drops what is kept of entry `i` (its rules are done; another entry's rule that reads it
+    /// again through a relation makes it again, the same).
+    fn forget(&self, i: usize) {
+        self.caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&i);
+    }
+
+    /// The perimeter paths of notebook entry `i`, found once while it is kept; `None` without
+    /// a perimeter.
+    fn paths_of(&self, i: usize) -> Option<Arc<Vec<crate::paths::PathResult>>> {
+        let perimeter = self.perimeter.as_ref()?;
+        let entry = &self.index.entries[i];
+        if entry.resource_type != ResourceType::SagemakerNotebook {
+            return Some(Arc::new(Vec::new()));
+        }
+        if let Some(known) = self.cache_of(i, |c| c.paths.clone()) {
+            return Some(known);
+        }
+        // Found outside the lock: another worker may find the same paths meanwhile.
+        let found = Arc::new(crate::paths::compact(perimeter.paths_of(
+            entry.account,
+            entry.region.unwrap_or_default(),
+            entry.id,
+        )));
+        self.cache_of(i, |c| c.paths = Some(found.clone()));
+        Some(found)
     }
 
     /// Parameters derived from data that was not all collected, with why: a rule reading one
@@ -162,47 +208,101 @@ impl<'a> Evaluator<'a> {
         self.index.entries.len()
     }
 
-    /// Evaluates every rule; results are ordered by rule, then resource ARN. Rules are shared
-    /// out to one worker per core; the order of the results does not depend on it.
+    /// Evaluates every rule; results are ordered by rule, then resource ARN.
+    ///
+    /// The work goes resource by resource: each worker takes a run of one type's entries and
+    /// evaluates every rule of that type on each entry in turn, then forgets what it kept of
+    /// the entry (parsed policies, evidence, a notebook's paths). What a scan holds is then
+    /// the results, not a cache of the whole estate. The order of the results does not depend
+    /// on the number of workers.
     pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
-        // The results are most of a scan's memory: their room is taken once (a result per
-        // resource of each rule's type; unlisted populations may add a few), and each rule's
-        // results move there as soon as the rules before it are done.
-        let expected = rules
+        let plans: Vec<RulePlan> = rules.iter().map(|r| self.plan(r)).collect();
+        // The rules of each type, in pack order.
+        let mut by_type: Vec<(ResourceType, Vec<usize>)> = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let t = rule.spec.resource_type;
+            match by_type.iter_mut().find(|(known, _)| *known == t) {
+                Some((_, of_type)) => of_type.push(i),
+                None => by_type.push((t, vec![i])),
+            }
+        }
+        // Runs of entries small enough to share out evenly, large enough to cost nothing.
+        const RUN: usize = 256;
+        let tasks: Vec<(usize, &[usize])> = by_type
             .iter()
-            .map(|r| self.index.of_type(r.spec.resource_type).len())
-            .sum();
-        let mut all = Vec::with_capacity(expected);
+            .enumerate()
+            .flat_map(|(t, (resource_type, _))| {
+                self.index
+                    .of_type(*resource_type)
+                    .chunks(RUN)
+                    .map(move |run| (t, run))
+            })
+            .collect();
         let workers = std::thread::available_parallelism()
             .map_or(1, usize::from)
-            .clamp(1, rules.len().max(1));
+            .clamp(1, tasks.len().max(1));
         let next = AtomicUsize::new(0);
-        let (sender, receiver) = mpsc::channel::<(usize, Vec<Finding>)>();
+        // Per task, the results of each of its type's rules.
+        let (sender, receiver) = mpsc::channel::<(usize, Vec<Vec<Finding>>)>();
+        let mut done: Vec<Option<Vec<Vec<Finding>>>> = Vec::new();
+        done.resize_with(tasks.len(), || None);
         // A worker that panics drops its sender; the scope then re-raises the panic.
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                let (sender, next) = (sender.clone(), &next);
+                let (sender, next, tasks, by_type, plans) =
+                    (sender.clone(), &next, &tasks, &by_type, &plans);
                 scope.spawn(move || {
+                    // Each worker shares alike within each rule (see `Alike`).
+                    let mut alike: Vec<Alike> = Vec::new();
+                    alike.resize_with(rules.len(), Alike::default);
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(rule) = rules.get(i) else { break };
-                        if sender.send((i, self.evaluate_rule(rule))).is_err() {
+                        let task = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(t, run)) = tasks.get(task) else {
+                            break;
+                        };
+                        let of_type = &by_type[t].1;
+                        let mut results: Vec<Vec<Finding>> = of_type
+                            .iter()
+                            .map(|_| Vec::with_capacity(run.len()))
+                            .collect();
+                        for &entry in run {
+                            for (slot, &r) in of_type.iter().enumerate() {
+                                let finding = self.result_on(&rules[r], &plans[r], entry);
+                                results[slot].push(alike[r].share(finding));
+                            }
+                            self.forget(entry);
+                        }
+                        if sender.send((task, results)).is_err() {
                             break;
                         }
                     }
                 });
             }
             drop(sender);
-            let mut done: BTreeMap<usize, Vec<Finding>> = BTreeMap::new();
-            let mut wanted = 0;
-            for (i, findings) in receiver {
-                done.insert(i, findings);
-                while let Some(findings) = done.remove(&wanted) {
-                    all.extend(findings);
-                    wanted += 1;
-                }
+            for (task, results) in receiver {
+                done[task] = Some(results);
             }
         });
+        // Each rule's results: its type's runs in order (so in ARN order), then the results on
+        // populations that could not be listed, sorted by ARN as `evaluate_rule` sorts them.
+        let mut per_rule: Vec<Vec<Finding>> = rules.iter().map(|_| Vec::new()).collect();
+        for ((t, _), results) in tasks.iter().zip(done) {
+            for (slot, findings) in results.into_iter().flatten().enumerate() {
+                per_rule[by_type[*t].1[slot]].extend(findings);
+            }
+        }
+        let expected = per_rule.iter().map(Vec::len).sum();
+        let mut all = Vec::with_capacity(expected);
+        for ((rule, plan), mut findings) in rules.iter().zip(&plans).zip(per_rule) {
+            let mut alike = Alike::default();
+            findings.extend(
+                self.rule_extras(rule, plan)
+                    .into_iter()
+                    .map(|f| alike.share(f)),
+            );
+            findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+            all.extend(findings);
+        }
         note_mitigations(rules, &mut all);
         all
     }
@@ -217,124 +317,167 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// The shared evidence `what` of the value read at `at`, made once.
+    /// The shared evidence `what` of the value read at `at`, made once while its entry is kept.
     fn shared(&self, at: ReadAt, what: EvidenceOf, make: impl FnOnce() -> Value) -> Arc<Value> {
-        let key = (at, what);
-        let mut cache = self
-            .shared_evidence
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let (by_place, by_content) = &mut *cache;
-        by_place
-            .entry(key)
-            .or_insert_with(|| {
-                // The same document in many resources (a templated policy) is held once.
-                let made = SameJson(Arc::new(make()));
-                match by_content.get(&made) {
-                    Some(known) => known.0.clone(),
-                    None => {
-                        let shared = made.0.clone();
-                        by_content.insert(made);
-                        shared
-                    }
+        let (entry, path) = at;
+        let key = (path, what);
+        if let Some(known) = self.cache_of(entry, |c| c.evidence.get(&key).cloned()) {
+            return known;
+        }
+        // The same document in many resources (a templated policy) is held once.
+        let made = SameJson(Arc::new(make()));
+        let value = {
+            let mut by_content = self
+                .shared_content
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match by_content.get(&made) {
+                Some(known) => known.0.clone(),
+                None => {
+                    let value = made.0.clone();
+                    by_content.insert(made);
+                    value
                 }
-            })
-            .clone()
+            }
+        };
+        self.cache_of(entry, |c| c.evidence.entry(key).or_insert(value).clone())
     }
 
     /// Evaluates one rule over every resource of its type, plus an `error` result for each
     /// account/region whose population of that type is unknown.
     pub fn evaluate_rule(&self, rule: &LoadedRule) -> Vec<Finding> {
-        let spec = &rule.spec;
-        let mut findings = Vec::with_capacity(self.index.of_type(spec.resource_type).len());
-        // Held once, shared by every result of the rule.
-        let (id, title): (Arc<str>, Arc<str>) =
-            (spec.id.as_str().into(), spec.title.as_str().into());
+        let plan = self.plan(rule);
         let mut alike = Alike::default();
-        let mut finding = |status, resource: Arc<ResourceRef>, message: String, evidence| {
-            alike.share(Finding::new(
-                id.clone(),
-                title.clone(),
-                spec.severity,
-                status,
-                resource,
-                message,
-                evidence,
-            ))
-        };
+        let mut findings: Vec<Finding> = self
+            .index
+            .of_type(rule.spec.resource_type)
+            .iter()
+            .map(|&i| alike.share(self.result_on(rule, &plan, i)))
+            .collect();
+        findings.extend(
+            self.rule_extras(rule, &plan)
+                .into_iter()
+                .map(|f| alike.share(f)),
+        );
+        findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+        findings
+    }
+
+    /// What a rule needs before any resource: its identity, shared by all its results, and
+    /// the parameters it reads that leave it unevaluated.
+    fn plan(&self, rule: &LoadedRule) -> RulePlan {
+        let spec = &rule.spec;
         let read = self.read_parameters(rule);
-        // `${perimeter.*}` parameters the rule reads that the configuration does not provide.
-        let missing: Vec<&str> = read
-            .iter()
-            .filter(|name| name.starts_with("perimeter.") && !self.parameters.contains_key(*name))
-            .map(String::as_str)
-            .collect();
-        let gapped: Vec<String> = read
-            .iter()
-            .filter_map(|name| {
-                self.parameter_gaps
-                    .get(name)
-                    .map(|why| format!("{name} {why}"))
-            })
-            .collect();
-        // Read as `parameter` resolves it (trimmed), so `${ region.s3_prefix_lists }` counts too.
-        let reads_prefix_lists = read.iter().any(|name| name == "region.s3_prefix_lists");
-        for &i in self.index.of_type(spec.resource_type) {
-            let entry = &self.index.entries[i];
-            // A parameter derived from collected data carries that data's gaps: with the
-            // prefix lists unknown, "egress only to the S3 prefix list" cannot be judged.
-            let prefix_list_gaps: Vec<String> = if reads_prefix_lists {
-                self.snapshot
-                    .population_gaps(ResourceType::PrefixList, entry.account, entry.region)
-                    .iter()
-                    .map(|g| format!("{}:{}: {}", g.service, g.api_call, g.error))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let verdict = if !gapped.is_empty() {
-                (
-                    Status::Error,
-                    format!("not evaluated: {}", gapped.join("; ")),
-                    Vec::new(),
-                )
-            } else if !prefix_list_gaps.is_empty() {
-                (
-                    Status::Error,
-                    format!(
-                        "not evaluated: the rule compares with the region's S3 managed prefix lists, which could not be listed ({})",
-                        prefix_list_gaps.join("; ")
-                    ),
-                    vec![Evidence {
-                        path: "collection_gap".into(),
-                        value: Arc::new(json!(prefix_list_gaps)),
-                    }],
-                )
-            } else if missing.is_empty() {
-                self.evaluate_resource(rule, i)
-            } else {
-                (
-                    Status::Error,
-                    format!(
-                        "not evaluated: the rule needs {} from the configuration",
-                        missing.join(", ")
-                    ),
-                    Vec::new(),
-                )
-            };
-            findings.push(finding(
-                verdict.0,
-                entry.resource.clone(),
-                verdict.1,
-                verdict.2,
-            ));
+        RulePlan {
+            id: spec.id.as_str().into(),
+            title: spec.title.as_str().into(),
+            // `${perimeter.*}` parameters the rule reads that the configuration does not
+            // provide.
+            missing: read
+                .iter()
+                .filter(|name| {
+                    name.starts_with("perimeter.") && !self.parameters.contains_key(*name)
+                })
+                .cloned()
+                .collect(),
+            gapped: read
+                .iter()
+                .filter_map(|name| {
+                    self.parameter_gaps
+                        .get(name)
+                        .map(|why| format!("{name} {why}"))
+                })
+                .collect(),
+            // Read as `parameter` resolves it (trimmed), so `${ region.s3_prefix_lists }`
+            // counts too.
+            reads_prefix_lists: read.iter().any(|name| name == "region.s3_prefix_lists"),
         }
+    }
+
+    /// A result of `rule` made from its parts.
+    fn finding(
+        &self,
+        rule: &LoadedRule,
+        plan: &RulePlan,
+        (status, resource, message, evidence): (Status, Arc<ResourceRef>, String, Vec<Evidence>),
+    ) -> Finding {
+        Finding::new(
+            plan.id.clone(),
+            plan.title.clone(),
+            rule.spec.severity,
+            status,
+            resource,
+            message,
+            evidence,
+        )
+    }
+
+    /// The result of `rule` on entry `i`.
+    fn result_on(&self, rule: &LoadedRule, plan: &RulePlan, i: usize) -> Finding {
+        let entry = &self.index.entries[i];
+        // A parameter derived from collected data carries that data's gaps: with the prefix
+        // lists unknown, "egress only to the S3 prefix list" cannot be judged.
+        let prefix_list_gaps: Vec<String> = if plan.reads_prefix_lists {
+            self.snapshot
+                .population_gaps(ResourceType::PrefixList, entry.account, entry.region)
+                .iter()
+                .map(|g| format!("{}:{}: {}", g.service, g.api_call, g.error))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (status, message, evidence) = if !plan.gapped.is_empty() {
+            (
+                Status::Error,
+                format!("not evaluated: {}", plan.gapped.join("; ")),
+                Vec::new(),
+            )
+        } else if !prefix_list_gaps.is_empty() {
+            (
+                Status::Error,
+                format!(
+                    "not evaluated: the rule compares with the region's S3 managed prefix lists, which could not be listed ({})",
+                    prefix_list_gaps.join("; ")
+                ),
+                vec![Evidence {
+                    path: "collection_gap".into(),
+                    value: Arc::new(json!(prefix_list_gaps)),
+                }],
+            )
+        } else if plan.missing.is_empty() {
+            self.evaluate_resource(rule, i)
+        } else {
+            (
+                Status::Error,
+                format!(
+                    "not evaluated: the rule needs {} from the configuration",
+                    plan.missing.join(", ")
+                ),
+                Vec::new(),
+            )
+        };
+        self.finding(
+            rule,
+            plan,
+            (status, entry.resource.clone(), message, evidence),
+        )
+    }
+
+    /// The results of `rule` beyond its type's entries: `skipped` per account for a type
+    /// derived from an organization that is not in scope, and `error` for each population
+    /// that could not be listed and each configured account never collected.
+    fn rule_extras(&self, rule: &LoadedRule, plan: &RulePlan) -> Vec<Finding> {
+        let spec = &rule.spec;
+        let mut findings = Vec::new();
         // Without an organization in scope there is nothing to judge the accounts (or the
         // organization's policies) on: say so for each account, rather than leaving the rule
         // without a result.
         if spec.resource_type.is_derived() && self.snapshot.organization.is_none() {
             for (account, _) in &self.configured_accounts {
-                findings.push(finding(
+                findings.push(self.finding(
+                    rule,
+                    plan,
+                    (
                     Status::Skipped,
                     Arc::new(ResourceRef {
                         resource_type: spec.resource_type,
@@ -348,6 +491,7 @@ impl<'a> Evaluator<'a> {
                     }),
                     "not evaluated: the organization is not in scope (no `organization:` in the configuration), so its SCPs and RCPs were not read".into(),
                     Vec::new(),
+                    ),
                 ));
             }
         }
@@ -372,7 +516,10 @@ impl<'a> Evaluator<'a> {
                     account: account.clone(),
                     region: region.clone(),
                 };
-                findings.push(finding(
+                findings.push(self.finding(
+                    rule,
+                    plan,
+                    (
                     Status::Error,
                     Arc::new(resource),
                     format!("not evaluated: the {} resources of this account could not be listed ({reason})", spec.resource_type),
@@ -380,10 +527,10 @@ impl<'a> Evaluator<'a> {
                         path: "collection_gap".into(),
                         value: Arc::new(json!(reason)),
                     }],
+                    ),
                 ));
             }
         }
-        findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
         findings
     }
 
@@ -919,17 +1066,21 @@ mod tests {
             .collect();
         let results = evaluator.evaluate_all(&rules);
         assert_eq!(results.len(), 4, "two rules on two endpoints");
-        // What the evaluator holds for the two places read, not only what the results keep.
-        let cache = evaluator.shared_evidence.lock().unwrap();
-        let documents: Vec<&Arc<Value>> = cache
-            .0
+        // Both rules cite each endpoint's document; the four citations are one value (the
+        // evaluator forgets each endpoint once its rules are done, so this is held by content).
+        let documents: Vec<&Arc<Value>> = results
             .iter()
-            .filter(|((at, _), _)| at.1 == "policy")
-            .map(|(_, value)| value)
+            .flat_map(|f| &f.evidence)
+            .filter(|e| &*e.path == "policy")
+            .map(|e| &e.value)
             .collect();
-        assert_eq!(documents.len(), 2, "{:?}", cache.0.keys());
+        assert_eq!(documents.len(), 4, "{results:#?}");
         assert!(documents[0].is_object());
-        assert!(Arc::ptr_eq(documents[0], documents[1]));
+        assert!(documents.iter().all(|d| Arc::ptr_eq(documents[0], d)));
+        assert!(
+            evaluator.caches.lock().unwrap().is_empty(),
+            "every entry is forgotten once its rules are done"
+        );
     }
 
     #[test]
