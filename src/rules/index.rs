@@ -195,6 +195,14 @@ impl<'a> SnapshotIndex<'a> {
         // Reverse relations from notebooks.
         for (account, a) in &snapshot.accounts {
             for (region, r) in &a.regions {
+                // The region's endpoints by VPC, in the snapshot's order.
+                let mut endpoints_in_vpc: HashMap<&str, Vec<&str>> = HashMap::new();
+                for (endpoint_id, e) in &r.vpc_endpoints {
+                    endpoints_in_vpc
+                        .entry(e.vpc_id.as_str())
+                        .or_default()
+                        .push(endpoint_id);
+                }
                 for (id, n) in &r.sagemaker_notebooks {
                     let Some(&i) = index.by_id.get(&(
                         ResourceType::SagemakerNotebook,
@@ -224,16 +232,17 @@ impl<'a> SnapshotIndex<'a> {
                                 .or_default()
                                 .push(i);
                         }
-                        if let Some(vpc) = r.subnets.get(subnet).map(|s| s.vpc_id.as_str()) {
-                            for (endpoint_id, e) in &r.vpc_endpoints {
-                                if e.vpc_id == vpc {
-                                    index
-                                        .notebooks_of
-                                        .entry((ResourceType::VpcEndpoint, key(endpoint_id)))
-                                        .or_default()
-                                        .push(i);
-                                }
-                            }
+                        let vpc = r.subnets.get(subnet).map(|s| s.vpc_id.as_str());
+                        for endpoint_id in vpc
+                            .and_then(|v| endpoints_in_vpc.get(v))
+                            .into_iter()
+                            .flatten()
+                        {
+                            index
+                                .notebooks_of
+                                .entry((ResourceType::VpcEndpoint, key(endpoint_id)))
+                                .or_default()
+                                .push(i);
                         }
                     }
                     if let Some(role) = n
