@@ -217,14 +217,20 @@ impl<'a> Evaluator<'a> {
     /// on the number of workers.
     pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
         let plans: Vec<RulePlan> = rules.iter().map(|r| self.plan(r)).collect();
-        // The rules of each type, in pack order.
+        // The rules of each type, in pack order; and each rule's place there (type, slot).
         let mut by_type: Vec<(ResourceType, Vec<usize>)> = Vec::new();
+        let mut places: Vec<(usize, usize)> = Vec::with_capacity(rules.len());
         for (i, rule) in rules.iter().enumerate() {
             let t = rule.spec.resource_type;
-            match by_type.iter_mut().find(|(known, _)| *known == t) {
-                Some((_, of_type)) => of_type.push(i),
-                None => by_type.push((t, vec![i])),
-            }
+            let at = match by_type.iter().position(|(known, _)| *known == t) {
+                Some(at) => at,
+                None => {
+                    by_type.push((t, Vec::new()));
+                    by_type.len() - 1
+                }
+            };
+            places.push((at, by_type[at].1.len()));
+            by_type[at].1.push(i);
         }
         // Runs of entries small enough to share out evenly, large enough to cost nothing.
         const RUN: usize = 256;
@@ -285,23 +291,26 @@ impl<'a> Evaluator<'a> {
         });
         // Each rule's results: its type's runs in order (so in ARN order), then the results on
         // populations that could not be listed, sorted by ARN as `evaluate_rule` sorts them.
-        let mut per_rule: Vec<Vec<Finding>> = rules.iter().map(|_| Vec::new()).collect();
-        for ((t, _), results) in tasks.iter().zip(done) {
-            for (slot, findings) in results.into_iter().flatten().enumerate() {
-                per_rule[by_type[*t].1[slot]].extend(findings);
-            }
-        }
-        let expected = per_rule.iter().map(Vec::len).sum();
+        // They move from the runs to their place once.
+        let expected = done.iter().flatten().flatten().map(Vec::len).sum();
         let mut all = Vec::with_capacity(expected);
-        for ((rule, plan), mut findings) in rules.iter().zip(&plans).zip(per_rule) {
+        for ((rule, plan), &(t, slot)) in rules.iter().zip(&plans).zip(&places) {
+            let start = all.len();
+            for (task, results) in tasks.iter().zip(&mut done) {
+                if task.0 == t
+                    && let Some(results) = results
+                {
+                    // Taken, so that each run's room is freed as it is moved.
+                    all.extend(std::mem::take(&mut results[slot]));
+                }
+            }
             let mut alike = Alike::default();
-            findings.extend(
+            all.extend(
                 self.rule_extras(rule, plan)
                     .into_iter()
                     .map(|f| alike.share(f)),
             );
-            findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
-            all.extend(findings);
+            all[start..].sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
         }
         note_mitigations(rules, &mut all);
         all
