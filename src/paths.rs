@@ -6,6 +6,7 @@
 //! what was not collected makes the answer "not evaluated", never a guess. Pure: snapshot and
 //! configuration in, results out.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -13,7 +14,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::model::{
     AccountRole, NotebookInstance, PolicyRecord, RegionSnapshot, RouteTable, S3AccessPoint,
-    Snapshot,
+    Snapshot, VpcEndpoint,
 };
 use crate::policy::{
     AccessPointLayers, Decision, Evaluation, Policy, PolicySet, Request, RequestPrincipal,
@@ -86,19 +87,49 @@ fn answer_of(hops: &[Hop]) -> Answer {
     }
 }
 
-/// The route table in effect for a subnet: its explicit association, else the VPC's main one.
-fn route_table<'a>(region: &'a RegionSnapshot, subnet: &str) -> Option<&'a RouteTable> {
-    region
-        .route_tables
-        .values()
-        .find(|t| t.subnet_ids.iter().any(|s| s == subnet))
-        .or_else(|| {
+/// A region's route tables and S3 gateway endpoints by what a path looks them up with, each
+/// the first in snapshot order (as walking the region would find it), made once per region:
+/// walking them for every notebook was quadratic in a large region.
+#[derive(Default)]
+struct RegionLookups<'a> {
+    /// Subnet -> the route table explicitly associated with it.
+    subnet_tables: HashMap<&'a str, &'a RouteTable>,
+    /// VPC -> its main route table.
+    main_tables: HashMap<&'a str, &'a RouteTable>,
+    /// Route table -> the S3 gateway endpoint that names it.
+    s3_gateways: HashMap<&'a str, &'a VpcEndpoint>,
+}
+
+impl<'a> RegionLookups<'a> {
+    fn new(region_name: &str, region: &'a RegionSnapshot) -> Self {
+        let mut lookups = Self::default();
+        for table in region.route_tables.values() {
+            for subnet in &table.subnet_ids {
+                lookups.subnet_tables.entry(subnet).or_insert(table);
+            }
+            if table.main {
+                lookups.main_tables.entry(&table.vpc_id).or_insert(table);
+            }
+        }
+        let s3 = format!("com.amazonaws.{region_name}.s3");
+        for endpoint in region.vpc_endpoints.values() {
+            if endpoint.endpoint_type == "Gateway" && endpoint.service_name == s3 {
+                for table in &endpoint.route_table_ids {
+                    lookups.s3_gateways.entry(table).or_insert(endpoint);
+                }
+            }
+        }
+        lookups
+    }
+
+    /// The route table in effect for a subnet: its explicit association, else the VPC's main
+    /// one.
+    fn route_table(&self, region: &RegionSnapshot, subnet: &str) -> Option<&'a RouteTable> {
+        self.subnet_tables.get(subnet).copied().or_else(|| {
             let vpc = &region.subnets.get(subnet)?.vpc_id;
-            region
-                .route_tables
-                .values()
-                .find(|t| t.main && &t.vpc_id == vpc)
+            self.main_tables.get(vpc.as_str()).copied()
         })
+    }
 }
 
 /// Does an egress rule let TCP 443 out?
@@ -167,6 +198,7 @@ struct Notebook<'a> {
     snapshot: &'a Snapshot,
     /// The notebook, account and region as its results name them (made once, shared).
     names: [Arc<str>; 3],
+    lookups: &'a RegionLookups<'a>,
 }
 
 impl Notebook<'_> {
@@ -310,7 +342,7 @@ impl Notebook<'_> {
                 return (hops, None);
             }
         }
-        let Some(table) = route_table(self.region, subnet) else {
+        let Some(table) = self.lookups.route_table(self.region, subnet) else {
             hops.push(hop(
                 "route_table",
                 subnet,
@@ -319,11 +351,7 @@ impl Notebook<'_> {
             ));
             return (hops, None);
         };
-        let endpoint = self.region.vpc_endpoints.values().find(|e| {
-            e.endpoint_type == "Gateway"
-                && e.service_name == format!("com.amazonaws.{}.s3", self.region_name)
-                && e.route_table_ids.contains(&table.id)
-        });
+        let endpoint = self.lookups.s3_gateways.get(table.id.as_str()).copied();
         match endpoint {
             Some(e) if e.state.as_deref() == Some("available") => {
                 hops.push(hop(
@@ -903,7 +931,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                 }
             }
         }
-        let route_hop = match route_table(nb.region, subnet) {
+        let route_hop = match nb.lookups.route_table(nb.region, subnet) {
             None => hop(
                 "route_table",
                 subnet,
@@ -1079,6 +1107,8 @@ pub struct Perimeter<'a> {
     config: &'a Config,
     access_points: Vec<&'a S3AccessPoint>,
     missing: Vec<&'a String>,
+    /// (account, region) -> its lookups, for the consumer accounts.
+    lookups: HashMap<(&'a str, &'a str), RegionLookups<'a>>,
 }
 
 impl<'a> Perimeter<'a> {
@@ -1106,12 +1136,24 @@ impl<'a> Perimeter<'a> {
             .iter()
             .filter(|arn| !access_points.iter().any(|ap| &&ap.arn == arn))
             .collect();
-        Self {
+        let mut perimeter = Self {
             snapshot,
             config,
             access_points,
             missing,
+            lookups: HashMap::new(),
+        };
+        for (account, a) in &snapshot.accounts {
+            if perimeter.is_consumer(account) {
+                for (region_name, region) in &a.regions {
+                    perimeter.lookups.insert(
+                        (account, region_name),
+                        RegionLookups::new(region_name, region),
+                    );
+                }
+            }
         }
+        perimeter
     }
 
     /// Is `account` a consumer account (by the snapshot's role, else the configuration's)?
@@ -1133,21 +1175,22 @@ impl<'a> Perimeter<'a> {
                 Some((id, region_name, r, r.sagemaker_notebooks.get(name)?))
             });
         match found {
-            Some((account, region_name, region, notebook)) => {
-                notebook_paths(&self.notebook(account, region_name, region, notebook), self)
-            }
+            Some((account, region_name, region, notebook)) => self
+                .notebook(account, region_name, region, notebook)
+                .map_or_else(Vec::new, |nb| notebook_paths(&nb, self)),
             None => Vec::new(),
         }
     }
 
-    fn notebook(
-        &self,
+    fn notebook<'s>(
+        &'s self,
         account: &'a str,
         region_name: &'a str,
         region: &'a RegionSnapshot,
         notebook: &'a NotebookInstance,
-    ) -> Notebook<'a> {
-        Notebook {
+    ) -> Option<Notebook<'s>> {
+        Some(Notebook {
+            lookups: self.lookups.get(&(account, region_name))?,
             account,
             region_name,
             region,
@@ -1158,7 +1201,7 @@ impl<'a> Perimeter<'a> {
                 account.into(),
                 region_name.into(),
             ],
-        }
+        })
     }
 }
 
@@ -1174,7 +1217,7 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
         for (region_name, region) in &a.regions {
             for notebook in region.sagemaker_notebooks.values() {
                 if only.is_none_or(|n| n == notebook.name) {
-                    notebooks.push(perimeter.notebook(account, region_name, region, notebook));
+                    notebooks.extend(perimeter.notebook(account, region_name, region, notebook));
                 }
             }
         }
