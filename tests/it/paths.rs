@@ -337,3 +337,57 @@ fn a_deleted_access_point_breaks_the_pattern_and_an_unlisted_one_is_unknown() {
         Answer::NotEvaluated
     );
 }
+
+/// The path rules find each notebook's paths alone, while `xscan paths` finds them all at
+/// once: on the example estate (an organization, a drifted notebook) and on the compliant
+/// fixture with a notebook in the data account too, both give the same paths, and none for a
+/// notebook outside the consumer accounts or the snapshot.
+#[test]
+fn one_notebook_alone_has_the_paths_the_whole_analysis_gives_it() {
+    let read = |path: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(root().join(path)).unwrap()).unwrap()
+    };
+    let mut with_data_notebook = read(COMPLIANT);
+    let notebook = with_data_notebook
+        .pointer(&format!("{REGION}/sagemaker_notebooks/ml-notebook-1"))
+        .unwrap()
+        .clone();
+    with_data_notebook["accounts"]["222222222222"]["regions"]["us-east-1"]["sagemaker_notebooks"] =
+        json!({"ml-notebook-1": notebook});
+    for (snapshot, config) in [
+        (read("examples/estate.snapshot.json"), "examples/xscan.yaml"),
+        (with_data_notebook, CONFIG),
+    ] {
+        let snapshot: xscan::model::Snapshot = serde_json::from_value(snapshot).unwrap();
+        let config = xscan::config::Config::load(&root().join(config)).expect("config");
+        let all = xscan::paths::analyze(&snapshot, &config, None);
+        assert!(!all.is_empty());
+        let perimeter = xscan::paths::Perimeter::new(&snapshot, &config);
+        let mut seen = 0;
+        for (account, a) in &snapshot.accounts {
+            for (region, r) in &a.regions {
+                for name in r.sagemaker_notebooks.keys() {
+                    let alone = perimeter.paths_of(account, region, name);
+                    let from_all: Vec<&PathResult> = all
+                        .iter()
+                        .filter(|p| {
+                            &*p.account == account && &*p.region == region && &*p.notebook == name
+                        })
+                        .collect();
+                    assert_eq!(
+                        serde_json::to_value(&alone).unwrap(),
+                        serde_json::to_value(&from_all).unwrap(),
+                        "{account} {region} {name}"
+                    );
+                    seen += alone.len();
+                }
+            }
+        }
+        assert_eq!(seen, all.len(), "every path is some notebook's");
+        assert!(
+            perimeter
+                .paths_of("111111111111", "us-east-1", "no-such-notebook")
+                .is_empty()
+        );
+    }
+}
