@@ -321,14 +321,9 @@ impl<'a> SnapshotIndex<'a> {
         &self.notebooks_with_errors
     }
 
-    /// Entries of one type, in snapshot order.
+    /// Entries of one type, in ARN order (ties in snapshot order).
     pub fn of_type(&self, t: ResourceType) -> &[usize] {
         self.by_type.get(&t).map_or(&[], Vec::as_slice)
-    }
-
-    /// The notebook `name` of `account` and `region`.
-    pub fn notebook(&self, account: &str, region: &str, name: &str) -> Option<usize> {
-        self.lookup(ResourceType::SagemakerNotebook, account, region, name)
     }
 
     fn lookup(&self, t: ResourceType, account: &str, region: &str, id: &str) -> Option<usize> {
