@@ -56,9 +56,10 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         .unwrap_or_default();
     let mut evaluator =
         Evaluator::new(snapshot, parameters, accounts.clone()).with_parameter_gaps(parameter_gaps);
-    // Each notebook's paths are found when a path rule first reads them, and dropped with the
-    // notebook's other kept values once its rules are done.
-    if let Some(config) = config {
+    // For a pack with path rules, each notebook's paths are found when a path rule first
+    // reads them, and dropped with the notebook's other kept values once its rules are done.
+    let reads_paths = rules.iter().any(|r| r.spec.check.tests_paths());
+    if let Some(config) = config.filter(|_| reads_paths) {
         evaluator = evaluator.with_perimeter(config);
     }
     let results = evaluator.evaluate_all(&rules);
