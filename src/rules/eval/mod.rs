@@ -76,7 +76,7 @@ pub struct Evaluator<'a> {
     configured_accounts: Vec<(String, AccountRole)>,
     /// What is kept of each entry while rules read it: parsed policies, shared evidence and a
     /// notebook's paths, by entry. `evaluate_all` forgets an entry once its rules are done.
-    caches: Mutex<HashMap<usize, EntryCache>>,
+    caches: Mutex<FastMap<usize, EntryCache>>,
     /// Evidence values by content, so that a document in many resources (a templated policy)
     /// is held once.
     shared_content: Mutex<ContentSet<SameJson>>,
@@ -91,10 +91,10 @@ pub struct Evaluator<'a> {
 #[derive(Default)]
 struct EntryCache {
     /// Parsed policies by the path they were read at (with its prefix) and record.
-    policies: HashMap<(String, usize), ParsedPolicy>,
+    policies: FastMap<(String, usize), ParsedPolicy>,
     /// Shared evidence by the path it was read at, so that a document that is evidence for
     /// several rules is one value.
-    evidence: HashMap<(String, EvidenceOf), Arc<Value>>,
+    evidence: FastMap<(String, EvidenceOf), Arc<Value>>,
     /// A notebook's perimeter paths (as `paths::compact` keeps them).
     paths: Option<Arc<Vec<crate::paths::PathResult>>>,
 }
@@ -106,6 +106,9 @@ type ReadAt = (usize, String);
 /// A set of values compared by content. Hashing whole JSON trees with SipHash was 7% of a
 /// large scan; foldhash is several times faster and still seeded per process.
 type ContentSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
+/// The evaluator's own maps, made and dropped for every entry: hashed as [`ContentSet`] is.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A policy record parsed, or why it could not be.
 type ParsedPolicy = Result<Arc<Policy>, PolicyError>;
@@ -146,7 +149,7 @@ impl<'a> Evaluator<'a> {
             index: SnapshotIndex::build(snapshot, &role_of),
             parameters,
             configured_accounts: accounts,
-            caches: Mutex::new(HashMap::new()),
+            caches: Mutex::new(FastMap::default()),
             shared_content: Mutex::new(ContentSet::default()),
             parameter_gaps: BTreeMap::new(),
             perimeter: None,
@@ -896,6 +899,10 @@ impl Alike {
         finding.message = self.text(&finding.message);
         for evidence in &mut finding.evidence {
             evidence.path = self.text(&evidence.path);
+            // A value the evaluator shares (a policy document) was already shared by content.
+            if Arc::strong_count(&evidence.value) > 1 {
+                continue;
+            }
             let value = SameJson(evidence.value.clone());
             match self.values.get(&value) {
                 Some(known) => evidence.value = known.0.clone(),
