@@ -1107,8 +1107,9 @@ pub struct Perimeter<'a> {
     config: &'a Config,
     access_points: Vec<&'a S3AccessPoint>,
     missing: Vec<&'a String>,
-    /// (account, region) -> its lookups, for the consumer accounts.
-    lookups: HashMap<(&'a str, &'a str), RegionLookups<'a>>,
+    /// The regions of the consumer accounts, the only ones whose notebooks have paths:
+    /// (account, region) -> the region and its lookups.
+    regions: HashMap<(&'a str, &'a str), (&'a RegionSnapshot, RegionLookups<'a>)>,
 }
 
 impl<'a> Perimeter<'a> {
@@ -1141,14 +1142,14 @@ impl<'a> Perimeter<'a> {
             config,
             access_points,
             missing,
-            lookups: HashMap::new(),
+            regions: HashMap::new(),
         };
         for (account, a) in &snapshot.accounts {
             if perimeter.is_consumer(account) {
                 for (region_name, region) in &a.regions {
-                    perimeter.lookups.insert(
+                    perimeter.regions.insert(
                         (account, region_name),
-                        RegionLookups::new(region_name, region),
+                        (region, RegionLookups::new(region_name, region)),
                     );
                 }
             }
@@ -1165,19 +1166,16 @@ impl<'a> Perimeter<'a> {
     /// The paths of one notebook (the snapshot's key `name` in `account` and `region`); none
     /// for a notebook outside the consumer accounts or the snapshot.
     pub fn paths_of(&self, account: &str, region: &str, name: &str) -> Vec<PathResult> {
-        let found = self
-            .snapshot
-            .accounts
-            .get_key_value(account)
-            .filter(|(id, _)| self.is_consumer(id))
-            .and_then(|(id, a)| {
-                let (region_name, r) = a.regions.get_key_value(region)?;
-                Some((id, region_name, r, r.sagemaker_notebooks.get(name)?))
-            });
-        match found {
-            Some((account, region_name, region, notebook)) => self
-                .notebook(account, region_name, region, notebook)
-                .map_or_else(Vec::new, |nb| notebook_paths(&nb, self)),
+        let Some((&(account, region_name), (region, lookups))) =
+            self.regions.get_key_value(&(account, region))
+        else {
+            return Vec::new();
+        };
+        match region.sagemaker_notebooks.get(name) {
+            Some(notebook) => notebook_paths(
+                &self.notebook(account, region_name, region, lookups, notebook),
+                self,
+            ),
             None => Vec::new(),
         }
     }
@@ -1187,10 +1185,11 @@ impl<'a> Perimeter<'a> {
         account: &'a str,
         region_name: &'a str,
         region: &'a RegionSnapshot,
+        lookups: &'s RegionLookups<'a>,
         notebook: &'a NotebookInstance,
-    ) -> Option<Notebook<'s>> {
-        Some(Notebook {
-            lookups: self.lookups.get(&(account, region_name))?,
+    ) -> Notebook<'s> {
+        Notebook {
+            lookups,
             account,
             region_name,
             region,
@@ -1201,7 +1200,7 @@ impl<'a> Perimeter<'a> {
                 account.into(),
                 region_name.into(),
             ],
-        })
+        }
     }
 }
 
@@ -1211,13 +1210,20 @@ pub fn analyze(snapshot: &Snapshot, config: &Config, only: Option<&str>) -> Vec<
     // The notebooks, in snapshot order, shared out to one worker per core.
     let mut notebooks = Vec::new();
     for (account, a) in &snapshot.accounts {
-        if !perimeter.is_consumer(account) {
-            continue;
-        }
-        for (region_name, region) in &a.regions {
+        for region_name in a.regions.keys() {
+            // Only the consumer accounts' regions are the perimeter's.
+            let Some((region, lookups)) = perimeter.regions.get(&(account, region_name)) else {
+                continue;
+            };
             for notebook in region.sagemaker_notebooks.values() {
                 if only.is_none_or(|n| n == notebook.name) {
-                    notebooks.extend(perimeter.notebook(account, region_name, region, notebook));
+                    notebooks.push(perimeter.notebook(
+                        account,
+                        region_name,
+                        region,
+                        lookups,
+                        notebook,
+                    ));
                 }
             }
         }

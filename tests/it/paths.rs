@@ -389,5 +389,10 @@ fn one_notebook_alone_has_the_paths_the_whole_analysis_gives_it() {
                 .paths_of("111111111111", "us-east-1", "no-such-notebook")
                 .is_empty()
         );
+        // The data account's notebook (in the second case) is outside the perimeter's paths.
+        assert!(
+            all.iter().all(|p| &*p.account == "111111111111"),
+            "{all:#?}"
+        );
     }
 }
