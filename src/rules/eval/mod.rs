@@ -307,13 +307,7 @@ impl<'a> Evaluator<'a> {
                     all.extend(std::mem::take(&mut results[slot]));
                 }
             }
-            let mut alike = Alike::default();
-            all.extend(
-                self.rule_extras(rule, plan)
-                    .into_iter()
-                    .map(|f| alike.share(f)),
-            );
-            all[start..].sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+            self.close_rule(rule, plan, &mut all, start, &mut Alike::default());
         }
         note_mitigations(rules, &mut all);
         all
@@ -366,13 +360,26 @@ impl<'a> Evaluator<'a> {
             .iter()
             .map(|&i| alike.share(self.result_on(rule, &plan, i)))
             .collect();
+        self.close_rule(rule, &plan, &mut findings, 0, &mut alike);
+        findings
+    }
+
+    /// Ends a rule's results, `findings[start..]` (its type's entries, in ARN order): adds
+    /// those of [`Self::rule_extras`] and sorts them all by ARN, ties in their order.
+    fn close_rule(
+        &self,
+        rule: &LoadedRule,
+        plan: &RulePlan,
+        findings: &mut Vec<Finding>,
+        start: usize,
+        alike: &mut Alike,
+    ) {
         findings.extend(
-            self.rule_extras(rule, &plan)
+            self.rule_extras(rule, plan)
                 .into_iter()
                 .map(|f| alike.share(f)),
         );
-        findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
-        findings
+        findings[start..].sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
     }
 
     /// What a rule needs before any resource: its identity, shared by all its results, and
