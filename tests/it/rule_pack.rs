@@ -125,8 +125,8 @@ fn compliant_fixture_has_no_failures_or_errors() {
     assert_eq!(report.summary.count(Status::Pass), pack.rules.len());
 }
 
-/// Rules are evaluated on several threads; the results must not depend on it: the same as one
-/// rule after the other, in rule order, on the example estate (failures, an error, skipped
+/// `evaluate_all` goes resource by resource on several threads; the results must not depend on
+/// it: the same as one rule after the other, in rule order, on the example estate (failures, an error, skipped
 /// results) and on the compliant fixture.
 #[test]
 fn parallel_evaluation_equals_one_rule_after_the_other() {
@@ -146,7 +146,10 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
         let snapshot = xscan::model::Snapshot::from_json("estate", &text).unwrap();
         let accounts: Vec<_> = config.account_roles();
         let parameters = config.parameters(&snapshot);
-        let evaluator = xscan::rules::Evaluator::new(&snapshot, parameters, accounts);
+        // With the perimeter, so that the path rules (whose paths `evaluate_all` finds and
+        // drops per notebook) are compared too.
+        let evaluator =
+            xscan::rules::Evaluator::new(&snapshot, parameters, accounts).with_perimeter(&config);
         let one_by_one: Vec<_> = pack
             .rules
             .iter()
@@ -154,6 +157,11 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
             .collect();
         let all = evaluator.evaluate_all(&pack.rules);
         assert!(all.iter().any(|f| f.status == Status::Pass));
+        assert!(
+            all.iter()
+                .any(|f| f.rule_id.starts_with("XS-PATH") && f.status != Status::Error),
+            "the path rules found paths"
+        );
         assert_eq!(all, one_by_one);
     }
 }
