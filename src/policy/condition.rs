@@ -47,11 +47,15 @@ const MULTIVALUED_KEYS: &[&str] = &[
 /// The request's context keys. Key names are case-insensitive; values are kept as given.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
-    values: HashMap<String, Vec<String>>,
+    values: ContextMap<Vec<String>>,
     /// Keys the request carries with a value xscan does not know (the organization of a
     /// principal when the organization was not read), with why: a condition on one is Unknown.
-    unknown: HashMap<String, String>,
+    unknown: ContextMap<String>,
 }
+
+/// Context keys to what is known of them. Every request of a path analysis fills one, so it is
+/// hashed with foldhash; no output depends on its order.
+type ContextMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 impl RequestContext {
     /// Marks a key as carried with a value that is not known; a given value wins.

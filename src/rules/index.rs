@@ -71,27 +71,31 @@ impl Entry<'_> {
 
 type Key<'a> = (&'a str, &'a str, &'a str);
 
+/// The index's lookups: asked once or more for every resource a rule relates, so hashed with
+/// foldhash (SipHash's resistance to chosen keys buys nothing for keys read from a snapshot).
+type Lookup<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The index.
 #[derive(Default)]
 pub struct SnapshotIndex<'a> {
     pub entries: Vec<Entry<'a>>,
-    by_type: HashMap<ResourceType, Vec<usize>>,
+    by_type: Lookup<ResourceType, Vec<usize>>,
     /// (type, account, region or "", id) -> entry.
-    by_id: HashMap<(ResourceType, Key<'a>), usize>,
+    by_id: Lookup<(ResourceType, Key<'a>), usize>,
     /// Role ARN -> entry.
-    roles_by_arn: HashMap<&'a str, usize>,
+    roles_by_arn: Lookup<&'a str, usize>,
     /// (account, region, subnet) -> route table in effect.
-    subnet_route_table: HashMap<Key<'a>, usize>,
+    subnet_route_table: Lookup<Key<'a>, usize>,
     /// (account, region, vpc) -> main route table.
-    main_route_table: HashMap<Key<'a>, usize>,
+    main_route_table: Lookup<Key<'a>, usize>,
     /// (account, region, route table) -> endpoints naming it (gateway endpoints, in AWS).
-    route_table_endpoints: HashMap<Key<'a>, Vec<usize>>,
+    route_table_endpoints: Lookup<Key<'a>, Vec<usize>>,
     /// Reverse relations: (type, account, region, id) -> notebooks.
-    notebooks_of: HashMap<(ResourceType, Key<'a>), Vec<usize>>,
+    notebooks_of: Lookup<(ResourceType, Key<'a>), Vec<usize>>,
     /// (bucket account, bucket) -> access points.
-    bucket_access_points: HashMap<(&'a str, &'a str), Vec<usize>>,
+    bucket_access_points: Lookup<(&'a str, &'a str), Vec<usize>>,
     /// (account, region) -> ids of the region's S3 managed prefix lists.
-    s3_prefix_lists: HashMap<(&'a str, &'a str), Vec<String>>,
+    s3_prefix_lists: Lookup<(&'a str, &'a str), Vec<String>>,
     /// Notebooks with a field that could not be collected: the few a reverse relation must
     /// name as unknowns (walking every notebook for every resource was quadratic).
     notebooks_with_errors: Vec<usize>,
