@@ -17,9 +17,9 @@ pub struct PolicyRecord {
     /// The text as AWS returned it (possibly URL-encoded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
-    /// The document as JSON (decoded).
+    /// The document as JSON (decoded). Shared, so that evidence of it holds this one copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document: Option<Value>,
+    pub document: Option<Arc<Value>>,
     #[serde(skip)]
     parsed: OnceLock<Result<Arc<Policy>, PolicyError>>,
 }
@@ -43,7 +43,7 @@ impl PolicyRecord {
                     .decode_utf8_lossy()
                     .into_owned()
             };
-            serde_json::from_str(&decoded).ok()
+            serde_json::from_str(&decoded).ok().map(Arc::new)
         });
         Self {
             raw: Some(raw.to_string()),
@@ -56,7 +56,7 @@ impl PolicyRecord {
     pub fn from_document(document: Value) -> Self {
         Self {
             raw: None,
-            document: Some(document),
+            document: Some(Arc::new(document)),
             parsed: OnceLock::new(),
         }
     }
@@ -64,7 +64,7 @@ impl PolicyRecord {
     /// The parsed policy; `name` labels it in messages (the first caller's name is kept).
     pub fn policy(&self, name: &str) -> Result<Arc<Policy>, PolicyError> {
         self.parsed
-            .get_or_init(|| parse_record(name, self.document.as_ref(), self.raw.as_deref()))
+            .get_or_init(|| parse_record(name, self.document.as_deref(), self.raw.as_deref()))
             .clone()
     }
 }

@@ -535,7 +535,9 @@ mod tests {
                     };
                     let json = entry.field(field).map(Cow::into_owned);
                     let parts = |r: Option<&PolicyRecord>| {
-                        r.map_or((None, None), |r| (r.document.clone(), r.raw.clone()))
+                        r.map_or((None, None), |r| {
+                            (r.document.as_deref().cloned(), r.raw.clone())
+                        })
                     };
                     let of = |r: &Value| {
                         (

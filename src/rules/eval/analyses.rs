@@ -19,7 +19,13 @@ use super::super::spec::{AnalysisCall, AnalysisName, WhenAbsent};
 use super::{Evaluator, EvidenceOf, Outcome, ReadAt, Scope, Verdict};
 
 /// A policy record as the analyses read it: its document and the raw text AWS returned.
-type RecordParts<'v> = (Option<&'v Value>, Option<&'v str>);
+#[derive(Clone, Copy)]
+struct RecordParts<'v> {
+    document: Option<&'v Value>,
+    /// The document as the snapshot holds it, when read typed: its evidence shares it.
+    held: Option<&'v Arc<Value>>,
+    raw: Option<&'v str>,
+}
 
 /// What a policy field holds: no policy, one, or a list (for the evidence's shape).
 #[derive(Clone, Copy)]
@@ -36,7 +42,7 @@ impl<'a> Evaluator<'a> {
         &self,
         at: &ReadAt,
         index: usize,
-        (document, raw): RecordParts<'_>,
+        RecordParts { document, raw, .. }: RecordParts<'_>,
         name: &str,
     ) -> Result<Arc<Policy>, PolicyError> {
         let (entry, path) = at;
@@ -76,7 +82,11 @@ impl<'a> Evaluator<'a> {
                     return Verdict::new(Outcome::Error, reason, Vec::new());
                 }
                 let parts = |r: Option<&'a PolicyRecord>| -> RecordParts<'a> {
-                    r.map_or((None, None), |r| (r.document.as_ref(), r.raw.as_deref()))
+                    RecordParts {
+                        document: r.and_then(|r| r.document.as_deref()),
+                        held: r.and_then(|r| r.document.as_ref()),
+                        raw: r.and_then(|r| r.raw.as_deref()),
+                    }
                 };
                 match field {
                     PolicyField::One(None) => (Shape::Absent, Vec::new()),
@@ -96,7 +106,11 @@ impl<'a> Evaluator<'a> {
                     Err(reason) => return Verdict::new(Outcome::Error, reason, Vec::new()),
                 };
                 fn of(r: &Value) -> RecordParts<'_> {
-                    (r.get("document"), r.get("raw").and_then(Value::as_str))
+                    RecordParts {
+                        document: r.get("document"),
+                        held: None,
+                        raw: r.get("raw").and_then(Value::as_str),
+                    }
                 }
                 match &*json {
                     Value::Null => (Shape::Absent, Vec::new()),
@@ -120,22 +134,31 @@ impl<'a> Evaluator<'a> {
             }
         };
         let at: ReadAt = (scope.entry, path.clone());
+        // One document the snapshot holds is cited as it is held, not copied.
+        let held = match (shape, records.first()) {
+            (Shape::One, Some((_, record))) => record.held,
+            _ => None,
+        };
         let mut evidence = vec![Evidence {
             path: path.as_str().into(),
-            value: self.shared(at.clone(), EvidenceOf::Documents, || {
-                let document =
-                    |(document, _): &RecordParts<'_>| document.cloned().unwrap_or(Value::Null);
-                match shape {
-                    Shape::Absent => Value::Null,
-                    Shape::One => records.first().map_or(Value::Null, |(_, r)| document(r)),
-                    Shape::Many => Value::Array(records.iter().map(|(_, r)| document(r)).collect()),
-                }
-            }),
+            value: match held {
+                Some(held) => Arc::clone(held),
+                None => self.shared(at.clone(), EvidenceOf::Documents, || {
+                    let document = |r: &RecordParts<'_>| r.document.cloned().unwrap_or(Value::Null);
+                    match shape {
+                        Shape::Absent => Value::Null,
+                        Shape::One => records.first().map_or(Value::Null, |(_, r)| document(r)),
+                        Shape::Many => {
+                            Value::Array(records.iter().map(|(_, r)| document(r)).collect())
+                        }
+                    }
+                }),
+            },
         }];
         let mut missing = Vec::new();
         let mut policies = Vec::new();
         for (index, (name, record)) in records.iter().enumerate() {
-            if record.0.is_none_or(Value::is_null) && record.1.is_none() {
+            if record.document.is_none_or(Value::is_null) && record.raw.is_none() {
                 missing.push(name.clone());
                 continue;
             }
@@ -418,13 +441,11 @@ impl Evaluator<'_> {
                     };
                     evidence.push(Evidence {
                         path: format!("bucket {bucket} policy").into(),
-                        value: Arc::new(
-                            record
-                                .policy
-                                .as_ref()
-                                .and_then(|p| p.document.clone())
-                                .unwrap_or(Value::Null),
-                        ),
+                        value: record
+                            .policy
+                            .as_ref()
+                            .and_then(|p| p.document.clone())
+                            .unwrap_or_else(|| Arc::new(Value::Null)),
                     });
                     let resource = format!("arn:aws:s3:::{bucket}/xscan-probe");
                     let requests: Vec<ProbeRequest<'_>> = actions

@@ -1069,10 +1069,11 @@ mod tests {
         )
     }
 
-    /// A policy document that many resources carry (a templated endpoint policy) is held once
-    /// as evidence, whichever rule or resource cites it.
+    /// A policy document is not copied into evidence: every rule that cites a resource's
+    /// document cites the snapshot's own, however many resources carry the same one (a
+    /// templated endpoint policy).
     #[test]
-    fn the_same_document_in_two_resources_is_held_once() {
+    fn evidence_of_a_policy_document_is_the_snapshots_own() {
         let pack = crate::rules::RulePack::embedded().expect("embedded pack");
         let (mut snapshot, config) = crate::rules::testing::fixtures(&pack).expect("fixtures");
         let endpoints =
@@ -1089,17 +1090,19 @@ mod tests {
             .collect();
         let results = evaluator.evaluate_all(&rules);
         assert_eq!(results.len(), 4, "two rules on two endpoints");
-        // Both rules cite each endpoint's document; the four citations are one value (the
-        // evaluator forgets each endpoint once its rules are done, so this is held by content).
-        let documents: Vec<&Arc<Value>> = results
-            .iter()
-            .flat_map(|f| &f.evidence)
-            .filter(|e| &*e.path == "policy")
-            .map(|e| &e.value)
-            .collect();
-        assert_eq!(documents.len(), 4, "{results:#?}");
-        assert!(documents[0].is_object());
-        assert!(documents.iter().all(|d| Arc::ptr_eq(documents[0], d)));
+        // Both rules cite each endpoint's document, and each citation is the snapshot's.
+        let region = &snapshot.accounts["111111111111"].regions["us-east-1"];
+        let mut citations = 0;
+        for finding in &results {
+            let endpoint = &region.vpc_endpoints[&finding.resource.id];
+            let held = endpoint.policy.as_ref().and_then(|p| p.document.as_ref());
+            let held = held.expect("the fixture's endpoint has a policy document");
+            for evidence in finding.evidence.iter().filter(|e| &*e.path == "policy") {
+                assert!(Arc::ptr_eq(held, &evidence.value), "{finding:#?}");
+                citations += 1;
+            }
+        }
+        assert_eq!(citations, 4, "{results:#?}");
         assert!(
             evaluator.caches.lock().unwrap().is_empty(),
             "every entry is forgotten once its rules are done"
