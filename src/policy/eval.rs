@@ -4,7 +4,7 @@
 //! allow; across accounts both must.
 
 use super::condition::{RequestContext, Truth, evaluate_clause, expand};
-use super::document::{Effect, Policy, PolicyKind, Statement};
+use super::document::{Effect, Policy, PolicyKind, PolicyVersion, Statement};
 use super::principal::{AwsIdentity, PrincipalMatch, RequestPrincipal, entry_matches};
 
 /// A request to authorize.
@@ -203,18 +203,23 @@ fn statement_outcome(
     if principal == PrincipalMatch::No {
         return no;
     }
-    let action = request.action.to_lowercase();
-    let action_named =
-        statement.action.items.iter().any(|pattern| {
-            super::wildcard::Pattern::glob(&pattern.to_lowercase()).matches(&action)
-        });
+    let action_named = statement
+        .action
+        .items
+        .iter()
+        .any(|pattern| super::wildcard::glob_match_ignore_case(pattern, &request.action));
     if action_named == statement.action.negated {
         return no;
     }
     if let Some(resource) = &statement.resource {
         let named = resource.items.iter().any(|item| {
-            expand(item, context, policy.version, true)
-                .is_some_and(|p| p.matches(&request.resource))
+            // Without a policy variable the item is its own pattern (as `expand` makes it).
+            if policy.version == PolicyVersion::V2008 || !item.contains("${") {
+                super::wildcard::glob_match(item, &request.resource)
+            } else {
+                expand(item, context, policy.version, true)
+                    .is_some_and(|p| p.matches(&request.resource))
+            }
         });
         if named == resource.negated {
             return no;
@@ -428,7 +433,6 @@ fn pattern_resource_statements(request: &Request, policies: &PolicySet<'_>) -> V
     if !request.resource.contains(['*', '?']) {
         return Vec::new();
     }
-    let action = request.action.to_lowercase();
     let all = policies
         .identity
         .iter()
@@ -437,9 +441,10 @@ fn pattern_resource_statements(request: &Request, policies: &PolicySet<'_>) -> V
     let mut specific = Vec::new();
     for policy in all {
         for statement in &policy.statements {
-            let named = statement.action.items.iter().any(|pattern| {
-                super::wildcard::Pattern::glob(&pattern.to_lowercase()).matches(&action)
-            }) != statement.action.negated;
+            let named =
+                statement.action.items.iter().any(|pattern| {
+                    super::wildcard::glob_match_ignore_case(pattern, &request.action)
+                }) != statement.action.negated;
             let everything = statement
                 .resource
                 .as_ref()

@@ -36,17 +36,18 @@ pub fn actions_within(policy: &Policy, allowed: &[String]) -> Verdict {
 
 /// Are all resources of Allow statements within `allowed` (patterns, case-sensitive)?
 pub fn resources_within(policy: &Policy, allowed: &[String]) -> Verdict {
-    let allowed: Vec<Pattern> = allowed.iter().map(|a| Pattern::glob(a)).collect();
+    let patterns: Vec<Pattern> = allowed.iter().map(|a| Pattern::glob(a)).collect();
     let mut failures = Vec::new();
     for statement in allows(policy) {
         match &statement.resource {
             Some(r) if !r.negated => {
                 for item in &r.items {
-                    if !allowed.iter().any(|a| a.subsumes(&Pattern::glob(item))) {
+                    let item_pattern = Pattern::glob(item);
+                    if !patterns.iter().any(|a| a.subsumes(&item_pattern)) {
+                        // A glob is shown as its text (`Pattern`'s Display gives it back).
                         failures.push(format!(
-                            "{}: allows resource `{item}` outside {:?}",
+                            "{}: allows resource `{item}` outside {allowed:?}",
                             statement.label(),
-                            allowed_text(&allowed)
                         ));
                     }
                 }
@@ -61,10 +62,6 @@ pub fn resources_within(policy: &Policy, allowed: &[String]) -> Verdict {
         failures,
         vec!["every resource is within the allowed resources".into()],
     )
-}
-
-fn allowed_text(allowed: &[Pattern]) -> Vec<String> {
-    allowed.iter().map(ToString::to_string).collect()
 }
 
 /// Can an action pattern (lowercased) match some action of `service`?
