@@ -141,6 +141,7 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
             xscan::config::Config::from_yaml("fixture", pack.fixture_config.as_deref().unwrap())
                 .unwrap(),
         ),
+        (many_resources_and_a_gap(&pack), fixture_config(&pack)),
     ];
     for (text, config) in estates {
         let snapshot = xscan::model::Snapshot::from_json("estate", &text).unwrap();
@@ -162,8 +163,60 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
                 .any(|f| f.rule_id.starts_with("XS-PATH") && f.status != Status::Error),
             "the path rules found paths"
         );
+        if text.contains("eu-west-1") {
+            // The third estate: several runs of a type, and results on an unlisted population.
+            let runs = all
+                .iter()
+                .filter(|f| &*f.rule_id == "XS-S3AP-004" && f.status != Status::Error)
+                .count();
+            assert!(runs > 2 * 256, "{runs} access points evaluated");
+            assert!(
+                all.iter()
+                    .any(|f| f.resource.region.as_deref() == Some("eu-west-1")
+                        && f.status == Status::Error),
+                "the unlisted population has its results"
+            );
+        }
+        assert_eq!(all.len(), one_by_one.len());
         assert_eq!(all, one_by_one);
     }
+}
+
+fn fixture_config(pack: &RulePack) -> xscan::config::Config {
+    xscan::config::Config::from_yaml("fixture", pack.fixture_config.as_deref().unwrap()).unwrap()
+}
+
+/// The fixture with 600 access points and 300 security groups (several runs of a type, as
+/// `evaluate_all` shares them out), and access points and security groups that could not be
+/// listed in another region (results on an unlisted population, placed after a rule's runs).
+fn many_resources_and_a_gap(pack: &RulePack) -> String {
+    let mut snapshot: serde_json::Value =
+        serde_json::from_str(pack.fixture_snapshot.as_deref().unwrap()).unwrap();
+    let data = &mut snapshot["accounts"]["222222222222"]["regions"]["us-east-1"];
+    let access_point = data["s3_access_points"]["test-ap-1"].clone();
+    for i in 0..600 {
+        let name = format!("ap-{i:03}");
+        let mut copy = access_point.clone();
+        copy["name"] = serde_json::json!(name);
+        copy["arn"] = serde_json::json!(format!(
+            "arn:aws:s3:us-east-1:222222222222:accesspoint/{name}"
+        ));
+        data["s3_access_points"][&name] = copy;
+    }
+    let consumer = &mut snapshot["accounts"]["111111111111"]["regions"]["us-east-1"];
+    let group = consumer["security_groups"]["sg-0c0ffee0000000a01"].clone();
+    for i in 0..300 {
+        let id = format!("sg-{i:017x}");
+        let mut copy = group.clone();
+        copy["id"] = serde_json::json!(id);
+        consumer["security_groups"][&id] = copy;
+    }
+    snapshot["metadata"]["collection_gaps"] = serde_json::json!([{
+        "account": "111111111111", "region": "eu-west-1", "service": "ec2",
+        "api_call": "DescribeSecurityGroups", "resource_types": ["security_group", "s3_access_point"],
+        "error": "AccessDenied"
+    }]);
+    snapshot.to_string()
 }
 
 /// The committed rule pages are what `xscan rules docs` generates: a stale page fails here

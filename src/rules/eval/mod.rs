@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
@@ -220,9 +220,10 @@ impl<'a> Evaluator<'a> {
     /// on the number of workers.
     pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
         let plans: Vec<RulePlan> = rules.iter().map(|r| self.plan(r)).collect();
-        // The rules of each type, in pack order; and each rule's place there (type, slot).
+        // The rules of each type, in pack order (a rule's slot in its type's results); and each
+        // rule's type there.
         let mut by_type: Vec<(ResourceType, Vec<usize>)> = Vec::new();
-        let mut places: Vec<(usize, usize)> = Vec::with_capacity(rules.len());
+        let mut type_of_rule: Vec<usize> = Vec::with_capacity(rules.len());
         for (i, rule) in rules.iter().enumerate() {
             let t = rule.spec.resource_type;
             let at = match by_type.iter().position(|(known, _)| *known == t) {
@@ -232,7 +233,7 @@ impl<'a> Evaluator<'a> {
                     by_type.len() - 1
                 }
             };
-            places.push((at, by_type[at].1.len()));
+            type_of_rule.push(at);
             by_type[at].1.push(i);
         }
         // Runs of entries small enough to share out evenly, large enough to cost nothing.
@@ -247,19 +248,51 @@ impl<'a> Evaluator<'a> {
                     .map(move |run| (t, run))
             })
             .collect();
+        // Each rule's results have their place before any is made: its type's entries run by
+        // run (so in ARN order), then the results on populations that could not be listed.
+        // Workers write each result in its place, so results are never held twice (a copy
+        // per run, then all of them) and never moved.
+        let extras: Vec<Vec<Finding>> = rules
+            .iter()
+            .zip(&plans)
+            .map(|(rule, plan)| self.rule_extras(rule, plan))
+            .collect();
+        let blocks: Vec<usize> = rules
+            .iter()
+            .zip(&extras)
+            .map(|(rule, extra)| self.index.of_type(rule.spec.resource_type).len() + extra.len())
+            .collect();
+        let mut all = placeholders(blocks.iter().sum());
+        // Per task, the places of each of its type's rules; per rule, the places of its extras.
+        let mut places_of_task: Vec<Vec<&mut [Finding]>> =
+            tasks.iter().map(|_| Vec::new()).collect();
+        let mut places_of_extras: Vec<&mut [Finding]> = Vec::with_capacity(rules.len());
+        let mut rest: &mut [Finding] = &mut all;
+        for (&rule_type, extra) in type_of_rule.iter().zip(&extras) {
+            // In its type's slot order: the rules of a type are met in pack order here too.
+            for (task, &(t, run)) in tasks.iter().enumerate() {
+                if t == rule_type {
+                    let (run_places, after) = std::mem::take(&mut rest).split_at_mut(run.len());
+                    places_of_task[task].push(run_places);
+                    rest = after;
+                }
+            }
+            let (extra_places, after) = std::mem::take(&mut rest).split_at_mut(extra.len());
+            places_of_extras.push(extra_places);
+            rest = after;
+        }
+        // A task's places are taken by the one worker that takes the task.
+        let places_of_task: Vec<Mutex<Vec<&mut [Finding]>>> =
+            places_of_task.into_iter().map(Mutex::new).collect();
         let workers = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, tasks.len().max(1));
         let next = AtomicUsize::new(0);
-        // Per task, the results of each of its type's rules.
-        let (sender, receiver) = mpsc::channel::<(usize, Vec<Vec<Finding>>)>();
-        let mut done: Vec<Option<Vec<Vec<Finding>>>> = Vec::new();
-        done.resize_with(tasks.len(), || None);
-        // A worker that panics drops its sender; the scope then re-raises the panic.
+        // A worker that panics makes the scope re-raise the panic.
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                let (sender, next, tasks, by_type, plans) =
-                    (sender.clone(), &next, &tasks, &by_type, &plans);
+                let (next, tasks, by_type, plans, places_of_task) =
+                    (&next, &tasks, &by_type, &plans, &places_of_task);
                 scope.spawn(move || {
                     // Each worker shares alike within each rule (see `Alike`).
                     let mut alike: Vec<Alike> = Vec::new();
@@ -269,45 +302,35 @@ impl<'a> Evaluator<'a> {
                         let Some(&(t, run)) = tasks.get(task) else {
                             break;
                         };
+                        let mut slots = std::mem::take(
+                            &mut *places_of_task[task]
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner),
+                        );
                         let of_type = &by_type[t].1;
-                        let mut results: Vec<Vec<Finding>> = of_type
-                            .iter()
-                            .map(|_| Vec::with_capacity(run.len()))
-                            .collect();
-                        for &entry in run {
+                        for (i, &entry) in run.iter().enumerate() {
                             for (slot, &r) in of_type.iter().enumerate() {
                                 let finding = self.result_on(&rules[r], &plans[r], entry);
-                                results[slot].push(alike[r].share(finding));
+                                slots[slot][i] = alike[r].share(finding);
                             }
                             self.forget(entry);
-                        }
-                        if sender.send((task, results)).is_err() {
-                            break;
                         }
                     }
                 });
             }
-            drop(sender);
-            for (task, results) in receiver {
-                done[task] = Some(results);
-            }
         });
-        // Each rule's results: its type's runs in order (so in ARN order), then the results on
-        // populations that could not be listed, sorted by ARN as `evaluate_rule` sorts them.
-        // They move from the runs to their place once.
-        let expected = done.iter().flatten().flatten().map(Vec::len).sum();
-        let mut all = Vec::with_capacity(expected);
-        for ((rule, plan), &(t, slot)) in rules.iter().zip(&plans).zip(&places) {
-            let start = all.len();
-            for (task, results) in tasks.iter().zip(&mut done) {
-                if task.0 == t
-                    && let Some(results) = results
-                {
-                    // Taken, so that each run's room is freed as it is moved.
-                    all.extend(std::mem::take(&mut results[slot]));
-                }
+        // Each rule's extras in their places, then its results sorted by ARN as
+        // `evaluate_rule` sorts them.
+        for (extra, extra_places) in extras.into_iter().zip(places_of_extras) {
+            let mut alike = Alike::default();
+            for (place, finding) in extra_places.iter_mut().zip(extra) {
+                *place = alike.share(finding);
             }
-            self.close_rule(rule, plan, &mut all, start, &mut Alike::default());
+        }
+        let mut start = 0;
+        for block in blocks {
+            sort_by_arn(&mut all[start..start + block]);
+            start += block;
         }
         note_mitigations(rules, &mut all);
         all
@@ -379,7 +402,7 @@ impl<'a> Evaluator<'a> {
                 .into_iter()
                 .map(|f| alike.share(f)),
         );
-        findings[start..].sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+        sort_by_arn(&mut findings[start..]);
     }
 
     /// What a rule needs before any resource: its identity, shared by all its results, and
@@ -879,6 +902,32 @@ impl<'a> Evaluator<'a> {
             .next()
             .unwrap_or_default()
     }
+}
+
+/// Sorts a rule's results by their resource's ARN, ties in their order.
+fn sort_by_arn(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
+}
+
+/// `count` results to be overwritten: each a copy of one result that shares all it holds, so
+/// that they cost their own room and nothing more.
+fn placeholders(count: usize) -> Vec<Finding> {
+    let nothing = Finding::new(
+        "",
+        "",
+        crate::findings::Severity::Info,
+        Status::Skipped,
+        ResourceRef {
+            resource_type: ResourceType::Account,
+            id: String::new(),
+            arn: String::new(),
+            account: String::new(),
+            region: None,
+        },
+        "",
+        Vec::new(),
+    );
+    vec![nothing; count]
 }
 
 /// Makes the results of one rule that say the same thing (a message, an evidence path, an
