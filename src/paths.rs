@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::model::{
-    AccountRole, NotebookInstance, PolicyRecord, RegionSnapshot, RouteTable, S3AccessPoint,
-    Snapshot, VpcEndpoint,
+    AccountRole, NotebookInstance, PolicyRecord, RegionSnapshot, RouteTable, Routing,
+    S3AccessPoint, Snapshot, VpcEndpoint,
 };
 use crate::policy::{
     AccessPointLayers, Decision, Evaluation, Policy, PolicySet, Request, RequestPrincipal,
@@ -87,30 +87,21 @@ fn answer_of(hops: &[Hop]) -> Answer {
     }
 }
 
-/// A region's route tables and S3 gateway endpoints by what a path looks them up with, each
-/// the first in snapshot order (as walking the region would find it), made once per region:
-/// walking them for every notebook was quadratic in a large region.
-#[derive(Default)]
+/// A region's route tables and S3 gateway endpoints by what a path looks them up with, made
+/// once per region: walking them for every notebook was quadratic in a large region.
 struct RegionLookups<'a> {
-    /// Subnet -> the route table explicitly associated with it.
-    subnet_tables: HashMap<&'a str, &'a RouteTable>,
-    /// VPC -> its main route table.
-    main_tables: HashMap<&'a str, &'a RouteTable>,
-    /// Route table -> the S3 gateway endpoint that names it.
+    /// Which route table routes each subnet (shared with the rule index).
+    routing: Routing<'a>,
+    /// Route table -> the S3 gateway endpoint that names it, the first in snapshot order.
     s3_gateways: HashMap<&'a str, &'a VpcEndpoint>,
 }
 
 impl<'a> RegionLookups<'a> {
     fn new(region_name: &str, region: &'a RegionSnapshot) -> Self {
-        let mut lookups = Self::default();
-        for table in region.route_tables.values() {
-            for subnet in &table.subnet_ids {
-                lookups.subnet_tables.entry(subnet).or_insert(table);
-            }
-            if table.main {
-                lookups.main_tables.entry(&table.vpc_id).or_insert(table);
-            }
-        }
+        let mut lookups = Self {
+            routing: Routing::new(region),
+            s3_gateways: HashMap::new(),
+        };
         let s3 = format!("com.amazonaws.{region_name}.s3");
         for endpoint in region.vpc_endpoints.values() {
             if endpoint.endpoint_type == "Gateway" && endpoint.service_name == s3 {
@@ -123,12 +114,11 @@ impl<'a> RegionLookups<'a> {
     }
 
     /// The route table in effect for a subnet: its explicit association, else the VPC's main
-    /// one.
-    fn route_table(&self, region: &RegionSnapshot, subnet: &str) -> Option<&'a RouteTable> {
-        self.subnet_tables.get(subnet).copied().or_else(|| {
-            let vpc = &region.subnets.get(subnet)?.vpc_id;
-            self.main_tables.get(vpc.as_str()).copied()
-        })
+    /// one; `Err(why)` when the snapshot names more than one.
+    fn route_table(&self, subnet: &str) -> Result<Option<&'a RouteTable>, String> {
+        self.routing
+            .table_of_subnet(subnet)
+            .map_err(|ambiguous| ambiguous.why)
     }
 }
 
@@ -342,14 +332,21 @@ impl Notebook<'_> {
                 return (hops, None);
             }
         }
-        let Some(table) = self.lookups.route_table(self.region, subnet) else {
-            hops.push(hop(
-                "route_table",
-                subnet,
-                HopDecision::NotEvaluated,
-                "the subnet's route table was not collected".into(),
-            ));
-            return (hops, None);
+        let table = match self.lookups.route_table(subnet) {
+            Ok(Some(table)) => table,
+            Ok(None) => {
+                hops.push(hop(
+                    "route_table",
+                    subnet,
+                    HopDecision::NotEvaluated,
+                    "the subnet's route table was not collected".into(),
+                ));
+                return (hops, None);
+            }
+            Err(why) => {
+                hops.push(hop("route_table", subnet, HopDecision::NotEvaluated, why));
+                return (hops, None);
+            }
         };
         let endpoint = self.lookups.s3_gateways.get(table.id.as_str()).copied();
         match endpoint {
@@ -931,14 +928,15 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                 }
             }
         }
-        let route_hop = match nb.lookups.route_table(nb.region, subnet) {
-            None => hop(
+        let route_hop = match nb.lookups.route_table(subnet) {
+            Ok(None) => hop(
                 "route_table",
                 subnet,
                 HopDecision::NotEvaluated,
                 "the subnet's route table was not collected".into(),
             ),
-            Some(t) => match t.routes.iter().find(|r| {
+            Err(why) => hop("route_table", subnet, HopDecision::NotEvaluated, why),
+            Ok(Some(t)) => match t.routes.iter().find(|r| {
                 is_default_route(r.destination_cidr.as_deref())
                     && r.state.as_deref() != Some("blackhole")
             }) {

@@ -13,6 +13,7 @@ mod organization;
 mod organization_policy;
 mod registry;
 mod resources;
+mod routing;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use registry::{
     ResourceType, ec2_arn,
 };
 pub use resources::*;
+pub use routing::{AmbiguousRouting, Routing};
 
 /// The snapshot format version this build reads and writes.
 pub const SNAPSHOT_SCHEMA_VERSION: &str = "xscan.snapshot/v1";

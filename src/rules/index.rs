@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::findings::ResourceRef;
 use crate::model::{
-    AccountRole, CollectionErrors, OrganizationSnapshot, Resource, ResourceType, Snapshot,
+    AccountRole, AmbiguousRouting, CollectionErrors, OrganizationSnapshot, Resource, ResourceType,
+    Routing, Snapshot,
 };
 
 use super::spec::Relation;
@@ -84,10 +85,11 @@ pub struct SnapshotIndex<'a> {
     by_id: Lookup<(ResourceType, Key<'a>), usize>,
     /// Role ARN -> entry.
     roles_by_arn: Lookup<&'a str, usize>,
-    /// (account, region, subnet) -> route table in effect.
-    subnet_route_table: Lookup<Key<'a>, usize>,
-    /// (account, region, vpc) -> main route table.
-    main_route_table: Lookup<Key<'a>, usize>,
+    /// (account, region) -> which route table routes each subnet there.
+    routing: Lookup<(&'a str, &'a str), Routing<'a>>,
+    /// (account, region, route table) -> the notebooks that may use it, with why it is not
+    /// known (their subnet is routed by more than one table in the snapshot).
+    notebooks_that_may_use: Lookup<Key<'a>, Vec<(usize, String)>>,
     /// (account, region, route table) -> endpoints naming it (gateway endpoints, in AWS).
     route_table_endpoints: Lookup<Key<'a>, Vec<usize>>,
     /// Reverse relations: (type, account, region, id) -> notebooks.
@@ -155,14 +157,6 @@ impl<'a> SnapshotIndex<'a> {
                 Resource::IamRole(r) => {
                     index.roles_by_arn.insert(&r.arn, i);
                 }
-                Resource::RouteTable(t) => {
-                    for subnet in &t.subnet_ids {
-                        index.subnet_route_table.insert((account, here, subnet), i);
-                    }
-                    if t.main {
-                        index.main_route_table.insert((account, here, &t.vpc_id), i);
-                    }
-                }
                 // Every endpoint that names the route table: whether it is a gateway endpoint
                 // is for the rules to check (XS-NET-005 does), not for the index to decide out
                 // of their sight.
@@ -199,6 +193,9 @@ impl<'a> SnapshotIndex<'a> {
         // Reverse relations from notebooks.
         for (account, a) in &snapshot.accounts {
             for (region, r) in &a.regions {
+                index
+                    .routing
+                    .insert((account.as_str(), region.as_str()), Routing::new(r));
                 // The region's endpoints by VPC, in the snapshot's order.
                 let mut endpoints_in_vpc: HashMap<&str, Vec<&str>> = HashMap::new();
                 for (endpoint_id, e) in &r.vpc_endpoints {
@@ -228,13 +225,26 @@ impl<'a> SnapshotIndex<'a> {
                             .entry((ResourceType::Subnet, key(subnet)))
                             .or_default()
                             .push(i);
-                        if let Some(rt) = index.route_table_of_subnet(account, region, subnet) {
-                            let rt_id = index.entries[rt].id;
-                            index
-                                .notebooks_of
-                                .entry((ResourceType::RouteTable, key(rt_id)))
-                                .or_default()
-                                .push(i);
+                        match index.route_table_of_subnet(account, region, subnet) {
+                            Ok(Some(rt)) => {
+                                let rt_id = index.entries[rt].id;
+                                index
+                                    .notebooks_of
+                                    .entry((ResourceType::RouteTable, key(rt_id)))
+                                    .or_default()
+                                    .push(i);
+                            }
+                            Ok(None) => {}
+                            // Any of the tables may carry its traffic: none is known to.
+                            Err(ambiguous) => {
+                                for table in ambiguous.tables {
+                                    index
+                                        .notebooks_that_may_use
+                                        .entry(key(table))
+                                        .or_default()
+                                        .push((i, ambiguous.why.clone()));
+                                }
+                            }
                         }
                         let vpc = r.subnets.get(subnet).map(|s| s.vpc_id.as_str());
                         for endpoint_id in vpc
@@ -334,15 +344,38 @@ impl<'a> SnapshotIndex<'a> {
         self.by_id.get(&(t, (account, region, id))).copied()
     }
 
-    fn route_table_of_subnet(&self, account: &str, region: &str, subnet: &str) -> Option<usize> {
-        if let Some(&i) = self.subnet_route_table.get(&(account, region, subnet)) {
-            return Some(i);
-        }
-        let subnet = self.lookup(ResourceType::Subnet, account, region, subnet)?;
-        let vpc_id = self.entries[subnet].text("vpc_id")?;
-        self.main_route_table
-            .get(&(account, region, vpc_id.as_str()))
-            .copied()
+    fn route_table_of_subnet(
+        &self,
+        account: &str,
+        region: &str,
+        subnet: &str,
+    ) -> Result<Option<usize>, AmbiguousRouting<'a>> {
+        let Some(routing) = self.routing.get(&(account, region)) else {
+            return Ok(None);
+        };
+        Ok(routing
+            .table_of_subnet(subnet)?
+            .and_then(|t| self.lookup(ResourceType::RouteTable, account, region, &t.id)))
+    }
+
+    /// Why the route table of `subnet` is not known, when the snapshot names more than one.
+    pub fn routing_problem(&self, account: &str, region: &str, subnet: &str) -> Option<String> {
+        self.route_table_of_subnet(account, region, subnet)
+            .err()
+            .map(|ambiguous| ambiguous.why)
+    }
+
+    /// The notebooks that may use route table `table`, each with why it is not known.
+    pub fn notebooks_that_may_use(
+        &self,
+        account: &str,
+        region: &str,
+        table: &str,
+    ) -> Vec<(usize, String)> {
+        self.notebooks_that_may_use
+            .get(&(account, region, table))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The S3 managed prefix list ids of (account, region).
@@ -384,8 +417,12 @@ impl<'a> SnapshotIndex<'a> {
                 } else {
                     field("subnet_id")
                 };
-                out.entries
-                    .extend(subnet.and_then(|s| self.route_table_of_subnet(e.account, region, &s)));
+                // An ambiguous routing relates nothing; `routing_problem` says why.
+                out.entries.extend(subnet.and_then(|s| {
+                    self.route_table_of_subnet(e.account, region, &s)
+                        .ok()
+                        .flatten()
+                }));
             }
             Relation::Vpc => {
                 let vpc = field("subnet_id")
@@ -405,9 +442,11 @@ impl<'a> SnapshotIndex<'a> {
                 }
             }
             Relation::GatewayEndpoints => {
-                if let Some(rt) = field("subnet_id")
-                    .and_then(|s| self.route_table_of_subnet(e.account, region, &s))
-                {
+                if let Some(rt) = field("subnet_id").and_then(|s| {
+                    self.route_table_of_subnet(e.account, region, &s)
+                        .ok()
+                        .flatten()
+                }) {
                     let rt_id = self.entries[rt].id;
                     out.entries.extend(
                         self.route_table_endpoints

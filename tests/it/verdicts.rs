@@ -930,3 +930,55 @@ fn organization_policies_are_resources_a_rule_can_hold() {
         "{err}"
     );
 }
+
+/// A subnet has at most one route table association, and a VPC one main route table
+/// (https://docs.aws.amazon.com/vpc/latest/userguide/RouteTables.html#subnet-route-tables).
+/// A snapshot naming two (edited by hand, or read while an association was replaced between
+/// two pages) does not say which one routes the notebook: the rules that follow the subnet to
+/// its table, the rules on either table that ask whether a notebook uses it, and the paths all
+/// answer `error`, rather than the rules picking one table and the paths the other.
+#[test]
+fn a_subnet_routed_by_two_tables_is_not_evaluated() {
+    let dir = temp_dir("verdict-two-route-tables");
+    let snapshot = patched_snapshot(&dir, "two-tables.json", |s| {
+        let tables = &mut s["accounts"]["111111111111"]["regions"]["us-east-1"]["route_tables"];
+        tables["rtb-0c0ffee0000000a03"] = serde_json::json!({
+            "id": "rtb-0c0ffee0000000a03", "vpc_id": "vpc-0c0ffee0000000a01", "main": false,
+            "subnet_ids": ["subnet-0c0ffee0000000a01"],
+            "routes": [{"destination_cidr": "0.0.0.0/0", "target": "igw-0c0ffee0000000a01",
+                        "target_type": "internet_gateway", "state": "active"}]
+        });
+    });
+    let (report, code) = scan_json(&snapshot, &[]);
+    assert_eq!(code, 3, "an incomplete scan");
+    let why = "subnet subnet-0c0ffee0000000a01 is associated with route tables rtb-0c0ffee0000000a01, rtb-0c0ffee0000000a03";
+    for (rule, id) in [
+        // The notebook's gateway endpoints are found through its subnet's table.
+        ("XS-NET-005", "ml-notebook-1"),
+        // Either table may carry the notebook's traffic.
+        ("XS-NET-003", "rtb-0c0ffee0000000a01"),
+        ("XS-NET-003", "rtb-0c0ffee0000000a03"),
+        // The path to the dataset goes through the table to the endpoint.
+        ("XS-PATH-001", "ml-notebook-1"),
+    ] {
+        let result = result_of(&report, rule, id);
+        assert_eq!(result["status"], "error", "{rule} {id}: {result}");
+        assert!(
+            result.to_string().contains(why),
+            "{rule} {id} names both tables: {result}"
+        );
+    }
+    // Out of the VPC, the security group refuses whatever the table routes: a layer that
+    // refuses decides, the unknown one does not matter.
+    let around = result_of(&report, "XS-PATH-002", "ml-notebook-1");
+    assert_eq!(around["status"], "pass", "{around}");
+    assert!(
+        around
+            .to_string()
+            .contains("\"decided_by\":{\"layer\":\"security_group\""),
+        "{around}"
+    );
+    // The main table, which no subnet of a notebook falls back to, is not in question.
+    let main = result_of(&report, "XS-NET-003", "rtb-0c0ffee0000000a02");
+    assert_eq!(main["status"], "skipped", "{main}");
+}

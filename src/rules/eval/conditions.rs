@@ -413,6 +413,20 @@ impl<'a> Evaluator<'a> {
                 if relation == Relation::GatewayEndpoints {
                     population(&mut out, T::VpcEndpoint, e.account, e.region);
                 }
+                // A subnet the snapshot routes through more than one table (the subnet the
+                // relation starts from, as `SnapshotIndex::related` reads it).
+                let subnet = if relation == Relation::RouteTable && e.resource_type == T::Subnet {
+                    Some(e.id.to_string())
+                } else {
+                    e.field("subnet_id")
+                        .and_then(|v| v.as_str().map(str::to_string))
+                };
+                if let Some(why) = subnet.and_then(|subnet| {
+                    self.index
+                        .routing_problem(e.account, e.region.unwrap_or(""), &subnet)
+                }) {
+                    out.push(why);
+                }
             }
             Relation::Vpc => population(&mut out, T::Subnet, e.account, e.region),
             Relation::Notebooks => {
@@ -442,6 +456,15 @@ impl<'a> Evaluator<'a> {
                 if matches!(e.resource_type, T::RouteTable | T::VpcEndpoint) {
                     population(&mut out, T::Subnet, e.account, e.region);
                     population(&mut out, T::RouteTable, e.account, e.region);
+                }
+                if e.resource_type == T::RouteTable {
+                    let region = e.region.unwrap_or("");
+                    for (n, why) in self.index.notebooks_that_may_use(e.account, region, e.id) {
+                        out.push(format!(
+                            "notebook {} may use it: {why}",
+                            self.index.entries[n].id
+                        ));
+                    }
                 }
                 for &n in self.index.notebooks_with_errors() {
                     let notebook = &self.index.entries[n];
