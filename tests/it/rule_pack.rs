@@ -138,8 +138,7 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
         ),
         (
             pack.fixture_snapshot.clone().unwrap(),
-            xscan::config::Config::from_yaml("fixture", pack.fixture_config.as_deref().unwrap())
-                .unwrap(),
+            fixture_config(&pack),
         ),
         (many_resources_and_a_gap(&pack), fixture_config(&pack)),
     ];
