@@ -358,26 +358,6 @@ impl<'a> SnapshotIndex<'a> {
             .and_then(|t| self.lookup(ResourceType::RouteTable, account, region, &t.id)))
     }
 
-    /// Why the route table of `subnet` is not known, when the snapshot names more than one.
-    pub fn routing_problem(&self, account: &str, region: &str, subnet: &str) -> Option<String> {
-        self.route_table_of_subnet(account, region, subnet)
-            .err()
-            .map(|ambiguous| ambiguous.why)
-    }
-
-    /// The notebooks that may use route table `table`, each with why it is not known.
-    pub fn notebooks_that_may_use(
-        &self,
-        account: &str,
-        region: &str,
-        table: &str,
-    ) -> Vec<(usize, String)> {
-        self.notebooks_that_may_use
-            .get(&(account, region, table))
-            .cloned()
-            .unwrap_or_default()
-    }
-
     /// The S3 managed prefix list ids of (account, region).
     pub fn s3_prefix_lists(&self, account: &str, region: &str) -> Vec<String> {
         self.s3_prefix_lists
@@ -395,6 +375,15 @@ impl<'a> SnapshotIndex<'a> {
         let mut out = Related {
             entries: Vec::new(),
             consulted: vec![(e.account.to_string(), e.region.map(str::to_string))],
+            unknown: Vec::new(),
+        };
+        // The table that routes a subnet; none, with why, when the snapshot names more than one.
+        let route_table = |out: &mut Related, subnet: &str| {
+            self.route_table_of_subnet(e.account, region, subnet)
+                .unwrap_or_else(|ambiguous| {
+                    out.unknown.push(ambiguous.why);
+                    None
+                })
         };
         match relation {
             Relation::Subnet => {
@@ -417,12 +406,9 @@ impl<'a> SnapshotIndex<'a> {
                 } else {
                     field("subnet_id")
                 };
-                // An ambiguous routing relates nothing; `routing_problem` says why.
-                out.entries.extend(subnet.and_then(|s| {
-                    self.route_table_of_subnet(e.account, region, &s)
-                        .ok()
-                        .flatten()
-                }));
+                if let Some(rt) = subnet.and_then(|s| route_table(&mut out, &s)) {
+                    out.entries.push(rt);
+                }
             }
             Relation::Vpc => {
                 let vpc = field("subnet_id")
@@ -442,11 +428,7 @@ impl<'a> SnapshotIndex<'a> {
                 }
             }
             Relation::GatewayEndpoints => {
-                if let Some(rt) = field("subnet_id").and_then(|s| {
-                    self.route_table_of_subnet(e.account, region, &s)
-                        .ok()
-                        .flatten()
-                }) {
+                if let Some(rt) = field("subnet_id").and_then(|s| route_table(&mut out, &s)) {
                     let rt_id = self.entries[rt].id;
                     out.entries.extend(
                         self.route_table_endpoints
@@ -469,6 +451,16 @@ impl<'a> SnapshotIndex<'a> {
                         .into_iter()
                         .flatten()
                         .copied(),
+                );
+                // Notebooks whose subnet the snapshot routes through this table and another.
+                out.unknown.extend(
+                    self.notebooks_that_may_use
+                        .get(&(e.account, region, e.id))
+                        .into_iter()
+                        .flatten()
+                        .map(|(n, why)| {
+                            format!("notebook {} may use it: {why}", self.entries[*n].id)
+                        }),
                 );
                 if e.resource_type == ResourceType::IamRole {
                     // Notebooks of any account may use the role.
@@ -504,6 +496,9 @@ pub struct Related {
     pub entries: Vec<usize>,
     /// (account, region) whose population of the target type the answer depends on.
     pub consulted: Vec<(String, Option<String>)>,
+    /// Why the snapshot cannot tell some of what is related (a subnet routed by more than one
+    /// table), each the reason for one possible member.
+    pub unknown: Vec<String>,
 }
 
 #[cfg(test)]

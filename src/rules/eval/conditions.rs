@@ -215,7 +215,7 @@ impl<'a> Evaluator<'a> {
         evidence.append(&mut v.evidence);
         // What the relation passes through but was not collected: the answer over the known
         // entries stands only where no unknown entry could change it.
-        let unknowns = self.relation_unknowns(scope.entry, test.relation);
+        let unknowns = self.relation_unknowns(scope.entry, test.relation, &related.unknown);
         let stands = match (test.quantifier, v.outcome) {
             (_, Outcome::Error) => true,
             (Quantifier::Any, Outcome::Pass) => true,
@@ -378,8 +378,15 @@ impl<'a> Evaluator<'a> {
     /// What following `relation` from `from` depends on that was not collected: the source's
     /// own fields the relation reads, the populations it passes through (subnets and route
     /// tables on the way to an endpoint), and for the reverse relation to notebooks every
-    /// notebook that could use the resource but whose configuration (or listing) is missing.
-    fn relation_unknowns(&self, from: usize, relation: Relation) -> Vec<String> {
+    /// notebook that could use the resource but whose configuration (or listing) is missing;
+    /// `related_unknown` is what the index could not tell while following it
+    /// ([`super::super::index::Related::unknown`]), placed with the populations it concerns.
+    fn relation_unknowns(
+        &self,
+        from: usize,
+        relation: Relation,
+        related_unknown: &[String],
+    ) -> Vec<String> {
         use ResourceType as T;
         let e = &self.index.entries[from];
         let mut out = Vec::new();
@@ -413,20 +420,8 @@ impl<'a> Evaluator<'a> {
                 if relation == Relation::GatewayEndpoints {
                     population(&mut out, T::VpcEndpoint, e.account, e.region);
                 }
-                // A subnet the snapshot routes through more than one table (the subnet the
-                // relation starts from, as `SnapshotIndex::related` reads it).
-                let subnet = if relation == Relation::RouteTable && e.resource_type == T::Subnet {
-                    Some(e.id.to_string())
-                } else {
-                    e.field("subnet_id")
-                        .and_then(|v| v.as_str().map(str::to_string))
-                };
-                if let Some(why) = subnet.and_then(|subnet| {
-                    self.index
-                        .routing_problem(e.account, e.region.unwrap_or(""), &subnet)
-                }) {
-                    out.push(why);
-                }
+                // A subnet the snapshot routes through more than one table.
+                out.extend(related_unknown.iter().cloned());
             }
             Relation::Vpc => population(&mut out, T::Subnet, e.account, e.region),
             Relation::Notebooks => {
@@ -457,15 +452,8 @@ impl<'a> Evaluator<'a> {
                     population(&mut out, T::Subnet, e.account, e.region);
                     population(&mut out, T::RouteTable, e.account, e.region);
                 }
-                if e.resource_type == T::RouteTable {
-                    let region = e.region.unwrap_or("");
-                    for (n, why) in self.index.notebooks_that_may_use(e.account, region, e.id) {
-                        out.push(format!(
-                            "notebook {} may use it: {why}",
-                            self.index.entries[n].id
-                        ));
-                    }
-                }
+                // Notebooks that may use this route table, their subnet routed by two.
+                out.extend(related_unknown.iter().cloned());
                 for &n in self.index.notebooks_with_errors() {
                     let notebook = &self.index.entries[n];
                     let in_scope = any_account
