@@ -377,32 +377,18 @@ impl<'a> Evaluator<'a> {
     pub fn evaluate_rule(&self, rule: &LoadedRule) -> Vec<Finding> {
         let plan = self.plan(rule);
         let mut alike = Alike::default();
+        // Its type's entries (in ARN order), then those of `rule_extras`, all sorted by ARN as
+        // `evaluate_all` sorts a rule's block.
         let mut findings: Vec<Finding> = self
             .index
             .of_type(rule.spec.resource_type)
             .iter()
-            .map(|&i| alike.share(self.result_on(rule, &plan, i)))
+            .map(|&i| self.result_on(rule, &plan, i))
+            .chain(self.rule_extras(rule, &plan))
+            .map(|f| alike.share(f))
             .collect();
-        self.close_rule(rule, &plan, &mut findings, 0, &mut alike);
+        sort_by_arn(&mut findings);
         findings
-    }
-
-    /// Ends a rule's results, `findings[start..]` (its type's entries, in ARN order): adds
-    /// those of [`Self::rule_extras`] and sorts them all by ARN, ties in their order.
-    fn close_rule(
-        &self,
-        rule: &LoadedRule,
-        plan: &RulePlan,
-        findings: &mut Vec<Finding>,
-        start: usize,
-        alike: &mut Alike,
-    ) {
-        findings.extend(
-            self.rule_extras(rule, plan)
-                .into_iter()
-                .map(|f| alike.share(f)),
-        );
-        sort_by_arn(&mut findings[start..]);
     }
 
     /// What a rule needs before any resource: its identity, shared by all its results, and
