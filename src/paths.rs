@@ -114,11 +114,13 @@ impl<'a> RegionLookups<'a> {
     }
 
     /// The route table in effect for a subnet: its explicit association, else the VPC's main
-    /// one; `Err(why)` when the snapshot names more than one.
-    fn route_table(&self, subnet: &str) -> Result<Option<&'a RouteTable>, String> {
-        self.routing
-            .table_of_subnet(subnet)
-            .map_err(|ambiguous| ambiguous.why)
+    /// one; `Err(why)` when none was collected or the snapshot names more than one.
+    fn route_table(&self, subnet: &str) -> Result<&'a RouteTable, String> {
+        match self.routing.table_of_subnet(subnet) {
+            Ok(Some(table)) => Ok(table),
+            Ok(None) => Err("the subnet's route table was not collected".into()),
+            Err(ambiguous) => Err(ambiguous.why),
+        }
     }
 }
 
@@ -333,16 +335,7 @@ impl Notebook<'_> {
             }
         }
         let table = match self.lookups.route_table(subnet) {
-            Ok(Some(table)) => table,
-            Ok(None) => {
-                hops.push(hop(
-                    "route_table",
-                    subnet,
-                    HopDecision::NotEvaluated,
-                    "the subnet's route table was not collected".into(),
-                ));
-                return (hops, None);
-            }
+            Ok(table) => table,
             Err(why) => {
                 hops.push(hop("route_table", subnet, HopDecision::NotEvaluated, why));
                 return (hops, None);
@@ -929,14 +922,8 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
             }
         }
         let route_hop = match nb.lookups.route_table(subnet) {
-            Ok(None) => hop(
-                "route_table",
-                subnet,
-                HopDecision::NotEvaluated,
-                "the subnet's route table was not collected".into(),
-            ),
             Err(why) => hop("route_table", subnet, HopDecision::NotEvaluated, why),
-            Ok(Some(t)) => match t.routes.iter().find(|r| {
+            Ok(t) => match t.routes.iter().find(|r| {
                 is_default_route(r.destination_cidr.as_deref())
                     && r.state.as_deref() != Some("blackhole")
             }) {
