@@ -22,7 +22,7 @@ use crate::policy::{
 };
 
 /// What one hop did to the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HopDecision {
     Passes,
@@ -31,7 +31,7 @@ pub enum HopDecision {
 }
 
 /// One hop of a path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Hop {
     /// `security_group`, `route_table`, `vpc_endpoint`, `identity_policy`, `access_point`, ...
     pub layer: &'static str,
@@ -43,7 +43,7 @@ pub struct Hop {
 }
 
 /// The answer for one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
     /// The request gets through every hop.

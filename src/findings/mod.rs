@@ -2,16 +2,17 @@
 //! [`Finding::new`], which demands a severity, one primary resource, a message and the evidence.
 //! Fingerprints are sha256 of rule id + resource identity, stable across runs.
 
+pub mod evidence;
 pub mod report;
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::ResourceType;
 
+pub use evidence::{EvidenceValue, PathAnswer, PathsEvidence};
 pub use report::{Report, Summary};
 
 /// The verdict for one (rule, resource).
@@ -145,7 +146,7 @@ pub struct Evidence {
     /// Where the value was read (`direct_internet_access`, `subnet -> route_table.routes`).
     pub path: Arc<str>,
     /// Shared: the same policy document is evidence for several rules and results.
-    pub value: Arc<Value>,
+    pub value: EvidenceValue,
 }
 
 /// The verdict of one rule on one resource.

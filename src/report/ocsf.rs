@@ -45,7 +45,7 @@ pub fn render(report: &Report) -> String {
             let evidence: serde_json::Map<String, Value> = f
                 .evidence
                 .iter()
-                .map(|e| (e.path.to_string(), (*e.value).clone()))
+                .map(|e| (e.path.to_string(), e.value.to_json().into_owned()))
                 .collect();
             let region = f.resource.region.clone().unwrap_or_else(|| "global".into());
             json!({

@@ -131,7 +131,7 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
             .evidence
             .iter()
             .find(|e| &*e.path == "paths intended")
-            .and_then(|e| e.value["chain"].as_array().cloned())
+            .and_then(|e| e.value.to_json()["chain"].as_array().cloned())
         else {
             continue;
         };

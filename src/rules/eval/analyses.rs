@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::findings::{Evidence, Finding, Status};
+use crate::findings::{Evidence, EvidenceValue, Finding, Status};
 use crate::model::{PolicyField, PolicyRecord, ResourceType, parse_record};
 use crate::policy::{Policy, PolicyError, PolicyKind, analysis};
 
@@ -141,7 +141,7 @@ impl<'a> Evaluator<'a> {
         };
         let mut evidence = vec![Evidence {
             path: path.as_str().into(),
-            value: match held {
+            value: EvidenceValue::Json(match held {
                 Some(held) => Arc::clone(held),
                 None => self.shared(at.clone(), EvidenceOf::Documents, || {
                     let document = |r: &RecordParts<'_>| r.document.cloned().unwrap_or(Value::Null);
@@ -153,7 +153,7 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                 }),
-            },
+            }),
         }];
         let mut missing = Vec::new();
         let mut policies = Vec::new();
@@ -236,7 +236,7 @@ impl<'a> Evaluator<'a> {
                 let principals = self.strings(call.principals.as_ref(), scope);
                 evidence.push(Evidence {
                     path: "expected principals".into(),
-                    value: Arc::new(json!(principals)),
+                    value: json!(principals).into(),
                 });
                 per_policy(&|p| analysis::grants_only_principals(p, &principals, call.require_all))
             }
@@ -290,7 +290,7 @@ impl<'a> Evaluator<'a> {
         };
         evidence.push(Evidence {
             path: format!("{} {}", call.name.as_str(), path).into(),
-            value: Arc::new(json!(result.reasons)),
+            value: json!(result.reasons).into(),
         });
         let message = format!("{path}: {}", result.reasons.join("; "));
         Verdict::new(
@@ -342,9 +342,11 @@ impl Evaluator<'_> {
         let field = call.policy.as_str();
         let mut evidence = vec![Evidence {
             path: field.into(),
-            value: self.shared((scope.entry, field.to_string()), EvidenceOf::Itself, || {
-                entry.field(field).map_or(Value::Null, Cow::into_owned)
-            }),
+            value: self
+                .shared((scope.entry, field.to_string()), EvidenceOf::Itself, || {
+                    entry.field(field).map_or(Value::Null, Cow::into_owned)
+                })
+                .into(),
         }];
         let Some(org) = self.snapshot.organization.as_ref() else {
             return Verdict::new(
@@ -445,7 +447,8 @@ impl Evaluator<'_> {
                             .policy
                             .as_ref()
                             .and_then(|p| p.document.clone())
-                            .unwrap_or_else(|| Arc::new(Value::Null)),
+                            .unwrap_or_else(|| Arc::new(Value::Null))
+                            .into(),
                     });
                     let resource = format!("arn:aws:s3:::{bucket}/xscan-probe");
                     let requests: Vec<ProbeRequest<'_>> = actions
@@ -487,7 +490,7 @@ impl Evaluator<'_> {
         };
         evidence.push(Evidence {
             path: format!("{} {field}", call.name.as_str()).into(),
-            value: Arc::new(json!(reasons)),
+            value: json!(reasons).into(),
         });
         Verdict::new(
             outcome,
@@ -526,7 +529,7 @@ pub(super) fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
                 .into();
                 finding.evidence.push(Evidence {
                     path: format!("mitigated_by {}", mitigation.rule).into(),
-                    value: Arc::new(json!(mitigation.because)),
+                    value: json!(mitigation.because).into(),
                 });
             }
         }

@@ -1,15 +1,13 @@
 //! The conditions a check is made of, on one resource: field tests, list quantifiers,
 //! relations to other resources (with what a relation cannot see), and perimeter paths.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
-use crate::findings::Evidence;
+use crate::findings::{Evidence, PathAnswer, PathsEvidence};
 use crate::model::ResourceType;
 
 use super::super::spec::{EachTest, FieldTest, Quantifier, RelatedTest, Relation};
-use super::{Evaluator, Outcome, Scope, Verdict, quantify, render};
+use super::{Evaluator, Outcome, Scope, SharedPath, Verdict, quantify, render};
 
 impl<'a> Evaluator<'a> {
     pub(super) fn field(&self, test: &FieldTest, scope: Scope<'_>) -> Verdict {
@@ -21,7 +19,7 @@ impl<'a> Evaluator<'a> {
         let observed: &Value = &observed;
         let evidence = vec![Evidence {
             path: path.as_str().into(),
-            value: self.evidence_of(scope, &path, observed),
+            value: self.evidence_of(scope, &path, observed).into(),
         }];
         let shown = render(observed);
         // What was expected, put in words only for a failure (most results pass).
@@ -194,7 +192,7 @@ impl<'a> Evaluator<'a> {
             .collect();
         let mut evidence = vec![Evidence {
             path: label.as_str().into(),
-            value: Arc::new(json!(ids)),
+            value: json!(ids).into(),
         }];
         let verdicts = related.entries.iter().map(|&i| {
             let prefix = format!("{label} {}: ", self.index.entries[i].id);
@@ -225,7 +223,7 @@ impl<'a> Evaluator<'a> {
         if !unknowns.is_empty() && !stands {
             evidence.push(Evidence {
                 path: format!("{label} (not collected)").into(),
-                value: Arc::new(json!(unknowns)),
+                value: json!(unknowns).into(),
             });
             return Verdict::new(
                 Outcome::Error,
@@ -269,52 +267,41 @@ impl<'a> Evaluator<'a> {
             Q::ThroughEndpoint => ("egress", "s3:"),
             Q::Layers => ("layers", ""),
         };
-        let mine: Vec<&crate::paths::PathResult> = paths
+        let mine: Vec<&SharedPath> = paths
             .iter()
             .filter(|p| p.kind == kind && p.question.starts_with(prefix))
             .collect();
-        // The answers and the hop that decided each (`xscan paths` shows every hop), and for
-        // the intended path the chain of hops the diagram draws: the evidence of every notebook
-        // of a large estate stays small.
-        let answers: Vec<Value> = mine
-            .iter()
-            .map(|p| {
-                let decided = p
-                    .hops
-                    .iter()
-                    .find(|h| h.decision != HopDecision::Passes)
-                    .or(p.hops.last());
-                json!({"question": p.question, "answer": p.answer, "decided_by": decided})
-            })
-            .collect();
-        let mut value = json!({"answers": answers});
-        if kind == "intended"
-            && let Some(first) = mine.first()
-        {
-            value["chain"] = Value::Array(
-                first
-                    .hops
-                    .iter()
-                    .map(|h| {
-                        let mut hop =
-                            json!({"layer": h.layer, "resource": h.resource, "decision": h.decision});
-                        if h.layer == "notebook" {
-                            hop["detail"] = json!(h.detail);
-                        }
-                        hop
-                    })
-                    .collect(),
-            );
-        }
-        let evidence = vec![Evidence {
-            path: format!("paths {kind}").into(),
-            value: Arc::new(value),
-        }];
-        let deciding = |p: &crate::paths::PathResult| {
+        // The first hop that does not let the request through decides, else the last.
+        let decided = |p: &SharedPath| {
             p.hops
                 .iter()
                 .find(|h| h.decision != HopDecision::Passes)
                 .or(p.hops.last())
+                .cloned()
+        };
+        // The answers and the hop that decided each (`xscan paths` shows every hop), and for
+        // the intended path the chain of hops the diagram draws. Both are the notebook's own
+        // shared hops: what a notebook's evidence adds is the few that are its own.
+        let answers = mine
+            .iter()
+            .map(|p| {
+                self.share_answer(PathAnswer {
+                    question: p.question.clone(),
+                    answer: p.answer,
+                    decided_by: decided(p),
+                })
+            })
+            .collect();
+        let chain = match (kind, mine.first()) {
+            ("intended", Some(first)) => Some(first.hops.clone()),
+            _ => None,
+        };
+        let evidence = vec![Evidence {
+            path: format!("paths {kind}").into(),
+            value: PathsEvidence { answers, chain }.into(),
+        }];
+        let deciding = |p: &SharedPath| {
+            decided(p)
                 .map(|h| format!("{} {}: {}", h.layer, h.resource, h.detail))
                 .unwrap_or_default()
         };
@@ -341,7 +328,7 @@ impl<'a> Evaluator<'a> {
             "layers" => (Answer::Refused, "held by two layers or more"),
             _ => (Answer::Allowed, "closed"),
         };
-        let layers_holding = |p: &crate::paths::PathResult| {
+        let layers_holding = |p: &SharedPath| {
             let holding: Vec<String> = p
                 .hops
                 .iter()

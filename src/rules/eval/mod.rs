@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use crate::findings::{Evidence, Finding, ResourceRef, Status};
+use crate::findings::{Evidence, EvidenceValue, Finding, PathAnswer, ResourceRef, Status};
 use crate::model::{AccountRole, ResourceType, Snapshot};
 use crate::policy::{Policy, PolicyError};
 
@@ -80,6 +80,9 @@ pub struct Evaluator<'a> {
     /// Evidence values by content, so that a document in many resources (a templated policy)
     /// is held once.
     shared_content: Mutex<ContentSet<SameJson>>,
+    /// The parts of the notebooks' paths by content: most hops, questions and answers are the
+    /// same for every notebook of a fleet, and the path rules' evidence holds them once.
+    shared_paths: Mutex<PathParts>,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
     /// The perimeter the notebooks' paths are found against (`path` checks), when a
@@ -95,8 +98,35 @@ struct EntryCache {
     /// Shared evidence by the path it was read at, so that a document that is evidence for
     /// several rules is one value.
     evidence: FastMap<(String, EvidenceOf), Arc<Value>>,
-    /// A notebook's perimeter paths (as `paths::compact` keeps them).
-    paths: Option<Arc<Vec<crate::paths::PathResult>>>,
+    /// A notebook's perimeter paths (as `paths::compact` keeps them), their parts shared.
+    paths: Option<Arc<Vec<SharedPath>>>,
+}
+
+/// One path of a notebook as the path rules read it: its question and hops shared with every
+/// other notebook's equal ones.
+pub(super) struct SharedPath {
+    pub(super) kind: &'static str,
+    pub(super) question: Arc<str>,
+    pub(super) answer: crate::paths::Answer,
+    pub(super) hops: Arc<[Arc<crate::paths::Hop>]>,
+}
+
+/// The parts of paths made so far, by content (see `Evaluator::shared_paths`).
+#[derive(Default)]
+struct PathParts {
+    hops: ContentSet<Arc<crate::paths::Hop>>,
+    questions: ContentSet<Arc<str>>,
+    answers: ContentSet<Arc<PathAnswer>>,
+}
+
+/// `item` as held in `set`: the one already there, else `item`, kept for the next.
+fn intern<T: Eq + std::hash::Hash>(set: &mut ContentSet<Arc<T>>, item: T) -> Arc<T> {
+    if let Some(known) = set.get(&item) {
+        return known.clone();
+    }
+    let item = Arc::new(item);
+    set.insert(item.clone());
+    item
 }
 
 /// Where a value was read: the entry and the path (with its scope's prefix, which names the
@@ -151,6 +181,7 @@ impl<'a> Evaluator<'a> {
             configured_accounts: accounts,
             caches: Mutex::new(FastMap::default()),
             shared_content: Mutex::new(ContentSet::default()),
+            shared_paths: Mutex::new(PathParts::default()),
             parameter_gaps: BTreeMap::new(),
             perimeter: None,
         }
@@ -180,7 +211,7 @@ impl<'a> Evaluator<'a> {
 
     /// The perimeter paths of notebook entry `i`, found once while it is kept; `None` without
     /// a perimeter.
-    fn paths_of(&self, i: usize) -> Option<Arc<Vec<crate::paths::PathResult>>> {
+    fn paths_of(&self, i: usize) -> Option<Arc<Vec<SharedPath>>> {
         let perimeter = self.perimeter.as_ref()?;
         let entry = &self.index.entries[i];
         if entry.resource_type != ResourceType::SagemakerNotebook {
@@ -190,13 +221,51 @@ impl<'a> Evaluator<'a> {
             return Some(known);
         }
         // Found outside the lock: another worker may find the same paths meanwhile.
-        let found = Arc::new(crate::paths::compact(perimeter.paths_of(
+        let found = crate::paths::compact(perimeter.paths_of(
             entry.account,
             entry.region.unwrap_or_default(),
             entry.id,
-        )));
+        ));
+        let found = Arc::new(self.share_paths(found));
         self.cache_of(i, |c| c.paths = Some(found.clone()));
         Some(found)
+    }
+
+    /// `paths` with their questions and hops replaced by the equal ones already held.
+    fn share_paths(&self, paths: Vec<crate::paths::PathResult>) -> Vec<SharedPath> {
+        let mut parts = self
+            .shared_paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        paths
+            .into_iter()
+            .map(|path| SharedPath {
+                kind: path.kind,
+                question: match parts.questions.get(path.question.as_str()) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let question: Arc<str> = path.question.into();
+                        parts.questions.insert(question.clone());
+                        question
+                    }
+                },
+                answer: path.answer,
+                hops: path
+                    .hops
+                    .into_iter()
+                    .map(|hop| intern(&mut parts.hops, hop))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// `answer` as held by the path rules' evidence: the equal one already made, else itself.
+    fn share_answer(&self, answer: PathAnswer) -> Arc<PathAnswer> {
+        let mut parts = self
+            .shared_paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        intern(&mut parts.answers, answer)
     }
 
     /// Parameters derived from data that was not all collected, with why: a rule reading one
@@ -469,7 +538,7 @@ impl<'a> Evaluator<'a> {
                 ),
                 vec![Evidence {
                     path: "collection_gap".into(),
-                    value: Arc::new(json!(prefix_list_gaps)),
+                    value: json!(prefix_list_gaps).into(),
                 }],
             )
         } else if plan.missing.is_empty() {
@@ -553,7 +622,7 @@ impl<'a> Evaluator<'a> {
                     format!("not evaluated: the {} resources of this account could not be listed ({reason})", spec.resource_type),
                     vec![Evidence {
                         path: "collection_gap".into(),
-                        value: Arc::new(json!(reason)),
+                        value: json!(reason).into(),
                     }],
                     ),
                 ));
@@ -674,7 +743,7 @@ impl<'a> Evaluator<'a> {
                     format!("not applicable: account {} is {role}", entry.account),
                     vec![Evidence {
                         path: "account_role".into(),
-                        value: Arc::new(json!(entry.account_role.map(AccountRole::as_str))),
+                        value: json!(entry.account_role.map(AccountRole::as_str)).into(),
                     }],
                 );
             }
@@ -941,13 +1010,17 @@ impl Alike {
         finding.message = self.text(&finding.message);
         for evidence in &mut finding.evidence {
             evidence.path = self.text(&evidence.path);
-            // A value the evaluator shares (a policy document) was already shared by content.
-            if Arc::strong_count(&evidence.value) > 1 {
+            // A value the evaluator shares (a policy document) was already shared by content,
+            // and a path rule's evidence is made of shared hops.
+            let EvidenceValue::Json(json) = &evidence.value else {
+                continue;
+            };
+            if Arc::strong_count(json) > 1 {
                 continue;
             }
-            let value = SameJson(evidence.value.clone());
+            let value = SameJson(json.clone());
             match self.values.get(&value) {
-                Some(known) => evidence.value = known.0.clone(),
+                Some(known) => evidence.value = EvidenceValue::Json(known.0.clone()),
                 None => {
                     self.values.insert(value);
                 }
@@ -1079,7 +1152,7 @@ fn quantify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::Severity;
+    use crate::findings::{PathsEvidence, Severity};
 
     fn result(message: &str, value: Value) -> Finding {
         let resource = ResourceRef {
@@ -1091,7 +1164,7 @@ mod tests {
         };
         let evidence = vec![Evidence {
             path: "policy".into(),
-            value: Arc::new(value),
+            value: value.into(),
         }];
         Finding::new(
             "XS",
@@ -1133,7 +1206,10 @@ mod tests {
             let held = endpoint.policy.as_ref().and_then(|p| p.document.as_ref());
             let held = held.expect("the fixture's endpoint has a policy document");
             for evidence in finding.evidence.iter().filter(|e| &*e.path == "policy") {
-                assert!(Arc::ptr_eq(held, &evidence.value), "{finding:#?}");
+                assert!(
+                    Arc::ptr_eq(held, evidence.value.as_json().expect("JSON")),
+                    "{finding:#?}"
+                );
                 citations += 1;
             }
         }
@@ -1142,6 +1218,52 @@ mod tests {
             evaluator.caches.lock().unwrap().is_empty(),
             "every entry is forgotten once its rules are done"
         );
+    }
+
+    /// Two notebooks in one subnet, behind one endpoint, reading one access point: their path
+    /// evidence holds the hops they share once (the route table, the endpoint, the role, ...)
+    /// and each its own notebook hop; the answers they share are one value.
+    #[test]
+    fn notebooks_share_the_hops_of_their_paths() {
+        let pack = crate::rules::RulePack::embedded().expect("embedded pack");
+        let (mut snapshot, config) = crate::rules::testing::fixtures(&pack).expect("fixtures");
+        let notebooks = &mut snapshot["accounts"]["111111111111"]["regions"]["us-east-1"]["sagemaker_notebooks"];
+        let mut copy = notebooks["ml-notebook-1"].clone();
+        copy["name"] = json!("ml-notebook-2");
+        copy["arn"] =
+            json!("arn:aws:sagemaker:us-east-1:111111111111:notebook-instance/ml-notebook-2");
+        notebooks["ml-notebook-2"] = copy;
+        let snapshot = Snapshot::from_json("two notebooks", &snapshot.to_string()).unwrap();
+        let evaluator = Evaluator::new(
+            &snapshot,
+            config.parameters(&snapshot),
+            config.account_roles(),
+        )
+        .with_perimeter(&config);
+        let results = evaluator.evaluate_rule(pack.get("XS-PATH-001").expect("rule"));
+        let paths: Vec<&PathsEvidence> = results
+            .iter()
+            .map(|r| match &r.evidence[0].value {
+                EvidenceValue::Paths(paths) => &**paths,
+                other => panic!("path evidence held as JSON: {other}"),
+            })
+            .collect();
+        assert_eq!(paths.len(), 2, "{results:#?}");
+        let (one, two) = (paths[0], paths[1]);
+        let (chain_one, chain_two) = (one.chain.as_ref().unwrap(), two.chain.as_ref().unwrap());
+        assert_eq!(chain_one.len(), chain_two.len());
+        assert!(chain_one.len() > 2, "{chain_one:?}");
+        for (a, b) in chain_one.iter().zip(chain_two.iter()) {
+            if a.layer == "notebook" {
+                assert_ne!(a.resource, b.resource);
+            } else {
+                assert!(Arc::ptr_eq(a, b), "{a:?} is held twice");
+            }
+        }
+        assert_eq!(one.answers.len(), 2, "{one:?}");
+        for (a, b) in one.answers.iter().zip(&two.answers) {
+            assert!(Arc::ptr_eq(a, b), "{a:?} is held twice");
+        }
     }
 
     #[test]
@@ -1155,7 +1277,7 @@ mod tests {
         ];
         let mut alike = Alike::default();
         let results: Vec<Finding> = results.into_iter().map(|r| alike.share(r)).collect();
-        let value = |i: usize| &results[i].evidence[0].value;
+        let value = |i: usize| results[i].evidence[0].value.as_json().expect("JSON");
         assert!(Arc::ptr_eq(value(0), value(1)));
         assert!(!Arc::ptr_eq(value(0), value(2)));
         assert_eq!(value(2).to_string(), r#"{"b":[1,{"c":2}],"a":1}"#);
