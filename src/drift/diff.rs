@@ -3,28 +3,46 @@
 //! statements and list entries in any order, a single value or a one-element list — and a
 //! changed policy is shown as a line diff of the normalized documents.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use similar::TextDiff;
 
 pub use crate::findings::report::{ChangeKind, FieldChange, ResourceChange};
-use crate::model::{ResourceType, Snapshot};
+use crate::model::{ResourceItem, ResourceType, Snapshot};
 
 /// Resource key: (type, account, region, id).
 type Key = (ResourceType, String, Option<String>, String);
 
-/// Every resource of a snapshot as JSON, keyed by identity (a bucket is keyed without its
-/// region, as it is not a regional resource).
-fn resources(snapshot: &Snapshot) -> BTreeMap<Key, Value> {
-    let mut out: BTreeMap<Key, Value> = snapshot
+/// A resource of one side of a diff: a collected resource, read as JSON only when it is
+/// compared (two snapshots' every resource as JSON at once was several times the snapshots),
+/// or an account as the organization places it.
+enum Side<'a> {
+    Collected(ResourceItem<'a>),
+    Account(Value),
+}
+
+impl Side<'_> {
+    fn to_json(&self) -> Cow<'_, Value> {
+        match self {
+            Side::Collected(item) => Cow::Owned(item.to_json()),
+            Side::Account(value) => Cow::Borrowed(value),
+        }
+    }
+}
+
+/// Every resource of a snapshot keyed by identity (a bucket is keyed without its region, as it
+/// is not a regional resource).
+fn resources(snapshot: &Snapshot) -> BTreeMap<Key, Side<'_>> {
+    let mut out: BTreeMap<Key, Side<'_>> = snapshot
         .resources()
         .map(|item| {
             let t = item.resource_type();
             let region = item.region.filter(|_| t.is_regional()).map(str::to_string);
             (
                 (t, item.account.to_string(), region, item.id.to_string()),
-                item.to_json(),
+                Side::Collected(item),
             )
         })
         .collect();
@@ -32,7 +50,7 @@ fn resources(snapshot: &Snapshot) -> BTreeMap<Key, Value> {
         for (id, account) in &org.accounts {
             out.insert(
                 (ResourceType::Account, id.clone(), None, id.clone()),
-                organization_account(org, id, account),
+                Side::Account(organization_account(org, id, account)),
             );
         }
     }
@@ -91,7 +109,7 @@ pub fn diff_snapshots(old: &Snapshot, new: &Snapshot) -> Vec<ResourceChange> {
             None => changes.push(change(key, ChangeKind::Removed, Vec::new())),
             Some(new_value) => {
                 let mut fields = Vec::new();
-                diff_values("", old_value, new_value, &mut fields);
+                diff_values("", &old_value.to_json(), &new_value.to_json(), &mut fields);
                 if !fields.is_empty() {
                     changes.push(change(key, ChangeKind::Modified, fields));
                 }
