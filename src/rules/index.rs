@@ -123,8 +123,14 @@ fn resource_ref(
 impl<'a> SnapshotIndex<'a> {
     /// Indexes `snapshot`; `roles` gives each account's role when the snapshot has none.
     pub fn build(snapshot: &'a Snapshot, role_of: &dyn Fn(&str) -> Option<AccountRole>) -> Self {
+        // Made first so that the entries are allocated once, at their size: a vector grown by
+        // doubling past the collected resources held twice their room for the whole scan.
+        let derived = match &snapshot.organization {
+            Some(org) => Self::derived_entries(snapshot, org, role_of),
+            None => Vec::new(),
+        };
         let mut index = Self {
-            entries: Vec::with_capacity(snapshot.resources().count()),
+            entries: Vec::with_capacity(snapshot.resources().count() + derived.len()),
             ..Self::default()
         };
         // Each account's role: the snapshot's, else the configuration's.
@@ -187,8 +193,8 @@ impl<'a> SnapshotIndex<'a> {
                 _ => {}
             }
         }
-        if let Some(org) = &snapshot.organization {
-            index.push_derived(snapshot, org, role_of);
+        for entry in derived {
+            index.push(entry);
         }
         // Reverse relations from notebooks.
         for (account, a) in &snapshot.accounts {
@@ -286,15 +292,16 @@ impl<'a> SnapshotIndex<'a> {
 
     /// The entries of the types derived from the organization (`account`,
     /// `organization_policy`), each made by its type's module.
-    fn push_derived(
-        &mut self,
+    /// The entries of the types derived from the organization part (accounts).
+    fn derived_entries(
         snapshot: &'a Snapshot,
         org: &'a OrganizationSnapshot,
         role_of: &dyn Fn(&str) -> Option<AccountRole>,
-    ) {
+    ) -> Vec<Entry<'a>> {
+        let mut entries = Vec::new();
         for &t in ResourceType::ALL.iter().filter(|t| t.is_derived()) {
             for d in t.derive(snapshot, org, role_of) {
-                self.push(Entry {
+                entries.push(Entry {
                     resource_type: t,
                     account: d.account,
                     region: None,
@@ -306,6 +313,7 @@ impl<'a> SnapshotIndex<'a> {
                 });
             }
         }
+        entries
     }
 
     fn push(&mut self, entry: Entry<'a>) -> usize {
