@@ -14,8 +14,12 @@ use handlebars::{
 };
 use serde::Serialize;
 
-use crate::findings::report::{ChangeKind, RuleInfo, WaiverOutcome};
-use crate::findings::{BaselineState, Finding, Report, ResourceRef, Severity, Status, sha256_hex};
+use crate::findings::report::{
+    ChangeKind, Drift, MethodInfo, RuleInfo, ScanInfo, ToolInfo, WaiverOutcome, WaiverReport,
+};
+use crate::findings::{
+    BaselineState, Finding, Report, ResourceRef, Severity, Status, Summary, sha256_hex,
+};
 
 /// Errors rendering the report.
 #[derive(Debug, thiserror::Error)]
@@ -119,9 +123,56 @@ struct CountView {
     count: usize,
 }
 
+/// The report as the template sees it: everything but the results, which it reads per rule
+/// (`rules[].attention` and `rules[].passing`). Handlebars reads its data as one JSON value,
+/// and the results a second time as JSON were most of a large report's memory.
+#[derive(Serialize)]
+struct ReportHead<'a> {
+    schema_version: &'a str,
+    report_id: &'a str,
+    tool: &'a ToolInfo,
+    scan: &'a ScanInfo,
+    method: &'a MethodInfo,
+    rules: &'a [RuleInfo],
+    summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<&'a Drift>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waivers: Option<&'a WaiverReport>,
+}
+
+impl<'a> ReportHead<'a> {
+    fn of(report: &'a Report) -> Self {
+        let Report {
+            schema_version,
+            report_id,
+            tool,
+            scan,
+            method,
+            rules,
+            summary,
+            drift,
+            waivers,
+            // The one field left out (a field added to `Report` fails to compile here).
+            results: _,
+        } = report;
+        Self {
+            schema_version,
+            report_id,
+            tool,
+            scan,
+            method,
+            rules,
+            summary,
+            drift: drift.as_ref(),
+            waivers: waivers.as_ref(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct View<'a> {
-    report: &'a Report,
+    report: ReportHead<'a>,
     generated_at: String,
     host: &'a str,
     command_line: &'a str,
@@ -148,10 +199,38 @@ struct View<'a> {
 /// The JSON embedded in the report: canonical compact JSON with `<`, `>` and `&` written as
 /// `\u` escapes, so it cannot end the script element; still valid JSON of the same report.
 pub fn embedded_json(report: &Report) -> String {
-    super::json::canonical(report)
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    // Escaped as it is written: a large report's JSON is hundreds of megabytes, and a copy
+    // per replaced character was most of the page's memory.
+    let mut out = ScriptSafe(Vec::new());
+    // The same text `json::canonical` makes (compact, no error for a report), escaped.
+    if serde_json::to_writer(&mut out, report).is_err() {
+        return String::new();
+    }
+    // Cannot fail: JSON is UTF-8, and only ASCII bytes were replaced by ASCII.
+    String::from_utf8(out.0).unwrap_or_default()
+}
+
+/// Writes JSON with `<`, `>` and `&` as `\u` escapes. They are ASCII, so they are never part
+/// of a longer UTF-8 sequence, and in JSON they only occur inside strings, where an escape
+/// reads back as the same character.
+struct ScriptSafe(Vec<u8>);
+
+impl std::io::Write for ScriptSafe {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for &b in bytes {
+            match b {
+                b'<' => self.0.extend_from_slice(b"\\u003c"),
+                b'>' => self.0.extend_from_slice(b"\\u003e"),
+                b'&' => self.0.extend_from_slice(b"\\u0026"),
+                b => self.0.push(b),
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn needs_attention(status: Status) -> bool {
@@ -304,9 +383,8 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
     registry
         .register_partial("style", style)
         .map_err(|e| HtmlError::Template(e.to_string()))?;
-    let json_text = embedded_json(report);
-    let json_sha256 = sha256_hex(json_text.as_bytes());
-    let script = json_text.clone();
+    let script = embedded_json(report);
+    let json_sha256 = sha256_hex(script.as_bytes());
     // The perimeter diagrams: SVG built from the report by `svg`, its text already escaped.
     let diagrams: String = super::svg::render_sections(report)
         .into_iter()
@@ -390,7 +468,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         )
     };
     let view = View {
-        report,
+        report: ReportHead::of(report),
         generated_at: options
             .generated_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -500,4 +578,35 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
     registry
         .render("report", &view)
         .map_err(|e| HtmlError::Template(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Escaping as the JSON is written gives what escaping the written text gives, whatever
+    /// the characters around (multi-byte ones included), and reads back as the same JSON.
+    #[test]
+    fn script_safe_json_is_the_canonical_json_escaped() {
+        let value = serde_json::json!({
+            "a<b": "</script><!-- & é 日本 \u{202e} \"q\" >",
+            "list": ["&amp;", "<", ">", "plain"],
+        });
+        let canonical = serde_json::to_string(&value).unwrap();
+        let mut out = ScriptSafe(Vec::new());
+        serde_json::to_writer(&mut out, &value).unwrap();
+        let escaped = String::from_utf8(out.0).unwrap();
+        assert_eq!(
+            escaped,
+            canonical
+                .replace('<', "\\u003c")
+                .replace('>', "\\u003e")
+                .replace('&', "\\u0026")
+        );
+        assert!(!escaped.contains(['<', '>', '&']));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&escaped).unwrap(),
+            value
+        );
+    }
 }
