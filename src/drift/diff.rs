@@ -13,7 +13,7 @@ pub use crate::findings::report::{ChangeKind, FieldChange, ResourceChange};
 use crate::model::{ResourceItem, ResourceType, Snapshot};
 
 /// Resource key: (type, account, region, id).
-type Key = (ResourceType, String, Option<String>, String);
+type Key<'a> = (ResourceType, &'a str, Option<&'a str>, &'a str);
 
 /// A resource of one side of a diff: a collected resource, read as JSON only when it is
 /// compared (two snapshots' every resource as JSON at once was several times the snapshots),
@@ -34,22 +34,19 @@ impl Side<'_> {
 
 /// Every resource of a snapshot keyed by identity (a bucket is keyed without its region, as it
 /// is not a regional resource).
-fn resources(snapshot: &Snapshot) -> BTreeMap<Key, Side<'_>> {
-    let mut out: BTreeMap<Key, Side<'_>> = snapshot
+fn resources(snapshot: &Snapshot) -> BTreeMap<Key<'_>, Side<'_>> {
+    let mut out: BTreeMap<Key<'_>, Side<'_>> = snapshot
         .resources()
         .map(|item| {
             let t = item.resource_type();
-            let region = item.region.filter(|_| t.is_regional()).map(str::to_string);
-            (
-                (t, item.account.to_string(), region, item.id.to_string()),
-                Side::Collected(item),
-            )
+            let region = item.region.filter(|_| t.is_regional());
+            ((t, item.account, region, item.id), Side::Collected(item))
         })
         .collect();
     if let Some(org) = &snapshot.organization {
         for (id, account) in &org.accounts {
             out.insert(
-                (ResourceType::Account, id.clone(), None, id.clone()),
+                (ResourceType::Account, id.as_str(), None, id.as_str()),
                 Side::Account(organization_account(org, id, account)),
             );
         }
@@ -98,9 +95,9 @@ pub fn diff_snapshots(old: &Snapshot, new: &Snapshot) -> Vec<ResourceChange> {
     let mut changes = Vec::new();
     let change = |key: &Key, kind: ChangeKind, fields: Vec<FieldChange>| ResourceChange {
         resource_type: key.0,
-        account: key.1.clone(),
-        region: key.2.clone(),
-        id: key.3.clone(),
+        account: key.1.to_string(),
+        region: key.2.map(str::to_string),
+        id: key.3.to_string(),
         change: kind,
         fields,
     };
