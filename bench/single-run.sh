@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One large estate in one run (issue "Hardening", "Scale of a single run"): a snapshot of N
 # notebooks and N security groups in one consumer account (the compliant fixture's pattern,
-# repeated), scanned to a table and to JSON and diffed with itself, on a release build.
+# repeated), scanned to a table, to JSON and (up to N = 50,000) to HTML, and diffed with
+# itself, on a release build.
 # Prints the snapshot size, each command's wall time and peak RSS (GNU time).
 # Usage: bench/single-run.sh [N]   (default 227000: the 200 MB estate of the issue)
 set -euo pipefail
@@ -39,3 +40,9 @@ measure "scan --format table" "$xscan" scan --snapshot "$work/estate.json" --con
 measure "scan --format json" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format json -o "$work/report.json"
 echo "JSON report: $(du -m "$work/report.json" | cut -f1) MB"
 measure "diff (same snapshot twice)" "$xscan" diff "$work/estate.json" "$work/estate.json"
+# The HTML page holds every result's evidence twice (shown and in its JSON island): about 19 KB
+# and 80 KB of memory per notebook, so only for the smaller estates.
+if [ "$n" -le 50000 ]; then
+    measure "scan --format html" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format html -o "$work/report.html"
+    echo "HTML report: $(du -m "$work/report.html" | cut -f1) MB"
+fi
