@@ -162,7 +162,8 @@ pub struct Finding {
     pub resource: Arc<ResourceRef>,
     /// Shared by the results of a rule that say the same.
     pub message: Arc<str>,
-    pub evidence: Vec<Evidence>,
+    /// Shared by the results of a rule whose evidence is the same values.
+    pub evidence: Arc<[Evidence]>,
     /// sha256(rule id + resource identity): stable across runs, distinct per resource.
     pub fingerprint: Fingerprint,
     /// How the result relates to the baseline, when one was given (`--baseline`).
@@ -193,7 +194,7 @@ impl Finding {
             status,
             resource,
             message: message.into(),
-            evidence,
+            evidence: evidence.into(),
             fingerprint,
             baseline_state: None,
             waiver: None,

@@ -62,7 +62,7 @@ pub fn render(report: &Report) -> String {
                 Status::Skipped => ("NOT_AVAILABLE", "NEW", "ARCHIVED"),
             };
             let mut evidence: serde_json::Map<String, Value> = serde_json::Map::new();
-            for e in &f.evidence {
+            for e in f.evidence.iter() {
                 let text = e.value.to_string();
                 // ProductFields values are strings of at most 5,000 characters.
                 let cut: String = text.chars().take(4_000).collect();

@@ -165,7 +165,7 @@ fn ten_thousand_results_render() {
                 template.status,
                 resource,
                 template.message.clone(),
-                template.evidence.clone(),
+                template.evidence.to_vec(),
             )
         })
         .collect();

@@ -527,10 +527,12 @@ pub(super) fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
                     finding.message, mitigation.rule, finding.resource.account, mitigation.because
                 )
                 .into();
-                finding.evidence.push(Evidence {
+                let mut evidence = finding.evidence.to_vec();
+                evidence.push(Evidence {
                     path: format!("mitigated_by {}", mitigation.rule).into(),
                     value: json!(mitigation.because).into(),
                 });
+                finding.evidence = evidence.into();
             }
         }
     }

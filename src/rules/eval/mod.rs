@@ -986,13 +986,16 @@ fn placeholders(count: usize) -> Vec<Finding> {
 }
 
 /// Makes the results of one rule that say the same thing (a message, an evidence path, an
-/// evidence value) share it: across a fleet most of them do (the same template, the same
+/// evidence value, a whole evidence list) share it: across a fleet most of them do (the same template, the same
 /// policy), and the results are most of a scan's memory. Each result is shared as it is made,
 /// so that its copies are freed at once rather than held until the rule is done.
 #[derive(Default)]
 struct Alike {
     texts: ContentSet<Arc<str>>,
     values: ContentSet<SameJson>,
+    /// Evidence lists by the parts they hold once their parts are shared: the same parts
+    /// (the same `Arc`s, kept alive here, so their addresses stay theirs) make one list.
+    lists: FastMap<Vec<(usize, usize)>, Arc<[Evidence]>>,
 }
 
 impl Alike {
@@ -1008,7 +1011,34 @@ impl Alike {
 
     fn share(&mut self, mut finding: Finding) -> Finding {
         finding.message = self.text(&finding.message);
-        for evidence in &mut finding.evidence {
+        // A result just made holds its evidence alone.
+        if let Some(evidence) = Arc::get_mut(&mut finding.evidence) {
+            self.share_parts(evidence);
+        }
+        // A path rule's evidence is its notebook's own: no other result has the same list.
+        let Some(parts) = finding.evidence.iter().map(Self::address).collect() else {
+            return finding;
+        };
+        let list = self
+            .lists
+            .entry(parts)
+            .or_insert_with(|| finding.evidence.clone())
+            .clone();
+        finding.evidence = list;
+        finding
+    }
+
+    /// Where a piece of evidence's path and JSON value are held.
+    fn address(evidence: &Evidence) -> Option<(usize, usize)> {
+        let value = evidence.value.as_json()?;
+        Some((
+            Arc::as_ptr(&evidence.path).addr(),
+            Arc::as_ptr(value).addr(),
+        ))
+    }
+
+    fn share_parts(&mut self, evidence: &mut [Evidence]) {
+        for evidence in evidence {
             evidence.path = self.text(&evidence.path);
             // A value the evaluator shares (a policy document) was already shared by content,
             // and a path rule's evidence is made of shared hops.
@@ -1026,7 +1056,6 @@ impl Alike {
                 }
             }
         }
-        finding
     }
 }
 
@@ -1279,6 +1308,10 @@ mod tests {
         let results: Vec<Finding> = results.into_iter().map(|r| alike.share(r)).collect();
         let value = |i: usize| results[i].evidence[0].value.as_json().expect("JSON");
         assert!(Arc::ptr_eq(value(0), value(1)));
+        // The same parts make one list.
+        assert!(Arc::ptr_eq(&results[0].evidence, &results[1].evidence));
+        assert!(!Arc::ptr_eq(&results[0].evidence, &results[2].evidence));
+        assert!(!Arc::ptr_eq(&results[0].evidence, &results[3].evidence));
         assert!(!Arc::ptr_eq(value(0), value(2)));
         assert_eq!(value(2).to_string(), r#"{"b":[1,{"c":2}],"a":1}"#);
         assert!(!Arc::ptr_eq(value(0), value(3)));
