@@ -986,9 +986,10 @@ fn placeholders(count: usize) -> Vec<Finding> {
 }
 
 /// Makes the results of one rule that say the same thing (a message, an evidence path, an
-/// evidence value, a whole evidence list) share it: across a fleet most of them do (the same template, the same
-/// policy), and the results are most of a scan's memory. Each result is shared as it is made,
-/// so that its copies are freed at once rather than held until the rule is done.
+/// evidence value, a whole evidence list) share it: across a fleet most of them do (the same
+/// template, the same policy), and the results are most of a scan's memory. Each result is
+/// shared as it is made, so that its copies are freed at once rather than held until the rule
+/// is done.
 #[derive(Default)]
 struct Alike {
     texts: ContentSet<Arc<str>>,
