@@ -53,6 +53,29 @@ fn drift_from_compliant_to_drifted_and_back() {
     );
 }
 
+/// A scan compared with its own JSON report finds nothing new or changed: the evidence read
+/// back from JSON equals the scan's, the path rules' typed evidence included.
+#[test]
+fn a_scan_against_its_own_report_is_unchanged() {
+    let dir = temp_dir("drift-self");
+    let (first, _) = scan_json(ESTATE, &[]);
+    let baseline = dir.join("baseline.json");
+    std::fs::write(&baseline, first.to_string()).unwrap();
+    let (again, _) = scan_json(ESTATE, &["--baseline", baseline.to_str().unwrap()]);
+    let results = again["results"].as_array().unwrap();
+    let paths = results
+        .iter()
+        .filter(|r| r["rule_id"].as_str().unwrap().starts_with("XS-PATH"))
+        .filter(|r| !r["evidence"].as_array().unwrap().is_empty())
+        .count();
+    assert!(paths >= 4, "the estate's notebooks have path evidence");
+    let moved: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["baseline_state"] != "unchanged")
+        .collect();
+    assert!(moved.is_empty(), "{moved:#?}");
+}
+
 #[test]
 fn fail_on_decides_the_exit_code() {
     let dir = temp_dir("fail-on");
