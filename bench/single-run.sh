@@ -40,8 +40,8 @@ measure "scan --format table" "$xscan" scan --snapshot "$work/estate.json" --con
 measure "scan --format json" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format json -o "$work/report.json"
 echo "JSON report: $(du -m "$work/report.json" | cut -f1) MB"
 measure "diff (same snapshot twice)" "$xscan" diff "$work/estate.json" "$work/estate.json"
-# The HTML page holds every result's evidence twice (shown and in its JSON island): about 19 KB
-# and 80 KB of memory per notebook, so only for the smaller estates.
+# The HTML page holds every result's evidence twice (shown and in its JSON island): about 18 KB
+# of page and 80 KB of memory per notebook, so only for the smaller estates.
 if [ "$n" -le 50000 ]; then
     measure "scan --format html" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format html -o "$work/report.html"
     echo "HTML report: $(du -m "$work/report.html" | cut -f1) MB"
