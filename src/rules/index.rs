@@ -292,7 +292,6 @@ impl<'a> SnapshotIndex<'a> {
 
     /// The entries of the types derived from the organization (`account`,
     /// `organization_policy`), each made by its type's module.
-    /// The entries of the types derived from the organization part (accounts).
     fn derived_entries(
         snapshot: &'a Snapshot,
         org: &'a OrganizationSnapshot,

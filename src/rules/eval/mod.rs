@@ -119,12 +119,17 @@ struct PathParts {
     answers: ContentSet<Arc<PathAnswer>>,
 }
 
-/// `item` as held in `set`: the one already there, else `item`, kept for the next.
-fn intern<T: Eq + std::hash::Hash>(set: &mut ContentSet<Arc<T>>, item: T) -> Arc<T> {
-    if let Some(known) = set.get(&item) {
+/// `item` as held in `set`: the equal one already there, else `item` shared and kept for the
+/// next (a hop, an answer, a `String` or an `Arc<str>` alike; made shared only when new).
+fn intern<T, I>(set: &mut ContentSet<Arc<T>>, item: I) -> Arc<T>
+where
+    T: ?Sized + Eq + std::hash::Hash,
+    I: std::borrow::Borrow<T> + Into<Arc<T>>,
+{
+    if let Some(known) = set.get(item.borrow()) {
         return known.clone();
     }
-    let item = Arc::new(item);
+    let item = item.into();
     set.insert(item.clone());
     item
 }
@@ -241,14 +246,7 @@ impl<'a> Evaluator<'a> {
             .into_iter()
             .map(|path| SharedPath {
                 kind: path.kind,
-                question: match parts.questions.get(path.question.as_str()) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let question: Arc<str> = path.question.into();
-                        parts.questions.insert(question.clone());
-                        question
-                    }
-                },
+                question: intern(&mut parts.questions, path.question),
                 answer: path.answer,
                 hops: path
                     .hops
@@ -1001,13 +999,7 @@ struct Alike {
 
 impl Alike {
     fn text(&mut self, text: &Arc<str>) -> Arc<str> {
-        match self.texts.get(text) {
-            Some(known) => known.clone(),
-            None => {
-                self.texts.insert(text.clone());
-                text.clone()
-            }
-        }
+        intern(&mut self.texts, text.clone())
     }
 
     fn share(&mut self, mut finding: Finding) -> Finding {
