@@ -11,6 +11,7 @@ mod field;
 pub mod merge;
 mod organization;
 mod organization_policy;
+mod packed;
 mod registry;
 mod resources;
 mod routing;
@@ -207,10 +208,10 @@ pub struct AccountSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<AccountRole>,
     /// IAM roles, keyed by role name (IAM is global).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub iam_roles: BTreeMap<String, IamRole>,
     /// S3 buckets, keyed by bucket name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub s3_buckets: BTreeMap<String, S3Bucket>,
     /// Account-level S3 settings (public access block), when collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,21 +226,21 @@ pub struct AccountSnapshot {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionSnapshot {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub sagemaker_notebooks: BTreeMap<String, NotebookInstance>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub vpcs: BTreeMap<String, Vpc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub subnets: BTreeMap<String, Subnet>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub route_tables: BTreeMap<String, RouteTable>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub security_groups: BTreeMap<String, SecurityGroup>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub vpc_endpoints: BTreeMap<String, VpcEndpoint>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub prefix_lists: BTreeMap<String, PrefixList>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "packed::map")]
     pub s3_access_points: BTreeMap<String, S3AccessPoint>,
 }
 
