@@ -41,19 +41,20 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
     let previous: HashMap<Fingerprint, &Finding> = baseline
         .results
         .iter()
-        .map(|f| (f.fingerprint, f))
+        .map(|f| (f.fingerprint(), f))
         .collect();
     let mut counts: BTreeMap<BaselineState, usize> = BTreeMap::new();
     let mut resolved = Vec::new();
     for finding in &mut current.results {
-        let before = previous.get(&finding.fingerprint).copied();
+        let fingerprint = finding.fingerprint();
+        let before = previous.get(&fingerprint).copied();
         let state = classify(finding, before);
         *counts.entry(state).or_default() += 1;
         if let (BaselineState::Resolved, Some(before)) = (state, before) {
             resolved.push(ResolvedResult {
                 rule_id: finding.rule_id.to_string(),
                 resource: ResourceRef::clone(&finding.resource),
-                fingerprint: finding.fingerprint,
+                fingerprint,
                 previous_status: before.status,
                 current_status: Some(finding.status),
             });
@@ -61,17 +62,17 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
         finding.baseline_state = Some(state);
     }
     let current_fingerprints: std::collections::HashSet<Fingerprint> =
-        current.results.iter().map(|f| f.fingerprint).collect();
+        current.results.iter().map(Finding::fingerprint).collect();
     for gone in baseline
         .results
         .iter()
-        .filter(|f| is_failing(f.status) && !current_fingerprints.contains(&f.fingerprint))
+        .filter(|f| is_failing(f.status) && !current_fingerprints.contains(&f.fingerprint()))
     {
         *counts.entry(BaselineState::Resolved).or_default() += 1;
         resolved.push(ResolvedResult {
             rule_id: gone.rule_id.to_string(),
             resource: ResourceRef::clone(&gone.resource),
-            fingerprint: gone.fingerprint,
+            fingerprint: gone.fingerprint(),
             previous_status: gone.status,
             current_status: None,
         });

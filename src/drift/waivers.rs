@@ -155,7 +155,7 @@ impl Waivers {
                     && f.waiver.is_none()
                     && glob_match(&waiver.resource, &f.resource.arn)
             }) {
-                matched.push(finding.fingerprint);
+                matched.push(finding.fingerprint());
                 if !expired {
                     finding.status = Status::Waived;
                     finding.waiver = Some(Box::new(AppliedWaiver {

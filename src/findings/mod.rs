@@ -150,8 +150,12 @@ pub struct Evidence {
 }
 
 /// The verdict of one rule on one resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Its fingerprint is not held but derived ([`Finding::fingerprint`]): 32 bytes a result is
+/// 8 MB in a scan of 22,700 notebooks. It is written with the result all the same, and a result
+/// read back whose fingerprint is not its own is refused (see [`FindingAsWritten`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "FindingAsWritten")]
 pub struct Finding {
     /// Shared by all the results of a rule.
     pub rule_id: Arc<str>,
@@ -164,14 +168,88 @@ pub struct Finding {
     pub message: Arc<str>,
     /// Shared by the results of a rule whose evidence is the same values.
     pub evidence: Arc<[Evidence]>,
-    /// sha256(rule id + resource identity): stable across runs, distinct per resource.
-    pub fingerprint: Fingerprint,
     /// How the result relates to the baseline, when one was given (`--baseline`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_state: Option<BaselineState>,
     /// The waiver that accepted this failure (status `waived`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<Box<report::AppliedWaiver>>,
+}
+
+/// A result as reports write it: [`Finding`]'s fields, with its fingerprint after the
+/// evidence. Reading one back checks that fingerprint.
+#[derive(Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "R: Deserialize<'de>, W: Deserialize<'de>")
+)]
+pub struct FindingAsWritten<R = Arc<ResourceRef>, W = Box<report::AppliedWaiver>> {
+    rule_id: Arc<str>,
+    title: Arc<str>,
+    severity: Severity,
+    status: Status,
+    resource: R,
+    message: Arc<str>,
+    evidence: Arc<[Evidence]>,
+    /// sha256(rule id + resource identity): stable across runs, distinct per resource.
+    fingerprint: Fingerprint,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    baseline_state: Option<BaselineState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    waiver: Option<W>,
+}
+
+impl TryFrom<FindingAsWritten> for Finding {
+    type Error = String;
+
+    fn try_from(written: FindingAsWritten) -> Result<Self, Self::Error> {
+        let FindingAsWritten {
+            rule_id,
+            title,
+            severity,
+            status,
+            resource,
+            message,
+            evidence,
+            fingerprint: read,
+            baseline_state,
+            waiver,
+        } = written;
+        let own = fingerprint(&rule_id, &resource);
+        if read != own {
+            return Err(format!(
+                "the result of {rule_id} on {} has fingerprint {read}, but its rule and resource give {own}: the report was changed after it was written",
+                resource.arn
+            ));
+        }
+        Ok(Self {
+            rule_id,
+            title,
+            severity,
+            status,
+            resource,
+            message,
+            evidence,
+            baseline_state,
+            waiver,
+        })
+    }
+}
+
+impl Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        FindingAsWritten {
+            rule_id: self.rule_id.clone(),
+            title: self.title.clone(),
+            severity: self.severity,
+            status: self.status,
+            resource: &*self.resource,
+            message: self.message.clone(),
+            evidence: self.evidence.clone(),
+            fingerprint: self.fingerprint(),
+            baseline_state: self.baseline_state,
+            waiver: self.waiver.as_deref(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Finding {
@@ -185,20 +263,22 @@ impl Finding {
         message: impl Into<Arc<str>>,
         evidence: Vec<Evidence>,
     ) -> Self {
-        let (rule_id, resource) = (rule_id.into(), resource.into());
-        let fingerprint = fingerprint(&rule_id, &resource);
         Self {
-            rule_id,
+            rule_id: rule_id.into(),
             title: title.into(),
             severity,
             status,
-            resource,
+            resource: resource.into(),
             message: message.into(),
             evidence: evidence.into(),
-            fingerprint,
             baseline_state: None,
             waiver: None,
         }
+    }
+
+    /// sha256(rule id + resource identity): stable across runs, distinct per resource.
+    pub fn fingerprint(&self) -> Fingerprint {
+        fingerprint(&self.rule_id, &self.resource)
     }
 }
 
@@ -315,5 +395,54 @@ mod tests {
             let quoted = serde_json::to_string(&bad).unwrap();
             assert!(serde_json::from_str::<Fingerprint>(&quoted).is_err());
         }
+    }
+
+    /// A result is written with its fingerprint (derived, not held) in its place, reads back
+    /// equal, and is refused when the written fingerprint is not its rule's and resource's.
+    #[test]
+    fn a_result_is_written_with_its_fingerprint_and_refused_with_another() {
+        let finding = Finding::new(
+            "XS001",
+            "title",
+            Severity::High,
+            Status::Fail,
+            resource("arn:a"),
+            "message",
+            Vec::new(),
+        );
+        let written = serde_json::to_value(&finding).unwrap();
+        let keys: Vec<&str> = written
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "rule_id",
+                "title",
+                "severity",
+                "status",
+                "resource",
+                "message",
+                "evidence",
+                "fingerprint"
+            ]
+        );
+        let own = fingerprint("XS001", &resource("arn:a")).to_string();
+        assert_eq!(written["fingerprint"], own.as_str());
+        let read: Finding = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(read, finding);
+        let mut changed = written.clone();
+        changed["fingerprint"] = fingerprint("XS002", &resource("arn:a")).to_string().into();
+        let error = serde_json::from_value::<Finding>(changed)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("changed after it was written"), "{error}");
+        // The fingerprint follows the resource: another ARN under the same fingerprint is refused.
+        let mut moved = written;
+        moved["resource"]["arn"] = "arn:b".into();
+        assert!(serde_json::from_value::<Finding>(moved).is_err());
     }
 }

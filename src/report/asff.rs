@@ -73,7 +73,7 @@ pub fn render(report: &Report) -> String {
             }
             let mut finding = json!({
                 "SchemaVersion": "2018-10-08",
-                "Id": f.fingerprint,
+                "Id": f.fingerprint(),
                 "ProductArn": format!("arn:aws:securityhub:{region}:{}:product/{}/default", f.resource.account, f.resource.account),
                 "GeneratorId": f.rule_id,
                 "AwsAccountId": f.resource.account,

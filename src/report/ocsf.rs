@@ -73,11 +73,11 @@ pub fn render(report: &Report) -> String {
                         "version": report.tool.version,
                         "url_string": report.tool.information_uri,
                     },
-                    "uid": f.fingerprint,
+                    "uid": f.fingerprint(),
                     "correlation_uid": report.report_id,
                 },
                 "finding_info": {
-                    "uid": f.fingerprint,
+                    "uid": f.fingerprint(),
                     "title": f.title,
                     "desc": rule.map(|r| r.description.clone()).unwrap_or_default(),
                     "types": [f.resource.resource_type.as_str()],

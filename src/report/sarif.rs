@@ -368,7 +368,7 @@ pub fn render(report: &Report) -> String {
                 },
                 locations: vec![location(finding)],
                 partial_fingerprints: Fingerprints {
-                    primary_location_line_hash: finding.fingerprint.to_string(),
+                    primary_location_line_hash: finding.fingerprint().to_string(),
                 },
                 baseline_state: finding.baseline_state.map(|s| s.sarif()),
                 properties: properties(finding, report),
@@ -386,7 +386,7 @@ pub fn render(report: &Report) -> String {
                 locations: vec![location(finding)],
                 partial_fingerprints: Fingerprints {
                     primary_location_line_hash: sha256_hex(
-                        format!("{NOT_EVALUATED_RULE}\0{}", finding.fingerprint).as_bytes(),
+                        format!("{NOT_EVALUATED_RULE}\0{}", finding.fingerprint()).as_bytes(),
                     ),
                 },
                 baseline_state: finding.baseline_state.map(|s| s.sarif()),
