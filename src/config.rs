@@ -727,17 +727,17 @@ impl Config {
     pub fn parameters(&self, snapshot: &Snapshot) -> BTreeMap<String, Value> {
         let p = &self.perimeter;
         let execution_roles: Vec<String> = if p.execution_roles.is_empty() {
-            let mut roles: Vec<String> = snapshot
+            let mut roles: Vec<&str> = snapshot
                 .accounts
                 .iter()
                 .filter(|(id, a)| a.role.or(self.account_role(id)) == Some(AccountRole::Consumer))
                 .flat_map(|(_, a)| a.regions.values())
                 .flat_map(|r| r.sagemaker_notebooks.values())
-                .filter_map(|n| n.role_arn.clone())
+                .filter_map(|n| n.role_arn.as_deref())
                 .collect();
             roles.sort();
             roles.dedup();
-            roles
+            roles.into_iter().map(str::to_string).collect()
         } else {
             p.execution_roles.clone()
         };

@@ -285,8 +285,8 @@ impl Notebook<'_> {
                 .iter()
                 .filter(|r| allows_https(&r.protocol, r.from_port, r.to_port))
             {
-                let covers = match rule.target_type.as_str() {
-                    "prefix_list" => s3_lists.contains(&rule.target.as_str()),
+                let covers = match &*rule.target_type {
+                    "prefix_list" => s3_lists.contains(&&*rule.target),
                     "cidr_ipv4" | "cidr_ipv6" => is_default_route(Some(&rule.target)),
                     _ => false,
                 };
@@ -376,7 +376,7 @@ impl Notebook<'_> {
         let arn = self
             .notebook
             .role_arn
-            .clone()
+            .as_deref()
             .ok_or("the notebook has no execution role")?;
         let account = arn.split(':').nth(4).unwrap_or_default();
         let name = arn.rsplit('/').next().unwrap_or_default();
@@ -405,7 +405,7 @@ impl Notebook<'_> {
             ))?;
             out.push(parsed(record, &attached.arn)?);
         }
-        Ok((arn, out))
+        Ok((arn.to_string(), out))
     }
 }
 
@@ -584,7 +584,7 @@ fn intended(nb: &Notebook<'_>, access_point: &S3AccessPoint) -> Vec<PathResult> 
         let vpc = nb
             .notebook
             .subnet_id
-            .as_ref()
+            .as_deref()
             .and_then(|s| nb.region.subnets.get(s))
             .map(|s| s.vpc_id.clone());
         if access_point.network_origin == "VPC" && access_point.vpc_id != vpc {
@@ -901,7 +901,7 @@ fn egress(nb: &Notebook<'_>) -> Vec<PathResult> {
                 }
                 Some(g) => {
                     if let Some(rule) = g.egress.iter().find(|r| {
-                        !(r.target_type == "prefix_list" && s3_lists.contains(&r.target.as_str()))
+                        !(&*r.target_type == "prefix_list" && s3_lists.contains(&&*r.target))
                     }) {
                         sg_hop = hop(
                             "security_group",

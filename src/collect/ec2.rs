@@ -146,8 +146,8 @@ pub(crate) async fn collect(
                 if id.is_empty() { problem = Some(super::incomplete("a security group without an id")); }
                 out.insert(id.clone(), SecurityGroup {
                     id,
-                    name: g.group_name().map(str::to_string),
-                    vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                    name: g.group_name().map(Into::into),
+                    vpc_id: g.vpc_id().unwrap_or_default().into(),
                     ingress: g.ip_permissions().iter().flat_map(rules).collect(),
                     egress: g.ip_permissions_egress().iter().flat_map(rules).collect(),
                 });
@@ -269,11 +269,11 @@ fn route(r: &aws_sdk_ec2::types::Route) -> Route {
 /// One rule per target, as the rules read them.
 fn rules(p: &aws_sdk_ec2::types::IpPermission) -> Vec<SecurityGroupRule> {
     let rule = |target_type: &str, target: &str| SecurityGroupRule {
-        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+        protocol: p.ip_protocol().unwrap_or("-1").into(),
         from_port: p.from_port(),
         to_port: p.to_port(),
-        target_type: target_type.to_string(),
-        target: target.to_string(),
+        target_type: target_type.into(),
+        target: target.into(),
     };
     let mut out = Vec::new();
     out.extend(

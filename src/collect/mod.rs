@@ -818,8 +818,8 @@ async fn collect_account(
         for arn in notebooks
             .iter()
             .flat_map(|(n, _)| n.values())
-            .filter_map(|n| n.role_arn.as_ref())
-            .chain(&config.perimeter.execution_roles)
+            .filter_map(|n| n.role_arn.as_deref())
+            .chain(config.perimeter.execution_roles.iter().map(String::as_str))
         {
             if arn.split(':').nth(4) == Some(id.as_str()) {
                 role_names.insert(role_name(arn));

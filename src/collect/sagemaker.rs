@@ -82,17 +82,17 @@ pub(crate) async fn collect(
             Ok(d) => NotebookInstance {
                 name: name.clone(),
                 arn: d.notebook_instance_arn().map_or(arn, str::to_string),
-                status: d.notebook_instance_status().map(|s| s.as_str().to_string()),
-                subnet_id: d.subnet_id().map(str::to_string),
+                status: d.notebook_instance_status().map(|s| s.as_str().into()),
+                subnet_id: d.subnet_id().map(Into::into),
                 security_groups: d.security_groups().to_vec(),
-                direct_internet_access: d.direct_internet_access().map(|v| v.as_str().to_string()),
-                root_access: d.root_access().map(|v| v.as_str().to_string()),
-                kms_key_id: d.kms_key_id().map(str::to_string),
-                role_arn: d.role_arn().map(str::to_string),
-                platform_identifier: d.platform_identifier().map(str::to_string),
+                direct_internet_access: d.direct_internet_access().map(|v| v.as_str().into()),
+                root_access: d.root_access().map(|v| v.as_str().into()),
+                kms_key_id: d.kms_key_id().map(Into::into),
+                role_arn: d.role_arn().map(Into::into),
+                platform_identifier: d.platform_identifier().map(Into::into),
                 imds_version: d.instance_metadata_service_configuration().and_then(|c| {
                     c.minimum_instance_metadata_service_version()
-                        .map(str::to_string)
+                        .map(Into::into)
                 }),
                 collection_errors: CollectionErrors::new(),
             },
@@ -111,7 +111,7 @@ pub(crate) async fn collect(
                     arn,
                     status: summary
                         .notebook_instance_status()
-                        .map(|s| s.as_str().to_string()),
+                        .map(|s| s.as_str().into()),
                     collection_errors: DETAIL_FIELDS
                         .iter()
                         .map(|f| (f.to_string(), error.clone()))

@@ -11,7 +11,7 @@ mod field;
 pub mod merge;
 mod organization;
 mod organization_policy;
-mod packed;
+pub(crate) mod packed;
 mod registry;
 mod resources;
 mod routing;
@@ -299,7 +299,9 @@ impl Snapshot {
             column: p.column,
             message: p.message,
         })?;
-        let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| ModelError::Parse {
+        // Read with the values a fleet repeats shared (see `packed`).
+        let read = packed::sharing(|| serde_json::from_str::<Snapshot>(text));
+        let snapshot = read.map_err(|e| ModelError::Parse {
             path: origin.to_string(),
             line: e.line(),
             column: e.column(),

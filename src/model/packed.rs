@@ -1,13 +1,59 @@
-//! Maps of resources read packed. A `BTreeMap` filled one key at a time in ascending order (as
-//! a snapshot lists its resources) splits each full leaf in two and never fills the left half
-//! again: a large region's notebooks and security groups held about half their room empty,
-//! values inline. Built from a sorted sequence, the map fills every node.
+//! A snapshot read packed, for estates of hundreds of thousands of resources:
+//! - Maps of resources: a `BTreeMap` filled one key at a time in ascending order (as a
+//!   snapshot lists its resources) splits each full leaf in two and never fills the left half
+//!   again; a large region's notebooks and security groups held about half their room empty,
+//!   values inline. Built from a sorted sequence, the map fills every node.
+//! - Values a fleet repeats (a notebook's subnet, role, key, settings; a security group's VPC
+//!   and rule targets) are shared: one string for every resource that holds it, while a
+//!   snapshot is read ([`sharing`]).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+thread_local! {
+    /// The strings shared so far by the snapshot this thread is reading, if it is reading one.
+    static SHARED: RefCell<Option<HashSet<Arc<str>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `read` with repeated values shared (see [`shared`]); the strings stay with the values
+/// read, the table of them goes when `read` returns.
+pub fn sharing<T>(read: impl FnOnce() -> T) -> T {
+    let outer = SHARED.with(|s| s.borrow_mut().replace(HashSet::new()));
+    let value = read();
+    SHARED.with(|s| *s.borrow_mut() = outer);
+    value
+}
+
+/// A string value, the same `Arc` as an equal one read before it within [`sharing`] (a new
+/// one outside).
+pub fn shared<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    Ok(SHARED.with(|s| match s.borrow_mut().as_mut() {
+        Some(known) => match known.get(&*text) {
+            Some(value) => value.clone(),
+            None => {
+                let value: Arc<str> = text.into();
+                known.insert(value.clone());
+                value
+            }
+        },
+        None => text.into(),
+    }))
+}
+
+/// [`shared`], for a value that may be `null` or missing (with `#[serde(default)]`).
+pub fn shared_option<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Arc<str>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Shared(#[serde(deserialize_with = "shared")] Arc<str>);
+    Ok(Option::<Shared>::deserialize(deserializer)?.map(|Shared(value)| value))
+}
 
 /// Reads a map of resources as its entries, then builds the map from them at once.
 /// Repeated keys never get here: every JSON input is checked for them first
@@ -65,5 +111,40 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(error.contains("expected a map"), "{error}");
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Settings {
+        #[serde(deserialize_with = "shared")]
+        one: Arc<str>,
+        #[serde(default, deserialize_with = "shared_option")]
+        two: Option<Arc<str>>,
+        #[serde(default, deserialize_with = "shared_option")]
+        three: Option<Arc<str>>,
+    }
+
+    /// Within `sharing`, equal values are one string; outside, each is its own; `null` and a
+    /// missing field are `None` either way.
+    #[test]
+    fn repeated_values_are_one_string_while_a_snapshot_is_read() {
+        let text = r#"[{"one": "Disabled", "two": "Disabled", "three": null},
+                       {"one": "Disabled", "two": "Enabled"}]"#;
+        let read: Vec<Settings> = sharing(|| serde_json::from_str(text)).unwrap();
+        let [first, second] = &read[..] else {
+            panic!("two settings");
+        };
+        assert_eq!(&*first.one, "Disabled");
+        assert!(Arc::ptr_eq(&first.one, &second.one));
+        assert!(Arc::ptr_eq(&first.one, first.two.as_ref().unwrap()));
+        assert_eq!(second.two.as_deref(), Some("Enabled"));
+        assert_eq!(
+            (first.three.as_deref(), second.three.as_deref()),
+            (None, None)
+        );
+        let apart: Vec<Settings> = serde_json::from_str(text).unwrap();
+        assert!(!Arc::ptr_eq(&apart[0].one, &apart[1].one));
+        assert_eq!(apart[0].one, read[0].one);
+        // The table is gone once the snapshot is read.
+        assert!(SHARED.with(|s| s.borrow().is_none()));
     }
 }

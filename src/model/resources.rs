@@ -95,27 +95,39 @@ pub type CollectionErrors = BTreeMap<String, String>;
 pub struct NotebookInstance {
     pub name: String,
     pub arn: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub subnet_id: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::packed::shared_option"
+    )]
+    pub status: Option<Arc<str>>,
+    #[serde(default, deserialize_with = "super::packed::shared_option")]
+    pub subnet_id: Option<Arc<str>>,
     #[serde(default)]
     pub security_groups: Vec<String>,
     /// `Enabled` or `Disabled`.
-    #[serde(default)]
-    pub direct_internet_access: Option<String>,
+    #[serde(default, deserialize_with = "super::packed::shared_option")]
+    pub direct_internet_access: Option<Arc<str>>,
     /// `Enabled` or `Disabled`.
-    #[serde(default)]
-    pub root_access: Option<String>,
-    #[serde(default)]
-    pub kms_key_id: Option<String>,
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform_identifier: Option<String>,
+    #[serde(default, deserialize_with = "super::packed::shared_option")]
+    pub root_access: Option<Arc<str>>,
+    #[serde(default, deserialize_with = "super::packed::shared_option")]
+    pub kms_key_id: Option<Arc<str>>,
+    #[serde(default, deserialize_with = "super::packed::shared_option")]
+    pub role_arn: Option<Arc<str>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::packed::shared_option"
+    )]
+    pub platform_identifier: Option<Arc<str>>,
     /// Minimum IMDS version (`1` or `2`) when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imds_version: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::packed::shared_option"
+    )]
+    pub imds_version: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub collection_errors: CollectionErrors,
 }
@@ -184,9 +196,10 @@ pub struct Route {
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroup {
     pub id: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    pub vpc_id: String,
+    #[serde(default, deserialize_with = "super::packed::shared_option")]
+    pub name: Option<Arc<str>>,
+    #[serde(deserialize_with = "super::packed::shared")]
+    pub vpc_id: Arc<str>,
     #[serde(default)]
     pub ingress: Vec<SecurityGroupRule>,
     #[serde(default)]
@@ -198,14 +211,17 @@ pub struct SecurityGroup {
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupRule {
     /// `-1` for all protocols, else `tcp`, `udp`, `icmp` or a number.
-    pub protocol: String,
+    #[serde(deserialize_with = "super::packed::shared")]
+    pub protocol: Arc<str>,
     #[serde(default)]
     pub from_port: Option<i32>,
     #[serde(default)]
     pub to_port: Option<i32>,
     /// `cidr_ipv4`, `cidr_ipv6`, `prefix_list` or `security_group`.
-    pub target_type: String,
-    pub target: String,
+    #[serde(deserialize_with = "super::packed::shared")]
+    pub target_type: Arc<str>,
+    #[serde(deserialize_with = "super::packed::shared")]
+    pub target: Arc<str>,
 }
 
 /// A VPC endpoint.

@@ -225,7 +225,7 @@ impl<'a> SnapshotIndex<'a> {
                             .or_default()
                             .push(i);
                     }
-                    if let Some(subnet) = &n.subnet_id {
+                    if let Some(subnet) = n.subnet_id.as_deref() {
                         index
                             .notebooks_of
                             .entry((ResourceType::Subnet, key(subnet)))
@@ -252,7 +252,7 @@ impl<'a> SnapshotIndex<'a> {
                                 }
                             }
                         }
-                        let vpc = r.subnets.get(subnet).map(|s| s.vpc_id.as_str());
+                        let vpc = r.subnets.get(subnet).map(|s| &*s.vpc_id);
                         for endpoint_id in vpc
                             .and_then(|v| endpoints_in_vpc.get(v))
                             .into_iter()
