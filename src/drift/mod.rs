@@ -52,7 +52,7 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
         *counts.entry(state).or_default() += 1;
         if let (BaselineState::Resolved, Some(before)) = (state, before) {
             resolved.push(ResolvedResult {
-                rule_id: finding.rule_id.to_string(),
+                rule_id: finding.rule_id().to_string(),
                 resource: ResourceRef::clone(&finding.resource),
                 fingerprint,
                 previous_status: before.status,
@@ -70,7 +70,7 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
     {
         *counts.entry(BaselineState::Resolved).or_default() += 1;
         resolved.push(ResolvedResult {
-            rule_id: gone.rule_id.to_string(),
+            rule_id: gone.rule_id().to_string(),
             resource: ResourceRef::clone(&gone.resource),
             fingerprint: gone.fingerprint(),
             previous_status: gone.status,

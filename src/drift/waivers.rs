@@ -150,7 +150,7 @@ impl Waivers {
             let expired = as_of > waiver.expires;
             let mut matched = Vec::new();
             for finding in report.results.iter_mut().filter(|f| {
-                *f.rule_id == *waiver.rule
+                f.rule_id() == &*waiver.rule
                     && matches!(f.status, Status::Fail | Status::Waived)
                     && f.waiver.is_none()
                     && glob_match(&waiver.resource, &f.resource.arn)

@@ -151,13 +151,13 @@ impl Summary {
             *summary.by_status.entry(f.status).or_default() += 1;
             *summary
                 .by_severity
-                .entry(f.severity)
+                .entry(f.severity())
                 .or_default()
                 .entry(f.status)
                 .or_default() += 1;
             *summary
                 .by_rule
-                .entry(f.rule_id.to_string())
+                .entry(f.rule_id().to_string())
                 .or_default()
                 .entry(f.status)
                 .or_default() += 1;

@@ -48,7 +48,7 @@ pub fn render(report: &Report) -> String {
         .iter()
         .filter(|f| f.status != Status::Skipped)
         .map(|f| {
-            let rule = report.rules.iter().find(|r| *r.id == *f.rule_id);
+            let rule = report.rules.iter().find(|r| *r.id == *f.rule_id());
             let region = f
                 .resource
                 .region
@@ -75,13 +75,13 @@ pub fn render(report: &Report) -> String {
                 "SchemaVersion": "2018-10-08",
                 "Id": f.fingerprint(),
                 "ProductArn": format!("arn:aws:securityhub:{region}:{}:product/{}/default", f.resource.account, f.resource.account),
-                "GeneratorId": f.rule_id,
+                "GeneratorId": f.rule_id(),
                 "AwsAccountId": f.resource.account,
                 "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
                 "CreatedAt": time,
                 "UpdatedAt": time,
-                "Severity": {"Label": label(f.severity)},
-                "Title": f.title.chars().take(256).collect::<String>(),
+                "Severity": {"Label": label(f.severity())},
+                "Title": f.title().chars().take(256).collect::<String>(),
                 "Description": f.message.chars().take(1024).collect::<String>(),
                 "Remediation": {"Recommendation": {"Text": rule.map(|r| r.remediation.chars().take(512).collect::<String>()).unwrap_or_default()}},
                 "ProductFields": evidence,

@@ -420,7 +420,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         .iter()
         .map(|s| SeverityRow {
             severity: *s,
-            counts: count(&mut report.results.iter().filter(|f| f.severity == *s)),
+            counts: count(&mut report.results.iter().filter(|f| f.severity() == *s)),
         })
         .filter(|row| row.counts.iter().any(|n| *n > 0))
         .collect();
@@ -428,7 +428,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         .rules
         .iter()
         .map(|info| {
-            let of_rule = || report.results.iter().filter(|f| *f.rule_id == *info.id);
+            let of_rule = || report.results.iter().filter(|f| f.rule_id() == &*info.id);
             RuleView {
                 info,
                 anchor: format!("rule-{}", info.id),
@@ -543,7 +543,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
                         Some(DriftChange {
                             state: state.as_str(),
                             status: f.status.as_str().into(),
-                            rule_id: f.rule_id.to_string(),
+                            rule_id: f.rule_id().to_string(),
                             arn: f.resource.arn.clone(),
                             message: f.message.to_string(),
                             change_anchor: change_anchor(report, &f.resource),

@@ -41,7 +41,7 @@ pub fn render(report: &Report) -> String {
         let results: Vec<_> = report
             .results
             .iter()
-            .filter(|f| *f.rule_id == *rule.id)
+            .filter(|f| f.rule_id() == &*rule.id)
             .collect();
         let count = |status| results.iter().filter(|f| f.status == status).count();
         out.push_str(&format!(
@@ -55,7 +55,7 @@ pub fn render(report: &Report) -> String {
         for f in results {
             out.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"{}\">",
-                xml(&f.rule_id),
+                xml(f.rule_id()),
                 xml(&f.resource.arn)
             ));
             let message = xml(&f.message);
@@ -63,7 +63,7 @@ pub fn render(report: &Report) -> String {
                 Status::Pass => {}
                 Status::Fail => out.push_str(&format!(
                     "\n      <failure message=\"{message}\" type=\"{}\">{}</failure>\n    ",
-                    f.severity.as_str(),
+                    f.severity().as_str(),
                     xml(&rule.remediation)
                 )),
                 Status::Error => out.push_str(&format!(

@@ -39,7 +39,7 @@ pub fn render(report: &Report) -> String {
         .results
         .iter()
         .map(|f| {
-            let rule = report.rules.iter().find(|r| *r.id == *f.rule_id);
+            let rule = report.rules.iter().find(|r| *r.id == *f.rule_id());
             let (status_id, status) = compliance_status(f.status);
             let standards: Vec<String> = rule.map(|r| r.frameworks.clone()).unwrap_or_default();
             let evidence: serde_json::Map<String, Value> = f
@@ -58,8 +58,8 @@ pub fn render(report: &Report) -> String {
                 "type_uid": 200301,
                 "type_name": "Compliance Finding: Create",
                 "time": time,
-                "severity_id": severity_id(f.severity),
-                "severity": f.severity.as_str(),
+                "severity_id": severity_id(f.severity()),
+                "severity": f.severity().as_str(),
                 // The finding's workflow state: a waived failure is suppressed.
                 "status_id": if f.status == Status::Waived { 3 } else { 1 },
                 "status": if f.status == Status::Waived { "Suppressed" } else { "New" },
@@ -78,13 +78,13 @@ pub fn render(report: &Report) -> String {
                 },
                 "finding_info": {
                     "uid": f.fingerprint(),
-                    "title": f.title,
+                    "title": f.title(),
                     "desc": rule.map(|r| r.description.clone()).unwrap_or_default(),
                     "types": [f.resource.resource_type.as_str()],
                     "created_time": time,
                 },
                 "compliance": {
-                    "control": f.rule_id,
+                    "control": f.rule_id(),
                     "standards": standards,
                     "status_id": status_id,
                     "status": status,

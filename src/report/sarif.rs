@@ -316,7 +316,7 @@ fn properties(finding: &Finding, report: &Report) -> ResultProperties {
         ou_path: report
             .ou_path(&finding.resource.account)
             .map(str::to_string),
-        severity: finding.severity,
+        severity: finding.severity(),
         status: finding.status,
     }
 }
@@ -357,13 +357,15 @@ pub fn render(report: &Report) -> String {
     for finding in &report.results {
         match finding.status {
             Status::Fail => results.push(SarifResult {
-                rule_id: finding.rule_id.to_string(),
-                rule_index: rule_index(&finding.rule_id),
-                level: level(finding.severity),
+                rule_id: finding.rule_id().to_string(),
+                rule_index: rule_index(finding.rule_id()),
+                level: level(finding.severity()),
                 message: Text {
                     text: format!(
                         "{}: {} ({})",
-                        finding.title, finding.message, finding.resource.arn
+                        finding.title(),
+                        finding.message,
+                        finding.resource.arn
                     ),
                 },
                 locations: vec![location(finding)],
@@ -380,7 +382,9 @@ pub fn render(report: &Report) -> String {
                 message: Text {
                     text: format!(
                         "{} was not evaluated on {}: {}",
-                        finding.rule_id, finding.resource.arn, finding.message
+                        finding.rule_id(),
+                        finding.resource.arn,
+                        finding.message
                     ),
                 },
                 locations: vec![location(finding)],

@@ -87,9 +87,9 @@ fn worst_index(report: &Report) -> Worst {
         for key in [&f.resource.id, &f.resource.arn] {
             let entry = index
                 .entry(key.clone())
-                .or_insert((f.status, f.rule_id.to_string()));
+                .or_insert((f.status, f.rule_id().to_string()));
             if rank(f.status) > rank(entry.0) {
-                *entry = (f.status, f.rule_id.to_string());
+                *entry = (f.status, f.rule_id().to_string());
             }
         }
     }
@@ -116,7 +116,7 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
         .filter(|r| r.status == Status::Fail)
         .map(|r| {
             (
-                &*r.rule_id,
+                r.rule_id(),
                 r.resource.account.as_str(),
                 r.resource.id.as_str(),
             )
@@ -125,7 +125,7 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
     for f in report
         .results
         .iter()
-        .filter(|f| &*f.rule_id == "XS-PATH-001")
+        .filter(|f| f.rule_id() == "XS-PATH-001")
     {
         let Some(hops) = f
             .evidence

@@ -158,8 +158,8 @@ pub fn render(report: &Report, color: bool) -> String {
                 Some(state) => format!("{}\n{}", status_cell(f.status, color), state.as_str()),
                 None => status_cell(f.status, color),
             },
-            severity: f.severity.to_string(),
-            rule: v(&f.rule_id).into_owned(),
+            severity: f.severity().to_string(),
+            rule: v(f.rule_id()).into_owned(),
             resource: format!(
                 "{}\n{} {}",
                 v(&f.resource.arn),

@@ -158,10 +158,8 @@ fn ten_thousand_results_render() {
             let template = &templates[i % templates.len()];
             let mut resource = xscan::findings::ResourceRef::clone(&template.resource);
             resource.arn = format!("{}-{i}", resource.arn);
-            xscan::findings::Finding::new(
-                template.rule_id.clone(),
-                template.title.clone(),
-                template.severity,
+            xscan::findings::Finding::of_rule(
+                template.rule.clone(),
                 template.status,
                 resource,
                 template.message.clone(),

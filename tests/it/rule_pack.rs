@@ -118,7 +118,7 @@ fn compliant_fixture_has_no_failures_or_errors() {
         .results
         .iter()
         .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-        .map(|f| format!("{} {}: {}", f.rule_id, f.resource.id, f.message))
+        .map(|f| format!("{} {}: {}", f.rule_id(), f.resource.id, f.message))
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
     // One pass per rule: the compliant fixture has one resource of each type in scope.
@@ -159,14 +159,14 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
         assert!(all.iter().any(|f| f.status == Status::Pass));
         assert!(
             all.iter()
-                .any(|f| f.rule_id.starts_with("XS-PATH") && f.status != Status::Error),
+                .any(|f| f.rule_id().starts_with("XS-PATH") && f.status != Status::Error),
             "the path rules found paths"
         );
         if text.contains("eu-west-1") {
             // The third estate: several runs of a type, and results on an unlisted population.
             let runs = all
                 .iter()
-                .filter(|f| &*f.rule_id == "XS-S3AP-004" && f.status != Status::Error)
+                .filter(|f| f.rule_id() == "XS-S3AP-004" && f.status != Status::Error)
                 .count();
             assert!(runs > 2 * 256, "{runs} access points evaluated");
             assert!(

@@ -200,10 +200,8 @@ fn sarif_stays_within_githubs_result_limit() {
             let mut resource = xscan::findings::ResourceRef::clone(&template.resource);
             resource.id = format!("sg-{i:017}");
             resource.arn = format!("arn:aws:ec2:us-east-1:111111111111:security-group/sg-{i:017}");
-            xscan::findings::Finding::new(
-                template.rule_id.clone(),
-                template.title.clone(),
-                template.severity,
+            xscan::findings::Finding::of_rule(
+                template.rule.clone(),
                 template.status,
                 resource,
                 template.message.clone(),

@@ -265,7 +265,7 @@ fn statuses(snapshot: &serde_json::Value) -> Option<(Statuses, bool)> {
         .map(|f| {
             (
                 (
-                    f.rule_id.to_string(),
+                    f.rule_id().to_string(),
                     f.resource.account.clone(),
                     f.resource.region.clone().unwrap_or_default(),
                     f.resource.id.clone(),
@@ -638,7 +638,7 @@ fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
     let find = |findings: &[xscan::findings::Finding], rule: &str| {
         findings
             .iter()
-            .find(|f| &*f.rule_id == rule)
+            .find(|f| f.rule_id() == rule)
             .unwrap()
             .clone()
     };

@@ -506,7 +506,7 @@ pub(super) fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
     let holding: std::collections::HashSet<(String, String)> = findings
         .iter()
         .filter(|f| f.status == Status::Pass && f.resource.resource_type == ResourceType::Account)
-        .map(|f| (f.rule_id.to_string(), f.resource.account.clone()))
+        .map(|f| (f.rule_id().to_string(), f.resource.account.clone()))
         .collect();
     if holding.is_empty() {
         return;
@@ -517,7 +517,7 @@ pub(super) fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
         .map(|r| (r.spec.id.as_str(), r.spec.mitigated_by.as_slice()))
         .collect();
     for finding in findings.iter_mut().filter(|f| f.status == Status::Fail) {
-        let Some(list) = mitigations.get(&*finding.rule_id) else {
+        let Some(list) = mitigations.get(finding.rule_id()) else {
             continue;
         };
         for mitigation in list.iter() {

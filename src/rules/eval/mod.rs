@@ -150,8 +150,8 @@ type ParsedPolicy = Result<Arc<Policy>, PolicyError>;
 
 /// What a rule needs before any resource (see `Evaluator::plan`).
 struct RulePlan {
-    id: Arc<str>,
-    title: Arc<str>,
+    /// Shared by all the rule's results.
+    head: Arc<crate::findings::RuleHead>,
     /// `${perimeter.*}` parameters it reads that the configuration does not give.
     missing: Vec<String>,
     /// Parameters it reads whose derivation met a collection gap, with why.
@@ -464,8 +464,11 @@ impl<'a> Evaluator<'a> {
         let spec = &rule.spec;
         let read = self.read_parameters(rule);
         RulePlan {
-            id: spec.id.as_str().into(),
-            title: spec.title.as_str().into(),
+            head: Arc::new(crate::findings::RuleHead {
+                id: spec.id.as_str().into(),
+                title: spec.title.as_str().into(),
+                severity: spec.severity,
+            }),
             // `${perimeter.*}` parameters the rule reads that the configuration does not
             // provide.
             missing: read
@@ -492,19 +495,10 @@ impl<'a> Evaluator<'a> {
     /// A result of `rule` made from its parts.
     fn finding(
         &self,
-        rule: &LoadedRule,
         plan: &RulePlan,
         (status, resource, message, evidence): (Status, Arc<ResourceRef>, String, Vec<Evidence>),
     ) -> Finding {
-        Finding::new(
-            plan.id.clone(),
-            plan.title.clone(),
-            rule.spec.severity,
-            status,
-            resource,
-            message,
-            evidence,
-        )
+        Finding::of_rule(plan.head.clone(), status, resource, message, evidence)
     }
 
     /// The result of `rule` on entry `i`.
@@ -551,11 +545,7 @@ impl<'a> Evaluator<'a> {
                 Vec::new(),
             )
         };
-        self.finding(
-            rule,
-            plan,
-            (status, entry.resource.clone(), message, evidence),
-        )
+        self.finding(plan, (status, entry.resource.clone(), message, evidence))
     }
 
     /// The results of `rule` beyond its type's entries: `skipped` per account for a type
@@ -570,7 +560,6 @@ impl<'a> Evaluator<'a> {
         if spec.resource_type.is_derived() && self.snapshot.organization.is_none() {
             for (account, _) in &self.configured_accounts {
                 findings.push(self.finding(
-                    rule,
                     plan,
                     (
                     Status::Skipped,
@@ -612,7 +601,6 @@ impl<'a> Evaluator<'a> {
                     region: region.clone(),
                 };
                 findings.push(self.finding(
-                    rule,
                     plan,
                     (
                     Status::Error,
