@@ -280,7 +280,9 @@ impl Serialize for Finding {
 }
 
 impl Finding {
-    /// The only way to build a finding: every field that reports rely on is required.
+    /// A finding of a rule given by its parts (the evaluator shares one [`RuleHead`] between
+    /// a rule's results with [`Finding::of_rule`]): every field that reports rely on is
+    /// required.
     pub fn new(
         rule_id: impl Into<Arc<str>>,
         title: impl Into<Arc<str>>,
