@@ -492,15 +492,6 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// A result of `rule` made from its parts.
-    fn finding(
-        &self,
-        plan: &RulePlan,
-        (status, resource, message, evidence): (Status, Arc<ResourceRef>, String, Vec<Evidence>),
-    ) -> Finding {
-        Finding::of_rule(plan.head.clone(), status, resource, message, evidence)
-    }
-
     /// The result of `rule` on entry `i`.
     fn result_on(&self, rule: &LoadedRule, plan: &RulePlan, i: usize) -> Finding {
         let entry = &self.index.entries[i];
@@ -545,7 +536,13 @@ impl<'a> Evaluator<'a> {
                 Vec::new(),
             )
         };
-        self.finding(plan, (status, entry.resource.clone(), message, evidence))
+        Finding::of_rule(
+            plan.head.clone(),
+            status,
+            entry.resource.clone(),
+            message,
+            evidence,
+        )
     }
 
     /// The results of `rule` beyond its type's entries: `skipped` per account for a type
@@ -559,9 +556,8 @@ impl<'a> Evaluator<'a> {
         // without a result.
         if spec.resource_type.is_derived() && self.snapshot.organization.is_none() {
             for (account, _) in &self.configured_accounts {
-                findings.push(self.finding(
-                    plan,
-                    (
+                findings.push(Finding::of_rule(
+                    plan.head.clone(),
                     Status::Skipped,
                     Arc::new(ResourceRef {
                         resource_type: spec.resource_type,
@@ -573,9 +569,8 @@ impl<'a> Evaluator<'a> {
                         account: account.clone(),
                         region: None,
                     }),
-                    "not evaluated: the organization is not in scope (no `organization:` in the configuration), so its SCPs and RCPs were not read".into(),
+                    "not evaluated: the organization is not in scope (no `organization:` in the configuration), so its SCPs and RCPs were not read",
                     Vec::new(),
-                    ),
                 ));
             }
         }
@@ -600,9 +595,8 @@ impl<'a> Evaluator<'a> {
                     account: account.clone(),
                     region: region.clone(),
                 };
-                findings.push(self.finding(
-                    plan,
-                    (
+                findings.push(Finding::of_rule(
+                    plan.head.clone(),
                     Status::Error,
                     Arc::new(resource),
                     format!("not evaluated: the {} resources of this account could not be listed ({reason})", spec.resource_type),
@@ -610,7 +604,6 @@ impl<'a> Evaluator<'a> {
                         path: "collection_gap".into(),
                         value: json!(reason).into(),
                     }],
-                    ),
                 ));
             }
         }
