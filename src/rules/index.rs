@@ -5,8 +5,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use hashbrown::{HashTable, hash_table};
 use serde_json::{Value, json};
 
 use crate::findings::ResourceRef;
@@ -81,8 +83,12 @@ type Lookup<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub struct SnapshotIndex<'a> {
     pub entries: Vec<Entry<'a>>,
     by_type: Lookup<ResourceType, Vec<usize>>,
-    /// (type, account, region or "", id) -> entry.
-    by_id: Lookup<(ResourceType, Key<'a>), usize>,
+    /// (type, account, region or "" for a global type, id) -> entry. The table holds only each
+    /// entry's position and reads its key back from the entry: 9 bytes a resource where a map
+    /// holding the keys took 65.
+    by_id: HashTable<usize>,
+    /// Hashes `by_id`'s keys.
+    hasher: foldhash::fast::RandomState,
     /// Role ARN -> entry.
     roles_by_arn: Lookup<&'a str, usize>,
     /// (account, region) -> which route table routes each subnet there.
@@ -92,8 +98,11 @@ pub struct SnapshotIndex<'a> {
     notebooks_that_may_use: Lookup<Key<'a>, Vec<(usize, String)>>,
     /// (account, region, route table) -> endpoints naming it (gateway endpoints, in AWS).
     route_table_endpoints: Lookup<Key<'a>, Vec<usize>>,
-    /// Reverse relations: (type, account, region, id) -> notebooks.
-    notebooks_of: Lookup<(ResourceType, Key<'a>), Vec<usize>>,
+    /// Reverse relations, by the related entry: the notebooks that refer to entry `e` are
+    /// `notebooks[notebooks_from[e]..notebooks_from[e + 1]]` (in the order they refer to it),
+    /// two flat lists where a map of lists held a key and a list per resource.
+    notebooks_from: Vec<usize>,
+    notebooks: Vec<usize>,
     /// (bucket account, bucket) -> access points.
     bucket_access_points: Lookup<(&'a str, &'a str), Vec<usize>>,
     /// (account, region) -> ids of the region's S3 managed prefix lists.
@@ -101,6 +110,16 @@ pub struct SnapshotIndex<'a> {
     /// Notebooks with a field that could not be collected: the few a reverse relation must
     /// name as unknowns (walking every notebook for every resource was quadratic).
     notebooks_with_errors: Vec<usize>,
+}
+
+/// The key `by_id` finds an entry by: (type, account, region or "" for a global type, id).
+fn id_key<'e>(entry: &Entry<'e>) -> (ResourceType, &'e str, &'e str, &'e str) {
+    let region = if entry.resource_type.is_regional() {
+        entry.region.unwrap_or("")
+    } else {
+        ""
+    };
+    (entry.resource_type, entry.account, region, entry.id)
 }
 
 /// A resource's identity in results.
@@ -196,7 +215,9 @@ impl<'a> SnapshotIndex<'a> {
         for entry in derived {
             index.push(entry);
         }
-        // Reverse relations from notebooks.
+        // Reverse relations from notebooks: (related entry, notebook) in the order met, then
+        // grouped by related entry, each group in that order.
+        let mut refers: Vec<(usize, usize)> = Vec::new();
         for (account, a) in &snapshot.accounts {
             for (region, r) in &a.regions {
                 index
@@ -210,73 +231,59 @@ impl<'a> SnapshotIndex<'a> {
                         .or_default()
                         .push(endpoint_id);
                 }
+                let (account, region) = (account.as_str(), region.as_str());
                 for (id, n) in &r.sagemaker_notebooks {
-                    let Some(&i) = index.by_id.get(&(
-                        ResourceType::SagemakerNotebook,
-                        (account.as_str(), region.as_str(), id.as_str()),
-                    )) else {
+                    let Some(i) =
+                        index.lookup(ResourceType::SagemakerNotebook, account, region, id)
+                    else {
                         continue;
                     };
-                    let key = |id: &'a str| (account.as_str(), region.as_str(), id);
-                    for sg in &n.security_groups {
-                        index
-                            .notebooks_of
-                            .entry((ResourceType::SecurityGroup, key(sg)))
-                            .or_default()
-                            .push(i);
-                    }
-                    if let Some(subnet) = n.subnet_id.as_deref() {
-                        index
-                            .notebooks_of
-                            .entry((ResourceType::Subnet, key(subnet)))
-                            .or_default()
-                            .push(i);
-                        match index.route_table_of_subnet(account, region, subnet) {
-                            Ok(Some(rt)) => {
-                                let rt_id = index.entries[rt].id;
-                                index
-                                    .notebooks_of
-                                    .entry((ResourceType::RouteTable, key(rt_id)))
-                                    .or_default()
-                                    .push(i);
-                            }
-                            Ok(None) => {}
-                            // Any of the tables may carry its traffic: none is known to.
-                            Err(ambiguous) => {
-                                for table in ambiguous.tables {
-                                    index
-                                        .notebooks_that_may_use
-                                        .entry(key(table))
-                                        .or_default()
-                                        .push((i, ambiguous.why.clone()));
-                                }
-                            }
-                        }
-                        let vpc = r.subnets.get(subnet).map(|s| &*s.vpc_id);
-                        for endpoint_id in vpc
-                            .and_then(|v| endpoints_in_vpc.get(v))
-                            .into_iter()
-                            .flatten()
-                        {
-                            index
-                                .notebooks_of
-                                .entry((ResourceType::VpcEndpoint, key(endpoint_id)))
-                                .or_default()
-                                .push(i);
-                        }
-                    }
-                    if let Some(role) = n
+                    // What it refers to (each list is grouped by what is referred to, so the
+                    // order of the kinds here does not matter).
+                    let role = n
                         .role_arn
                         .as_deref()
-                        .and_then(|arn| index.roles_by_arn.get(arn).copied())
+                        .and_then(|arn| index.roles_by_arn.get(arn));
+                    refers.extend(role.map(|&role| (role, i)));
+                    let in_region =
+                        |t: ResourceType, id: &str| index.lookup(t, account, region, id);
+                    for sg in &n.security_groups {
+                        refers.extend(in_region(ResourceType::SecurityGroup, sg).map(|g| (g, i)));
+                    }
+                    let Some(subnet) = n.subnet_id.as_deref() else {
+                        continue;
+                    };
+                    refers.extend(in_region(ResourceType::Subnet, subnet).map(|s| (s, i)));
+                    match index.route_table_of_subnet(account, region, subnet) {
+                        Ok(Some(rt)) => refers.push((rt, i)),
+                        Ok(None) => {}
+                        // Any of the tables may carry its traffic: none is known to.
+                        Err(ambiguous) => {
+                            for table in ambiguous.tables {
+                                index
+                                    .notebooks_that_may_use
+                                    .entry((account, region, table))
+                                    .or_default()
+                                    .push((i, ambiguous.why.clone()));
+                            }
+                        }
+                    }
+                    let vpc = r.subnets.get(subnet).map(|s| &*s.vpc_id);
+                    for endpoint_id in vpc
+                        .and_then(|v| endpoints_in_vpc.get(v))
+                        .into_iter()
+                        .flatten()
                     {
-                        let e = &index.entries[role];
-                        let k = (ResourceType::IamRole, (e.account, "", e.id));
-                        index.notebooks_of.entry(k).or_default().push(i);
+                        refers.extend(
+                            index
+                                .lookup(ResourceType::VpcEndpoint, account, region, endpoint_id)
+                                .map(|e| (e, i)),
+                        );
                     }
                 }
             }
         }
+        index.group_notebooks(refers);
         // Each type's entries in ARN order (ties in snapshot order), the order results are
         // reported in: a rule's results then come out sorted, and sorting them is one pass.
         for list in index.by_type.values_mut() {
@@ -318,23 +325,41 @@ impl<'a> SnapshotIndex<'a> {
     fn push(&mut self, entry: Entry<'a>) -> usize {
         let i = self.entries.len();
         self.by_type.entry(entry.resource_type).or_default().push(i);
-        self.by_id.insert(
-            (
-                entry.resource_type,
-                (
-                    entry.account,
-                    if entry.resource_type.is_regional() {
-                        entry.region.unwrap_or("")
-                    } else {
-                        ""
-                    },
-                    entry.id,
-                ),
-            ),
-            i,
-        );
+        let key = id_key(&entry);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        // A repeated key names the last entry, as a map's insert would.
+        match self.by_id.entry(
+            hasher.hash_one(key),
+            |&known| id_key(&entries[known]) == key,
+            |&known| hasher.hash_one(id_key(&entries[known])),
+        ) {
+            hash_table::Entry::Occupied(mut known) => *known.get_mut() = i,
+            hash_table::Entry::Vacant(place) => {
+                place.insert(i);
+            }
+        }
         self.entries.push(entry);
         i
+    }
+
+    /// Groups `refers` (related entry, notebook) by related entry, each group in the order
+    /// given, as `notebooks_from` and `notebooks`.
+    fn group_notebooks(&mut self, refers: Vec<(usize, usize)>) {
+        let mut from = vec![0; self.entries.len() + 1];
+        for &(target, _) in &refers {
+            from[target + 1] += 1;
+        }
+        for e in 0..self.entries.len() {
+            from[e + 1] += from[e];
+        }
+        let mut next = from.clone();
+        let mut notebooks = vec![0; refers.len()];
+        for (target, notebook) in refers {
+            notebooks[next[target]] = notebook;
+            next[target] += 1;
+        }
+        self.notebooks_from = from;
+        self.notebooks = notebooks;
     }
 
     /// Notebooks with a field that could not be collected, in snapshot order.
@@ -347,8 +372,22 @@ impl<'a> SnapshotIndex<'a> {
         self.by_type.get(&t).map_or(&[], Vec::as_slice)
     }
 
+    /// The entry of (type, account, region or "" for a global type, id).
     fn lookup(&self, t: ResourceType, account: &str, region: &str, id: &str) -> Option<usize> {
-        self.by_id.get(&(t, (account, region, id))).copied()
+        let key = (t, account, region, id);
+        self.by_id
+            .find(self.hasher.hash_one(key), |&known| {
+                id_key(&self.entries[known]) == key
+            })
+            .copied()
+    }
+
+    /// The notebooks that refer to entry `e` (see [`Relation::Notebooks`]).
+    fn notebooks_of(&self, e: usize) -> &[usize] {
+        match (self.notebooks_from.get(e), self.notebooks_from.get(e + 1)) {
+            (Some(&start), Some(&end)) => &self.notebooks[start..end],
+            _ => &[],
+        }
     }
 
     fn route_table_of_subnet(
@@ -452,13 +491,7 @@ impl<'a> SnapshotIndex<'a> {
                 } else {
                     ""
                 };
-                out.entries.extend(
-                    self.notebooks_of
-                        .get(&(e.resource_type, (e.account, region, e.id)))
-                        .into_iter()
-                        .flatten()
-                        .copied(),
-                );
+                out.entries.extend_from_slice(self.notebooks_of(from));
                 // Notebooks whose subnet the snapshot routes through this table and another.
                 out.unknown.extend(
                     self.notebooks_that_may_use
@@ -512,6 +545,97 @@ pub struct Related {
 mod tests {
     use super::*;
     use crate::model::{PolicyField, PolicyRecord};
+
+    /// An entry's notebooks are those that name it, in snapshot order, once per mention;
+    /// an entry no notebook names has none, and a notebook naming a group that was not
+    /// collected adds nothing. Counted here from the notebooks' own fields.
+    #[test]
+    fn the_notebooks_of_an_entry_are_those_that_name_it() {
+        let mut estate: Value =
+            serde_json::from_str(include_str!("../../rules/fixtures/compliant.snapshot.json"))
+                .unwrap();
+        let region = &mut estate["accounts"]["111111111111"]["regions"]["us-east-1"];
+        let first = region["sagemaker_notebooks"]["ml-notebook-1"].clone();
+        let group = first["security_groups"][0].clone();
+        let mut second = first.clone();
+        second["name"] = json!("ml-notebook-0");
+        second["arn"] =
+            json!("arn:aws:sagemaker:us-east-1:111111111111:notebook-instance/ml-notebook-0");
+        second["security_groups"] = json!([group, "sg-not-collected", group]);
+        region["sagemaker_notebooks"]["ml-notebook-0"] = second;
+        let mut third = first.clone();
+        third["name"] = json!("ml-notebook-2");
+        third["arn"] =
+            json!("arn:aws:sagemaker:us-east-1:111111111111:notebook-instance/ml-notebook-2");
+        third["security_groups"] = json!([]);
+        third["role_arn"] = json!("arn:aws:iam::111111111111:role/no-such-role");
+        region["sagemaker_notebooks"]["ml-notebook-2"] = third;
+        let snapshot = Snapshot::from_json("three notebooks", &estate.to_string()).unwrap();
+        let index = SnapshotIndex::build(&snapshot, &|_| Some(AccountRole::Consumer));
+        let notebooks: Vec<(usize, &crate::model::NotebookInstance)> =
+            snapshot.accounts["111111111111"].regions["us-east-1"]
+                .sagemaker_notebooks
+                .values()
+                .map(|n| {
+                    let i = index.lookup(
+                        ResourceType::SagemakerNotebook,
+                        "111111111111",
+                        "us-east-1",
+                        &n.name,
+                    );
+                    (i.expect("every notebook is indexed"), n)
+                })
+                .collect();
+        let mut checked = 0;
+        for (e, entry) in index.entries.iter().enumerate() {
+            let named = |n: &crate::model::NotebookInstance| -> usize {
+                match entry.resource_type {
+                    ResourceType::SecurityGroup => n
+                        .security_groups
+                        .iter()
+                        .filter(|g| g.as_str() == entry.id)
+                        .count(),
+                    ResourceType::Subnet => usize::from(n.subnet_id.as_deref() == Some(entry.id)),
+                    ResourceType::IamRole => {
+                        usize::from(n.role_arn.as_deref() == Some(entry.resource.arn.as_str()))
+                    }
+                    _ => 0,
+                }
+            };
+            let expected: Vec<usize> = notebooks
+                .iter()
+                .flat_map(|&(i, n)| std::iter::repeat_n(i, named(n)))
+                .collect();
+            if matches!(
+                entry.resource_type,
+                ResourceType::SecurityGroup | ResourceType::Subnet | ResourceType::IamRole
+            ) {
+                assert_eq!(
+                    index.related(e, Relation::Notebooks).entries,
+                    expected,
+                    "{}",
+                    entry.id
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 3, "only {checked} entries checked");
+        let sg = first["security_groups"][0].as_str().unwrap();
+        let sg = index
+            .lookup(ResourceType::SecurityGroup, "111111111111", "us-east-1", sg)
+            .unwrap();
+        // ml-notebook-0 twice, ml-notebook-1 once: the mentions, in snapshot order.
+        assert_eq!(index.related(sg, Relation::Notebooks).entries.len(), 3);
+        assert_eq!(
+            index.lookup(
+                ResourceType::SecurityGroup,
+                "111111111111",
+                "us-east-1",
+                "sg-not-collected"
+            ),
+            None
+        );
+    }
 
     /// The view a rule reads of a collected resource is the resource as the snapshot file
     /// stores it, plus where it is: field by field, for every resource of the fixture estate
