@@ -161,7 +161,7 @@ pub struct ScanArgs {
     /// Also write the collected snapshot here (evidence to keep and re-evaluate offline).
     #[arg(long, value_name = "FILE")]
     pub save_snapshot: Option<PathBuf>,
-    /// Keep each run (snapshot and reports) in DIR/<timestamp>/, compare with the previous run
+    /// Keep each run (snapshot and reports) in DIR/TIMESTAMP/, compare with the previous run
     /// (the baseline unless --baseline is given), and refuse to overlap another run (exit 4).
     #[arg(long, value_name = "DIR")]
     pub history: Option<PathBuf>,

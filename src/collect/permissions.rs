@@ -1,6 +1,6 @@
-//! The exact IAM permissions the collector uses: every call goes through
-//! [`super::Calls::run`] with one of these actions (a debug assertion and a test hold it to
-//! this list), and every one is a read.
+//! The exact IAM permissions the collector uses: every call goes through `Calls::run` (in
+//! `collect`) with one of these actions (a debug assertion and a test hold it to this list),
+//! and every one is a read.
 
 use serde_json::{Value, json};
 
