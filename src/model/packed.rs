@@ -30,20 +30,33 @@ pub fn sharing<T>(read: impl FnOnce() -> T) -> T {
 }
 
 /// A string value, the same `Arc` as an equal one read before it within [`sharing`] (a new
-/// one outside).
+/// one outside). The text is looked up as read, so a value already shared costs no allocation.
 pub fn shared<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
-    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-    Ok(SHARED.with(|s| match s.borrow_mut().as_mut() {
-        Some(known) => match known.get(&*text) {
-            Some(value) => value.clone(),
-            None => {
-                let value: Arc<str> = text.into();
-                known.insert(value.clone());
-                value
-            }
-        },
-        None => text.into(),
-    }))
+    struct SharedText;
+
+    impl Visitor<'_> for SharedText {
+        type Value = Arc<str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Arc<str>, E> {
+            Ok(SHARED.with(|s| match s.borrow_mut().as_mut() {
+                Some(known) => match known.get(text) {
+                    Some(value) => value.clone(),
+                    None => {
+                        let value: Arc<str> = text.into();
+                        known.insert(value.clone());
+                        value
+                    }
+                },
+                None => text.into(),
+            }))
+        }
+    }
+
+    deserializer.deserialize_str(SharedText)
 }
 
 /// [`shared`], for a value that may be `null` or missing (with `#[serde(default)]`).
