@@ -38,15 +38,19 @@ fn classify(current: &Finding, previous: Option<&Finding>) -> BaselineState {
 /// Compares `current` with `baseline`, setting `baseline_state` on every current result and
 /// returning the summary.
 pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -> Drift {
-    let previous: HashMap<Fingerprint, &Finding> = baseline
+    // Each result's fingerprint is derived (a sha256), so once here for each side.
+    let baseline_results: Vec<(Fingerprint, &Finding)> = baseline
         .results
         .iter()
         .map(|f| (f.fingerprint(), f))
         .collect();
+    let previous: HashMap<Fingerprint, &Finding> = baseline_results.iter().copied().collect();
     let mut counts: BTreeMap<BaselineState, usize> = BTreeMap::new();
     let mut resolved = Vec::new();
+    let mut current_fingerprints = std::collections::HashSet::new();
     for finding in &mut current.results {
         let fingerprint = finding.fingerprint();
+        current_fingerprints.insert(fingerprint);
         let before = previous.get(&fingerprint).copied();
         let state = classify(finding, before);
         *counts.entry(state).or_default() += 1;
@@ -61,18 +65,14 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
         }
         finding.baseline_state = Some(state);
     }
-    let current_fingerprints: std::collections::HashSet<Fingerprint> =
-        current.results.iter().map(Finding::fingerprint).collect();
-    for gone in baseline
-        .results
-        .iter()
-        .filter(|f| is_failing(f.status) && !current_fingerprints.contains(&f.fingerprint()))
-    {
+    for &(fingerprint, gone) in baseline_results.iter().filter(|(fingerprint, f)| {
+        is_failing(f.status) && !current_fingerprints.contains(fingerprint)
+    }) {
         *counts.entry(BaselineState::Resolved).or_default() += 1;
         resolved.push(ResolvedResult {
             rule_id: gone.rule_id().to_string(),
             resource: ResourceRef::clone(&gone.resource),
-            fingerprint: gone.fingerprint(),
+            fingerprint,
             previous_status: gone.status,
             current_status: None,
         });

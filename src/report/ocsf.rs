@@ -48,6 +48,8 @@ pub fn render(report: &Report) -> String {
                 .map(|e| (e.path.to_string(), e.value.to_json().into_owned()))
                 .collect();
             let region = f.resource.region.clone().unwrap_or_else(|| "global".into());
+            // Derived (a sha256), and named twice below.
+            let fingerprint = f.fingerprint();
             json!({
                 "activity_id": 1,
                 "activity_name": "Create",
@@ -73,11 +75,11 @@ pub fn render(report: &Report) -> String {
                         "version": report.tool.version,
                         "url_string": report.tool.information_uri,
                     },
-                    "uid": f.fingerprint(),
+                    "uid": fingerprint,
                     "correlation_uid": report.report_id,
                 },
                 "finding_info": {
-                    "uid": f.fingerprint(),
+                    "uid": fingerprint,
                     "title": f.title(),
                     "desc": rule.map(|r| r.description.clone()).unwrap_or_default(),
                     "types": [f.resource.resource_type.as_str()],
