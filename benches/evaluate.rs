@@ -223,7 +223,9 @@ fn main() {
                 config: Some(&config),
                 config_sha256: None,
                 min_severity: Severity::Info,
-            });
+                spill_at: xscan::findings::results::SPILL_AT,
+            })
+            .expect("the results are spilled when there are many");
             times.push(start.elapsed());
             results = report.results.len();
             resources = report.scan.resource_counts.values().sum::<usize>();

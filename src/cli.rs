@@ -354,6 +354,8 @@ pub enum CliError {
     Attest(#[from] crate::attest::AttestError),
     #[error("{0}")]
     VerificationFailed(String),
+    #[error(transparent)]
+    Results(#[from] crate::findings::ResultsError),
 }
 
 impl CliError {
@@ -753,14 +755,14 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
     // The text is kept only where it is written again (history) or attested (--sign): a large
     // estate's snapshot is not held twice for the whole scan.
     let snapshot_text = (history.is_some() || signer.is_some()).then_some(snapshot_text);
-    let mut report = evaluation.report(&snapshot, snapshot_sha256);
+    let mut report = evaluation.report(&snapshot, snapshot_sha256)?;
     let baseline = match (&args.baseline, &history) {
         (Some(path), _) => Some(evaluation.baseline(path)?),
         (None, Some(history)) => evaluation.previous_run(history)?,
         (None, None) => None,
     };
     if let Some(baseline) = &baseline {
-        baseline.compare(&mut report, &snapshot);
+        baseline.compare(&mut report, &snapshot)?;
     }
     let signing = signer.as_ref().map(|signer| {
         (
@@ -846,7 +848,7 @@ fn render_signed(
     to_terminal: bool,
     signing: Option<(String, String)>,
 ) -> Result<String, CliError> {
-    Ok(match format {
+    let rendered = match format {
         Format::Table => {
             let color = to_terminal
                 && std::io::stdout().is_terminal()
@@ -867,7 +869,10 @@ fn render_signed(
             }
             report::html::render(report, &options)?
         }
-    })
+    };
+    // A spilled result that could not be read back would be missing from what was rendered.
+    report.results.check()?;
+    Ok(rendered)
 }
 
 fn read_snapshot_text(path: &Path) -> Result<String, CliError> {

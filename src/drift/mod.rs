@@ -7,11 +7,12 @@ pub mod diff;
 pub mod history;
 pub mod waivers;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 pub use crate::findings::BaselineState;
 pub use crate::findings::report::{Drift, ResolvedResult};
-use crate::findings::{Finding, Fingerprint, Report, ResourceRef, Status};
+use crate::findings::{Finding, Fingerprint, Report, ResourceRef, ResultsError, Status};
 
 /// An open problem: failing, not evaluated, or accepted by a waiver (fail -> waived is a
 /// change, not a resolution).
@@ -37,18 +38,26 @@ fn classify(current: &Finding, previous: Option<&Finding>) -> BaselineState {
 
 /// Compares `current` with `baseline`, setting `baseline_state` on every current result and
 /// returning the summary.
-pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -> Drift {
+pub fn compare(
+    baseline: &Report,
+    baseline_sha256: &str,
+    current: &mut Report,
+) -> Result<Drift, ResultsError> {
     // Each result's fingerprint is derived (a sha256), so once here for each side.
-    let baseline_results: Vec<(Fingerprint, &Finding)> = baseline
+    let baseline_results: Vec<(Fingerprint, Cow<'_, Finding>)> = baseline
         .results
         .iter()
         .map(|f| (f.fingerprint(), f))
         .collect();
-    let previous: HashMap<Fingerprint, &Finding> = baseline_results.iter().copied().collect();
+    baseline.results.check()?;
+    let previous: HashMap<Fingerprint, &Finding> = baseline_results
+        .iter()
+        .map(|(fingerprint, f)| (*fingerprint, &**f))
+        .collect();
     let mut counts: BTreeMap<BaselineState, usize> = BTreeMap::new();
     let mut resolved = Vec::new();
     let mut current_fingerprints = std::collections::HashSet::new();
-    for finding in &mut current.results {
+    current.results.update(|finding| {
         let fingerprint = finding.fingerprint();
         current_fingerprints.insert(fingerprint);
         let before = previous.get(&fingerprint).copied();
@@ -64,27 +73,27 @@ pub fn compare(baseline: &Report, baseline_sha256: &str, current: &mut Report) -
             });
         }
         finding.baseline_state = Some(state);
-    }
-    for &(fingerprint, gone) in baseline_results.iter().filter(|(fingerprint, f)| {
+    })?;
+    for (fingerprint, gone) in baseline_results.iter().filter(|(fingerprint, f)| {
         is_failing(f.status) && !current_fingerprints.contains(fingerprint)
     }) {
         *counts.entry(BaselineState::Resolved).or_default() += 1;
         resolved.push(ResolvedResult {
             rule_id: gone.rule_id().to_string(),
             resource: ResourceRef::clone(&gone.resource),
-            fingerprint,
+            fingerprint: *fingerprint,
             previous_status: gone.status,
             current_status: None,
         });
     }
-    Drift {
+    Ok(Drift {
         baseline_report_id: baseline.report_id.clone(),
         baseline_finished_at: baseline.scan.finished_at,
         baseline_sha256: baseline_sha256.to_string(),
         counts,
         resolved,
         config_changes: Vec::new(),
-    }
+    })
 }
 
 /// Which failures make the exit code 1.
@@ -106,11 +115,14 @@ pub fn exit_code(report: &Report, fail_on: FailOn) -> i32 {
     if report.summary.incomplete {
         return 3;
     }
-    let failing = report.results.iter().filter(|f| f.status == Status::Fail);
     let fails = match fail_on {
-        FailOn::Any => failing.count() > 0,
+        // The summary counts every result (a spilled report's results are not read again).
+        FailOn::Any => report.summary.count(Status::Fail) > 0,
         FailOn::New => {
-            failing
+            report
+                .results
+                .iter()
+                .filter(|f| f.status == Status::Fail)
                 .filter(|f| {
                     matches!(
                         f.baseline_state,

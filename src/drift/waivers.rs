@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::findings::report::{AppliedWaiver, WaiverOutcome, WaiverReport, WaiverState};
-use crate::findings::{Report, Status, Summary, sha256_hex};
+use crate::findings::{Fingerprint, Report, ResultsError, Status, Summary, sha256_hex};
 use crate::policy::wildcard::glob_match;
 
 /// Errors loading a waiver file.
@@ -143,20 +143,21 @@ impl Waivers {
     }
 
     /// Applies the waivers to `report` as of `as_of`, updating statuses, the summary and
-    /// `report.waivers`.
-    pub fn apply(&self, report: &mut Report, as_of: NaiveDate) {
-        let mut outcomes = Vec::with_capacity(self.waivers.len());
-        for (index, waiver) in self.waivers.iter().enumerate() {
-            let expired = as_of > waiver.expires;
-            let mut matched = Vec::new();
-            for finding in report.results.iter_mut().filter(|f| {
-                f.rule_id() == &*waiver.rule
-                    && matches!(f.status, Status::Fail | Status::Waived)
-                    && f.waiver.is_none()
-                    && glob_match(&waiver.resource, &f.resource.arn)
-            }) {
-                matched.push(finding.fingerprint());
-                if !expired {
+    /// `report.waivers`. The results are read once: each is matched against the waivers in
+    /// their order (an unexpired waiver takes the failure; an expired one only notes it).
+    pub fn apply(&self, report: &mut Report, as_of: NaiveDate) -> Result<(), ResultsError> {
+        let mut matched: Vec<Vec<Fingerprint>> = vec![Vec::new(); self.waivers.len()];
+        report.results.update(|finding| {
+            for (index, waiver) in self.waivers.iter().enumerate() {
+                let applies = finding.rule_id() == &*waiver.rule
+                    && matches!(finding.status, Status::Fail | Status::Waived)
+                    && finding.waiver.is_none()
+                    && glob_match(&waiver.resource, &finding.resource.arn);
+                if !applies {
+                    continue;
+                }
+                matched[index].push(finding.fingerprint());
+                if as_of <= waiver.expires {
                     finding.status = Status::Waived;
                     finding.waiver = Some(Box::new(AppliedWaiver {
                         index,
@@ -167,6 +168,10 @@ impl Waivers {
                     }));
                 }
             }
+        })?;
+        let mut outcomes = Vec::with_capacity(self.waivers.len());
+        for ((index, waiver), matched) in self.waivers.iter().enumerate().zip(matched) {
+            let expired = as_of > waiver.expires;
             let state = match (expired, matched.is_empty()) {
                 (true, _) => WaiverState::Expired,
                 (false, true) => WaiverState::Stale,
@@ -192,6 +197,7 @@ impl Waivers {
             as_of,
             waivers: outcomes,
         });
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod evidence;
 pub mod report;
+pub mod results;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use crate::model::ResourceType;
 
 pub use evidence::{EvidenceValue, PathAnswer, PathsEvidence};
 pub use report::{Report, Summary};
+pub use results::{Results, ResultsError};
 
 /// The verdict for one (rule, resource).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{BaselineState, Finding, ResourceRef, Severity, Status};
+use super::{BaselineState, ResourceRef, Results, Severity, Status};
 
 /// The report format version.
 pub const REPORT_SCHEMA_VERSION: &str = "xscan.report/v1";
@@ -30,7 +30,7 @@ pub struct Report {
     /// The waivers applied, when a waiver file was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waivers: Option<WaiverReport>,
-    pub results: Vec<Finding>,
+    pub results: Results,
 }
 
 /// The program that produced the report.
@@ -133,7 +133,7 @@ pub struct Summary {
 
 impl Summary {
     /// Counts the results.
-    pub fn of(results: &[Finding]) -> Self {
+    pub fn of(results: &Results) -> Self {
         let mut summary = Summary {
             total: results.len(),
             ..Default::default()
@@ -147,7 +147,7 @@ impl Summary {
         ] {
             summary.by_status.insert(status, 0);
         }
-        for f in results {
+        for f in results.iter() {
             *summary.by_status.entry(f.status).or_default() += 1;
             *summary
                 .by_severity
@@ -168,7 +168,7 @@ impl Summary {
 
     /// The summary of a report's results; `collection_gaps` says whether the collection had
     /// gaps.
-    pub fn of_scan(results: &[Finding], collection_gaps: bool) -> Self {
+    pub fn of_scan(results: &Results, collection_gaps: bool) -> Self {
         let mut summary = Self::of(results);
         summary.incomplete |= collection_gaps;
         summary

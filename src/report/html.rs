@@ -35,6 +35,8 @@ pub enum HtmlError {
         "template error: {0}\nhelp: check the templates in --template-dir against reports/report.html.hbs"
     )]
     Template(String),
+    #[error(transparent)]
+    Results(#[from] crate::findings::ResultsError),
 }
 
 /// What the report shows besides the scan report itself.
@@ -369,6 +371,10 @@ fn raw_helper(text: String) -> Box<dyn handlebars::HelperDef + Send + Sync> {
 
 /// Renders the evidence report.
 pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlError> {
+    // The page shows every result at once: a spilled report's are read back here, once.
+    let findings: Vec<std::borrow::Cow<'_, Finding>> = report.results.iter().collect();
+    report.results.check()?;
+    let results = || findings.iter().map(|f| &**f);
     let dir = options.template_dir.as_deref();
     let mut registry = Handlebars::new();
     registry.set_strict_mode(false);
@@ -420,7 +426,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         .iter()
         .map(|s| SeverityRow {
             severity: *s,
-            counts: count(&mut report.results.iter().filter(|f| f.severity() == *s)),
+            counts: count(&mut results().filter(|f| f.severity() == *s)),
         })
         .filter(|row| row.counts.iter().any(|n| *n > 0))
         .collect();
@@ -428,7 +434,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         .rules
         .iter()
         .map(|info| {
-            let of_rule = || report.results.iter().filter(|f| f.rule_id() == &*info.id);
+            let of_rule = || results().filter(|f| f.rule_id() == &*info.id);
             RuleView {
                 info,
                 anchor: format!("rule-{}", info.id),
@@ -507,7 +513,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
             .collect(),
         statuses: STATUSES.iter().map(|s| s.as_str()).collect(),
         severity_rows,
-        total_counts: count(&mut report.results.iter()),
+        total_counts: count(&mut results()),
         rules,
         resource_counts: report
             .scan
@@ -534,9 +540,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
             .collect()
         }),
         drift_changes: report.drift.as_ref().map_or_else(Vec::new, |d| {
-            let mut changes: Vec<DriftChange> = report
-                .results
-                .iter()
+            let mut changes: Vec<DriftChange> = results()
                 .filter(|f| matches!(f.status, Status::Fail | Status::Error))
                 .filter_map(|f| match f.baseline_state {
                     Some(state @ (BaselineState::New | BaselineState::Changed)) => {

@@ -368,12 +368,12 @@ pub fn render(report: &Report) -> String {
                         finding.resource.arn
                     ),
                 },
-                locations: vec![location(finding)],
+                locations: vec![location(&finding)],
                 partial_fingerprints: Fingerprints {
                     primary_location_line_hash: finding.fingerprint().to_string(),
                 },
                 baseline_state: finding.baseline_state.map(|s| s.sarif()),
-                properties: properties(finding, report),
+                properties: properties(&finding, report),
             }),
             Status::Error => results.push(SarifResult {
                 rule_id: NOT_EVALUATED_RULE.into(),
@@ -387,14 +387,14 @@ pub fn render(report: &Report) -> String {
                         finding.message
                     ),
                 },
-                locations: vec![location(finding)],
+                locations: vec![location(&finding)],
                 partial_fingerprints: Fingerprints {
                     primary_location_line_hash: sha256_hex(
                         format!("{NOT_EVALUATED_RULE}\0{}", finding.fingerprint()).as_bytes(),
                     ),
                 },
                 baseline_state: finding.baseline_state.map(|s| s.sarif()),
-                properties: properties(finding, report),
+                properties: properties(&finding, report),
             }),
             Status::Pass | Status::Skipped | Status::Waived => {}
         }

@@ -110,15 +110,15 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
     let mut groups: BTreeMap<(String, String, String), BTreeMap<Row, Vec<String>>> =
         BTreeMap::new();
     // The notebooks' open egress paths, read once.
-    let failing: std::collections::HashSet<(&str, &str, &str)> = report
+    let failing: std::collections::HashSet<(String, String, String)> = report
         .results
         .iter()
         .filter(|r| r.status == Status::Fail)
         .map(|r| {
             (
-                r.rule_id(),
-                r.resource.account.as_str(),
-                r.resource.id.as_str(),
+                r.rule_id().to_string(),
+                r.resource.account.clone(),
+                r.resource.id.clone(),
             )
         })
         .collect();
@@ -157,7 +157,12 @@ pub fn render_sections(report: &Report) -> Vec<(String, String)> {
             ("XS-PATH-002", "Internet (around the endpoint)"),
             ("XS-PATH-003", "Other accounts' S3"),
         ] {
-            if failing.contains(&(rule, f.resource.account.as_str(), f.resource.id.as_str())) {
+            let key = (
+                rule.to_string(),
+                f.resource.account.clone(),
+                f.resource.id.clone(),
+            );
+            if failing.contains(&key) {
                 open.push((label.to_string(), rule.to_string()));
             }
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::config::Config;
 use crate::findings::report::{AccountInfo, MethodInfo, RuleFile, RuleInfo, ScanInfo, ToolInfo};
-use crate::findings::{Report, Severity, Summary, sha256_hex};
+use crate::findings::{Report, ResultsError, Severity, Summary, sha256_hex};
 use crate::model::{AccountRole, Snapshot};
 use crate::rules::{Evaluator, RulePack};
 
@@ -23,11 +23,14 @@ pub struct ScanInputs<'a> {
     pub config: Option<&'a Config>,
     pub config_sha256: Option<String>,
     pub min_severity: Severity,
+    /// Results beyond which they are spilled to a temporary file rather than held
+    /// ([`crate::findings::results::SPILL_AT`] unless a test says otherwise).
+    pub spill_at: usize,
 }
 
 /// Evaluates and assembles the report. `generated_at` is not part of the report so that the
 /// same inputs render the same bytes.
-pub fn run(inputs: &ScanInputs<'_>) -> Report {
+pub fn run(inputs: &ScanInputs<'_>) -> Result<Report, ResultsError> {
     let snapshot = inputs.snapshot;
     // Accounts discovery put in scope when the snapshot was collected count as configured.
     let config = inputs.config.map(|c| c.with_discovered(snapshot));
@@ -62,7 +65,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
     if let Some(config) = config.filter(|_| reads_paths) {
         evaluator = evaluator.with_perimeter(config);
     }
-    let results = evaluator.evaluate_all(&rules);
+    let results = evaluator.evaluate_results(&rules, inputs.spill_at)?;
     // Its index and caches are not needed for the report.
     drop(evaluator);
 
@@ -131,7 +134,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         inputs.config_sha256.as_deref().unwrap_or(""),
         inputs.min_severity
     );
-    Report {
+    Ok(Report {
         schema_version: crate::findings::report::REPORT_SCHEMA_VERSION.into(),
         report_id: sha256_hex(digest_input.as_bytes())[..16].to_string(),
         tool: ToolInfo {
@@ -168,7 +171,7 @@ pub fn run(inputs: &ScanInputs<'_>) -> Report {
         drift: None,
         waivers: None,
         results,
-    }
+    })
 }
 
 /// A rule's documentation for reports.

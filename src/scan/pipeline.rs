@@ -9,7 +9,7 @@ use crate::attest::{Artifact, RunFacts, SigningIdentity};
 use crate::config::Config;
 use crate::drift::history::{self, History, HistoryError, RunFile};
 use crate::drift::waivers::Waivers;
-use crate::findings::{Report, Severity, sha256_hex};
+use crate::findings::{Report, ResultsError, Severity, sha256_hex};
 use crate::model::{ModelError, Snapshot};
 use crate::report::Format;
 use crate::rules::RulePack;
@@ -31,6 +31,8 @@ pub enum PipelineError {
     Snapshot(#[from] ModelError),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
 }
 
 /// How every snapshot of a run is evaluated: the scan's and a snapshot baseline's alike (the
@@ -46,7 +48,11 @@ pub struct Evaluation<'a> {
 
 impl Evaluation<'_> {
     /// The report of `snapshot` (whose bytes hash to `snapshot_sha256`), waivers applied.
-    pub fn report(&self, snapshot: &Snapshot, snapshot_sha256: String) -> Report {
+    pub fn report(
+        &self,
+        snapshot: &Snapshot,
+        snapshot_sha256: String,
+    ) -> Result<Report, ResultsError> {
         let mut report = super::run(&ScanInputs {
             snapshot,
             snapshot_sha256,
@@ -54,11 +60,12 @@ impl Evaluation<'_> {
             config: self.config,
             config_sha256: self.config_sha256.clone(),
             min_severity: self.min_severity,
-        });
+            spill_at: crate::findings::results::SPILL_AT,
+        })?;
         if let Some(waivers) = self.waivers {
-            waivers.apply(&mut report, snapshot.metadata.finished_at.date_naive());
+            waivers.apply(&mut report, snapshot.metadata.finished_at.date_naive())?;
         }
-        report
+        Ok(report)
     }
 
     /// Reads a baseline: a JSON report as is, or a snapshot evaluated as this run is.
@@ -89,7 +96,7 @@ impl Evaluation<'_> {
             Some(crate::model::SNAPSHOT_SCHEMA_VERSION) => {
                 let snapshot = Snapshot::from_json(&origin, text)?;
                 Ok(Baseline {
-                    report: self.report(&snapshot, sha256.clone()),
+                    report: self.report(&snapshot, sha256.clone())?,
                     sha256,
                     snapshot: Some(snapshot),
                 })
@@ -138,12 +145,13 @@ pub struct Baseline {
 impl Baseline {
     /// Marks each result of `report` new, unchanged, changed or resolved against this
     /// baseline, and adds the configuration changes when both sides are snapshots.
-    pub fn compare(&self, report: &mut Report, snapshot: &Snapshot) {
-        let mut drift = crate::drift::compare(&self.report, &self.sha256, report);
+    pub fn compare(&self, report: &mut Report, snapshot: &Snapshot) -> Result<(), ResultsError> {
+        let mut drift = crate::drift::compare(&self.report, &self.sha256, report)?;
         if let Some(old) = &self.snapshot {
             drift.config_changes = crate::drift::diff::diff_snapshots(old, snapshot);
         }
         report.drift = Some(drift);
+        Ok(())
     }
 }
 
@@ -181,6 +189,7 @@ pub fn keep_run(history: &History, run: &HistoryRun<'_>) -> Result<PathBuf, Pipe
         Format::Json => run.rendered.to_string(),
         _ => crate::report::json::render(run.report),
     };
+    run.report.results.check()?;
     let mut files = vec![
         RunFile {
             name: history::SNAPSHOT_FILE,
@@ -351,8 +360,10 @@ mod tests {
         std::fs::write(&snapshot_file, &text).unwrap();
         let baseline = evaluation.baseline(&snapshot_file).unwrap();
         assert!(baseline.snapshot.is_some());
-        let mut report = evaluation.report(&snapshot, sha256_hex(text.as_bytes()));
-        baseline.compare(&mut report, &snapshot);
+        let mut report = evaluation
+            .report(&snapshot, sha256_hex(text.as_bytes()))
+            .unwrap();
+        baseline.compare(&mut report, &snapshot).unwrap();
         let drift = report.drift.as_ref().unwrap();
         assert!(drift.config_changes.is_empty());
         let report_file = dir.join("old-report.json");

@@ -45,7 +45,9 @@ fn scan(snapshot: &Snapshot) -> xscan::findings::Report {
         config: Some(config()),
         config_sha256: None,
         min_severity: Severity::Info,
+        spill_at: xscan::findings::results::SPILL_AT,
     })
+    .unwrap()
 }
 
 const RULE: &str = "rules/sagemaker/XS-SM-001-notebook-direct-internet-disabled.yaml";

@@ -152,7 +152,7 @@ fn template_dir_overrides_the_built_in_templates() {
 #[test]
 fn ten_thousand_results_render() {
     let mut report = example_report();
-    let templates: Vec<_> = report.results.clone();
+    let templates: Vec<_> = report.results.to_vec().unwrap();
     report.results = (0..10_000)
         .map(|i| {
             let template = &templates[i % templates.len()];

@@ -23,5 +23,6 @@ mod paths;
 mod rule_pack;
 mod sarif;
 mod simulated;
+mod spill;
 mod verdicts;
 mod waivers;

@@ -113,7 +113,9 @@ fn compliant_fixture_has_no_failures_or_errors() {
         config: Some(&config),
         config_sha256: None,
         min_severity: xscan::findings::Severity::Info,
-    });
+        spill_at: xscan::findings::results::SPILL_AT,
+    })
+    .unwrap();
     let bad: Vec<_> = report
         .results
         .iter()
@@ -127,7 +129,7 @@ fn compliant_fixture_has_no_failures_or_errors() {
 
 /// `evaluate_all` goes resource by resource on several threads; the results must not depend on
 /// it: the same as one rule after the other, in rule order, on the example estate (failures, an error, skipped
-/// results) and on the compliant fixture.
+/// results) and on the compliant fixture; and the same again when they are spilled.
 #[test]
 fn parallel_evaluation_equals_one_rule_after_the_other() {
     let pack = pack();
@@ -178,6 +180,11 @@ fn parallel_evaluation_equals_one_rule_after_the_other() {
         }
         assert_eq!(all.len(), one_by_one.len());
         assert_eq!(all, one_by_one);
+        // Spilled as a large scan's results are, read back: the same, in the same order (the
+        // unlisted population's results among the runs' by ARN).
+        let spilled = evaluator.evaluate_results(&pack.rules, 0).unwrap();
+        assert!(spilled.is_spilled());
+        assert_eq!(spilled.to_vec().unwrap(), all);
     }
 }
 

@@ -258,7 +258,9 @@ fn statuses(snapshot: &serde_json::Value) -> Option<(Statuses, bool)> {
         config: Some(config),
         config_sha256: None,
         min_severity: xscan::findings::Severity::Info,
-    });
+        spill_at: xscan::findings::results::SPILL_AT,
+    })
+    .unwrap();
     let map = report
         .results
         .iter()
@@ -623,8 +625,14 @@ fn a_failure_an_scp_mitigates_says_so_and_stays_a_failure() {
         )
         .unwrap();
         let accounts = config.account_roles();
-        xscan::rules::Evaluator::new(&snapshot, config.parameters(&snapshot), accounts)
-            .evaluate_all(&pack.rules)
+        let evaluator =
+            xscan::rules::Evaluator::new(&snapshot, config.parameters(&snapshot), accounts);
+        let held = evaluator.evaluate_all(&pack.rules);
+        // Spilled results (a large scan's) are noted alike.
+        let spilled = evaluator.evaluate_results(&pack.rules, 0).unwrap();
+        assert!(spilled.is_spilled());
+        assert_eq!(spilled.to_vec().unwrap(), held);
+        held
     };
     let drift = |s: &mut serde_json::Value| {
         *s.pointer_mut("/accounts/111111111111/regions/us-east-1/sagemaker_notebooks/ml-notebook-1/direct_internet_access")

@@ -503,25 +503,54 @@ impl Evaluator<'_> {
 /// Failures that an organization rule holding in the same account keeps from being exploited
 /// or repeated say so (message and evidence); they stay failures.
 pub(super) fn note_mitigations(rules: &[LoadedRule], findings: &mut [Finding]) {
-    let holding: std::collections::HashSet<(String, String)> = findings
-        .iter()
-        .filter(|f| f.status == Status::Pass && f.resource.resource_type == ResourceType::Account)
-        .map(|f| (f.rule_id().to_string(), f.resource.account.clone()))
-        .collect();
-    if holding.is_empty() {
-        return;
+    let mut mitigations = Mitigations::new(rules);
+    findings.iter().for_each(|f| mitigations.note_holding(f));
+    findings.iter_mut().for_each(|f| mitigations.apply(f));
+}
+
+/// The rules that mitigate others (`mitigated_by`), and which of them hold in which account.
+pub(super) struct Mitigations<'r> {
+    by_rule: HashMap<&'r str, &'r [crate::rules::spec::Mitigation]>,
+    /// (rule id, account) of each account rule that passes.
+    holding: std::collections::HashSet<(String, String)>,
+}
+
+impl<'r> Mitigations<'r> {
+    pub(super) fn new(rules: &'r [LoadedRule]) -> Self {
+        Self {
+            by_rule: rules
+                .iter()
+                .filter(|r| !r.spec.mitigated_by.is_empty())
+                .map(|r| (r.spec.id.as_str(), r.spec.mitigated_by.as_slice()))
+                .collect(),
+            holding: std::collections::HashSet::new(),
+        }
     }
-    let mitigations: HashMap<&str, &[crate::rules::spec::Mitigation]> = rules
-        .iter()
-        .filter(|r| !r.spec.mitigated_by.is_empty())
-        .map(|r| (r.spec.id.as_str(), r.spec.mitigated_by.as_slice()))
-        .collect();
-    for finding in findings.iter_mut().filter(|f| f.status == Status::Fail) {
-        let Some(list) = mitigations.get(finding.rule_id()) else {
-            continue;
+
+    /// Notes `finding` when it is an account rule that holds.
+    pub(super) fn note_holding(&mut self, finding: &Finding) {
+        if finding.status == Status::Pass && finding.resource.resource_type == ResourceType::Account
+        {
+            self.holding.insert((
+                finding.rule_id().to_string(),
+                finding.resource.account.clone(),
+            ));
+        }
+    }
+
+    /// Says so in `finding` when it fails and a rule that mitigates it holds in its account.
+    pub(super) fn apply(&self, finding: &mut Finding) {
+        if self.holding.is_empty() || finding.status != Status::Fail {
+            return;
+        }
+        let Some(list) = self.by_rule.get(finding.rule_id()) else {
+            return;
         };
         for mitigation in list.iter() {
-            if holding.contains(&(mitigation.rule.clone(), finding.resource.account.clone())) {
+            if self
+                .holding
+                .contains(&(mitigation.rule.clone(), finding.resource.account.clone()))
+            {
                 finding.message = format!(
                     "{} — mitigated, still a finding: {} holds in account {} ({})",
                     finding.message, mitigation.rule, finding.resource.account, mitigation.because

@@ -7,19 +7,22 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use crate::findings::{Evidence, EvidenceValue, Finding, PathAnswer, ResourceRef, Status};
+use crate::findings::results::{self, SpillFile, SpillWriter};
+use crate::findings::{
+    Evidence, EvidenceValue, Finding, PathAnswer, ResourceRef, Results, ResultsError, Status,
+};
 use crate::model::{AccountRole, ResourceType, Snapshot};
 use crate::policy::{Policy, PolicyError};
 
 mod analyses;
 mod conditions;
 
-use analyses::note_mitigations;
+use analyses::{Mitigations, note_mitigations};
 
 use super::LoadedRule;
 use super::index::{Entry, SnapshotIndex};
@@ -83,6 +86,9 @@ pub struct Evaluator<'a> {
     /// The parts of the notebooks' paths by content: most hops, questions and answers are the
     /// same for every notebook of a fleet, and the path rules' evidence holds them once.
     shared_paths: Mutex<PathParts>,
+    /// Whether evidence parts are shared across entries (`shared_content`, `shared_paths`):
+    /// not while results are spilled, where nothing would hold them but those tables.
+    share_across: AtomicBool,
     /// Parameters whose derivation met a collection gap, with the reason.
     parameter_gaps: BTreeMap<String, String>,
     /// The perimeter the notebooks' paths are found against (`path` checks), when a
@@ -149,6 +155,17 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type ParsedPolicy = Result<Arc<Policy>, PolicyError>;
 
 /// What a rule needs before any resource (see `Evaluator::plan`).
+/// How `evaluate_all` shares the work out (see [`Evaluator::schedule`]).
+struct Schedule<'i> {
+    plans: Vec<RulePlan>,
+    /// Each type evaluated, with its rules in pack order.
+    by_type: Vec<(ResourceType, Vec<usize>)>,
+    /// Each rule's place in `by_type`.
+    type_of_rule: Vec<usize>,
+    /// Runs of one type's entries (by its place in `by_type`), in ARN order.
+    tasks: Vec<(usize, &'i [usize])>,
+}
+
 struct RulePlan {
     /// Shared by all the rule's results.
     head: Arc<crate::findings::RuleHead>,
@@ -187,6 +204,7 @@ impl<'a> Evaluator<'a> {
             caches: Mutex::new(FastMap::default()),
             shared_content: Mutex::new(ContentSet::default()),
             shared_paths: Mutex::new(PathParts::default()),
+            share_across: AtomicBool::new(true),
             parameter_gaps: BTreeMap::new(),
             perimeter: None,
         }
@@ -238,10 +256,13 @@ impl<'a> Evaluator<'a> {
 
     /// `paths` with their questions and hops replaced by the equal ones already held.
     fn share_paths(&self, paths: Vec<crate::paths::PathResult>) -> Vec<SharedPath> {
-        let mut parts = self
-            .shared_paths
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut own = PathParts::default();
+        let mut across = self.shares_across().then(|| {
+            self.shared_paths
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        });
+        let parts = across.as_deref_mut().unwrap_or(&mut own);
         paths
             .into_iter()
             .map(|path| SharedPath {
@@ -259,11 +280,19 @@ impl<'a> Evaluator<'a> {
 
     /// `answer` as held by the path rules' evidence: the equal one already made, else itself.
     fn share_answer(&self, answer: PathAnswer) -> Arc<PathAnswer> {
+        if !self.shares_across() {
+            return Arc::new(answer);
+        }
         let mut parts = self
             .shared_paths
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         intern(&mut parts.answers, answer)
+    }
+
+    /// See `share_across`.
+    fn shares_across(&self) -> bool {
+        self.share_across.load(Ordering::Relaxed)
     }
 
     /// Parameters derived from data that was not all collected, with why: a rule reading one
@@ -286,35 +315,12 @@ impl<'a> Evaluator<'a> {
     /// the results, not a cache of the whole estate. The order of the results does not depend
     /// on the number of workers.
     pub fn evaluate_all(&self, rules: &[LoadedRule]) -> Vec<Finding> {
-        let plans: Vec<RulePlan> = rules.iter().map(|r| self.plan(r)).collect();
-        // The rules of each type, in pack order (a rule's slot in its type's results); and each
-        // rule's type there.
-        let mut by_type: Vec<(ResourceType, Vec<usize>)> = Vec::new();
-        let mut type_of_rule: Vec<usize> = Vec::with_capacity(rules.len());
-        for (i, rule) in rules.iter().enumerate() {
-            let t = rule.spec.resource_type;
-            let at = match by_type.iter().position(|(known, _)| *known == t) {
-                Some(at) => at,
-                None => {
-                    by_type.push((t, Vec::new()));
-                    by_type.len() - 1
-                }
-            };
-            type_of_rule.push(at);
-            by_type[at].1.push(i);
-        }
-        // Runs of entries small enough to share out evenly, large enough to cost nothing.
-        const RUN: usize = 256;
-        let tasks: Vec<(usize, &[usize])> = by_type
-            .iter()
-            .enumerate()
-            .flat_map(|(t, (resource_type, _))| {
-                self.index
-                    .of_type(*resource_type)
-                    .chunks(RUN)
-                    .map(move |run| (t, run))
-            })
-            .collect();
+        let Schedule {
+            plans,
+            by_type,
+            type_of_rule,
+            tasks,
+        } = self.schedule(rules);
         // Each rule's results have their place before any is made: its type's entries run by
         // run (so in ARN order), then the results on populations that could not be listed.
         // Workers write each result in its place, so results are never held twice (a copy
@@ -403,6 +409,186 @@ impl<'a> Evaluator<'a> {
         all
     }
 
+    /// The plans of `rules`, their types, and the runs of entries the workers share out.
+    fn schedule(&self, rules: &[LoadedRule]) -> Schedule<'_> {
+        let plans: Vec<RulePlan> = rules.iter().map(|r| self.plan(r)).collect();
+        // The rules of each type, in pack order (a rule's slot in its type's results); and each
+        // rule's type there.
+        let mut by_type: Vec<(ResourceType, Vec<usize>)> = Vec::new();
+        let mut type_of_rule: Vec<usize> = Vec::with_capacity(rules.len());
+        for (i, rule) in rules.iter().enumerate() {
+            let t = rule.spec.resource_type;
+            let at = match by_type.iter().position(|(known, _)| *known == t) {
+                Some(at) => at,
+                None => {
+                    by_type.push((t, Vec::new()));
+                    by_type.len() - 1
+                }
+            };
+            type_of_rule.push(at);
+            by_type[at].1.push(i);
+        }
+        // Runs of entries small enough to share out evenly, large enough to cost nothing.
+        const RUN: usize = 256;
+        let tasks: Vec<(usize, &[usize])> = by_type
+            .iter()
+            .enumerate()
+            .flat_map(|(t, (resource_type, _))| {
+                self.index
+                    .of_type(*resource_type)
+                    .chunks(RUN)
+                    .map(move |run| (t, run))
+            })
+            .collect();
+        Schedule {
+            plans,
+            by_type,
+            type_of_rule,
+            tasks,
+        }
+    }
+
+    /// Evaluates every rule as [`Evaluator::evaluate_all`] does, and holds the results when
+    /// there are at most `spill_at` of them; beyond that, each is written to a spill file as
+    /// it is made (see [`crate::findings::results`]), in the same order with the same content.
+    pub fn evaluate_results(
+        &self,
+        rules: &[LoadedRule],
+        spill_at: usize,
+    ) -> Result<Results, ResultsError> {
+        let count: usize = rules
+            .iter()
+            .map(|r| self.index.of_type(r.spec.resource_type).len())
+            .sum();
+        if count <= spill_at {
+            return Ok(Results::held(self.evaluate_all(rules)));
+        }
+        // Parts shared across entries pay for themselves only while the results that hold
+        // them are held; spilled, they would only grow.
+        self.share_across.store(false, Ordering::Relaxed);
+        let spilled = self.evaluate_spilled(rules);
+        self.share_across.store(true, Ordering::Relaxed);
+        spilled
+    }
+
+    /// Each worker writes the results of a run of entries, rule by rule, to a first spill
+    /// file as it finishes the run; the runs are then read back in report order, merged with
+    /// each rule's extras by ARN, and written to the spill file the results are read from.
+    fn evaluate_spilled(&self, rules: &[LoadedRule]) -> Result<Results, ResultsError> {
+        let Schedule {
+            plans,
+            by_type,
+            type_of_rule,
+            tasks,
+        } = self.schedule(rules);
+        let heads: Vec<Arc<crate::findings::RuleHead>> =
+            plans.iter().map(|p| p.head.clone()).collect();
+        let written = |e: std::io::Error| ResultsError::written(e);
+        // Per task, where each of its type's rules' results are in the first file.
+        let runs = Mutex::new((
+            SpillFile::create().map_err(written)?,
+            vec![Vec::<(u64, u64)>::new(); tasks.len()],
+            None::<std::io::Error>,
+        ));
+        let holding = Mutex::new(Mitigations::new(rules));
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, tasks.len().max(1));
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (next, tasks, by_type, plans, runs, holding) =
+                    (&next, &tasks, &by_type, &plans, &runs, &holding);
+                scope.spawn(move || {
+                    loop {
+                        let task = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(t, run)) = tasks.get(task) else {
+                            break;
+                        };
+                        let of_type = &by_type[t].1;
+                        let mut lines: Vec<Vec<u8>> = vec![Vec::new(); of_type.len()];
+                        let mut failed = None;
+                        for &entry in run {
+                            for (slot, &r) in of_type.iter().enumerate() {
+                                let finding = self.result_on(&rules[r], &plans[r], entry);
+                                // Only account rules mitigate: the lock is not taken per result.
+                                if finding.resource.resource_type == ResourceType::Account {
+                                    holding
+                                        .lock()
+                                        .unwrap_or_else(PoisonError::into_inner)
+                                        .note_holding(&finding);
+                                }
+                                if let Err(e) = results::encode_line(&finding, r, &mut lines[slot])
+                                {
+                                    failed.get_or_insert(e);
+                                }
+                            }
+                            self.forget(entry);
+                        }
+                        let mut runs = runs.lock().unwrap_or_else(PoisonError::into_inner);
+                        let (file, places, error) = &mut *runs;
+                        if let Some(e) = failed {
+                            error.get_or_insert(e);
+                        }
+                        if error.is_some() {
+                            break;
+                        }
+                        for bytes in &lines {
+                            match file.append(bytes) {
+                                Ok(start) => places[task].push((start, file.len())),
+                                Err(e) => {
+                                    error.get_or_insert(e);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let (file, places, error) = runs.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if let Some(e) = error {
+            return Err(written(e));
+        }
+        let mitigations = holding.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut out = SpillWriter::new(heads.clone()).map_err(written)?;
+        for (r, rule) in rules.iter().enumerate() {
+            let t = type_of_rule[r];
+            let slot = by_type[t]
+                .1
+                .iter()
+                .position(|&known| known == r)
+                .unwrap_or(0);
+            // Its extras in ARN order (a stable sort, as `sort_by_arn` is), each placed after
+            // the entries' results with the same ARN.
+            let mut extras = self.rule_extras(rule, &plans[r]);
+            sort_by_arn(&mut extras);
+            let mut extras = extras.into_iter().peekable();
+            let mut put = |mut finding: Finding| -> Result<(), ResultsError> {
+                mitigations.apply(&mut finding);
+                out.push(&finding).map_err(written)
+            };
+            for (task, _) in tasks.iter().enumerate().filter(|(_, (of, _))| *of == t) {
+                let Some(&(start, end)) = places[task].get(slot) else {
+                    return Err(ResultsError::read("a run of results was not written"));
+                };
+                for finding in results::decode(file.range(start, end), &heads) {
+                    let finding = finding.map_err(ResultsError::read)?;
+                    while let Some(extra) =
+                        extras.next_if(|extra| extra.resource.arn < finding.resource.arn)
+                    {
+                        put(extra)?;
+                    }
+                    put(finding)?;
+                }
+            }
+            for extra in extras {
+                put(extra)?;
+            }
+        }
+        out.finish()
+    }
+
     /// `value` (read at `path` in `scope`, from a view or the parameters) as shared evidence.
     fn evidence_of(&self, scope: Scope<'_>, path: &str, value: &Value) -> Arc<Value> {
         if !matches!(value, Value::Array(_) | Value::Object(_)) {
@@ -422,7 +608,9 @@ impl<'a> Evaluator<'a> {
         }
         // The same document in many resources (a templated policy) is held once.
         let made = SameJson(Arc::new(make()));
-        let value = {
+        let value = if !self.shares_across() {
+            made.0
+        } else {
             let mut by_content = self
                 .shared_content
                 .lock()
