@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use hashbrown::{HashTable, hash_table};
 use serde_json::{Value, json};
@@ -26,8 +25,6 @@ pub struct Entry<'a> {
     pub account: &'a str,
     pub region: Option<&'a str>,
     pub id: &'a str,
-    /// Its identity in results (with its ARN), shared by every result on it.
-    pub resource: Arc<ResourceRef>,
     pub account_role: Option<AccountRole>,
     /// What rules read of it.
     pub view: View<'a>,
@@ -40,18 +37,42 @@ pub struct Entry<'a> {
 pub enum View<'a> {
     /// A collected resource, borrowed from the snapshot.
     Collected(Resource<'a>),
-    /// A view derived from the organization part (accounts: few, made once), boxed so that
-    /// the many collected entries do not carry its room.
-    Derived(Box<Value>),
+    /// A view derived from the organization part (accounts: few, made once), with its ARN,
+    /// boxed so that the many collected entries do not carry their room.
+    Derived(Box<(Value, String)>),
 }
 
 impl Entry<'_> {
+    /// Its ARN (or ARN-like identity): made from the resource and where it is, not held, since
+    /// a large estate has hundreds of thousands and a result needs it only while it is made.
+    pub fn arn(&self) -> Cow<'_, str> {
+        match &self.view {
+            View::Collected(resource) => Cow::Owned(resource.arn(&crate::model::Place {
+                account: self.account,
+                region: self.region,
+                id: self.id,
+            })),
+            View::Derived(view) => Cow::Borrowed(&view.1),
+        }
+    }
+
+    /// Its identity in results.
+    pub fn resource_ref(&self) -> ResourceRef {
+        ResourceRef {
+            resource_type: self.resource_type,
+            id: self.id.to_string(),
+            arn: self.arn().into_owned(),
+            account: self.account.to_string(),
+            region: self.region.map(str::to_string),
+        }
+    }
+
     /// The top-level field `name` of the entry's view: the resource's fields as the snapshot
     /// stores them, plus `account`, `region` and `account_role`, and the fields its type
     /// derives (a role's `identity_policies`); `None` for a field it lacks.
     pub fn field(&self, name: &str) -> Option<Cow<'_, Value>> {
         let resource = match &self.view {
-            View::Derived(view) => return view.get(name).map(Cow::Borrowed),
+            View::Derived(view) => return view.0.get(name).map(Cow::Borrowed),
             View::Collected(resource) => resource,
         };
         let value = match (name, resource) {
@@ -122,23 +143,6 @@ fn id_key<'e>(entry: &Entry<'e>) -> (ResourceType, &'e str, &'e str, &'e str) {
     (entry.resource_type, entry.account, region, entry.id)
 }
 
-/// A resource's identity in results.
-fn resource_ref(
-    resource_type: ResourceType,
-    account: &str,
-    region: Option<&str>,
-    id: &str,
-    arn: String,
-) -> Arc<ResourceRef> {
-    Arc::new(ResourceRef {
-        resource_type,
-        id: id.to_string(),
-        arn,
-        account: account.to_string(),
-        region: region.map(str::to_string),
-    })
-}
-
 impl<'a> SnapshotIndex<'a> {
     /// Indexes `snapshot`; `roles` gives each account's role when the snapshot has none.
     pub fn build(snapshot: &'a Snapshot, role_of: &dyn Fn(&str) -> Option<AccountRole>) -> Self {
@@ -166,7 +170,6 @@ impl<'a> SnapshotIndex<'a> {
                 account,
                 region,
                 id: item.id,
-                resource: resource_ref(item.resource_type(), account, region, item.id, item.arn()),
                 account_role: role,
                 view: View::Collected(item.resource),
                 collection_errors: item.collection_errors().map(Cow::Borrowed),
@@ -287,12 +290,8 @@ impl<'a> SnapshotIndex<'a> {
         // Each type's entries in ARN order (ties in snapshot order), the order results are
         // reported in: a rule's results then come out sorted, and sorting them is one pass.
         for list in index.by_type.values_mut() {
-            list.sort_by(|&a, &b| {
-                index.entries[a]
-                    .resource
-                    .arn
-                    .cmp(&index.entries[b].resource.arn)
-            });
+            // Each ARN made once (a stable sort, as `sort_by` was).
+            list.sort_by_cached_key(|&i| index.entries[i].arn().into_owned());
         }
         index
     }
@@ -312,9 +311,8 @@ impl<'a> SnapshotIndex<'a> {
                     account: d.account,
                     region: None,
                     id: d.id,
-                    resource: resource_ref(t, d.account, None, d.id, d.arn),
                     account_role: d.account_role,
-                    view: View::Derived(Box::new(d.view)),
+                    view: View::Derived(Box::new((d.view, d.arn))),
                     collection_errors: Some(Cow::Owned(d.collection_errors)),
                 });
             }
@@ -597,7 +595,7 @@ mod tests {
                         .count(),
                     ResourceType::Subnet => usize::from(n.subnet_id.as_deref() == Some(entry.id)),
                     ResourceType::IamRole => {
-                        usize::from(n.role_arn.as_deref() == Some(entry.resource.arn.as_str()))
+                        usize::from(n.role_arn.as_deref() == Some(&*entry.arn()))
                     }
                     _ => 0,
                 }

@@ -106,6 +106,8 @@ struct EntryCache {
     evidence: FastMap<(String, EvidenceOf), Arc<Value>>,
     /// A notebook's perimeter paths (as `paths::compact` keeps them), their parts shared.
     paths: Option<Arc<Vec<SharedPath>>>,
+    /// Its identity in results, shared by the results on it.
+    resource: Option<Arc<ResourceRef>>,
 }
 
 /// One path of a notebook as the path rules read it: its question and hops shared with every
@@ -288,6 +290,16 @@ impl<'a> Evaluator<'a> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         intern(&mut parts.answers, answer)
+    }
+
+    /// The identity of entry `i` in results: made once while it is kept, so that the results
+    /// on it share one.
+    fn resource_of(&self, i: usize) -> Arc<ResourceRef> {
+        if let Some(known) = self.cache_of(i, |c| c.resource.clone()) {
+            return known;
+        }
+        let made = Arc::new(self.index.entries[i].resource_ref());
+        self.cache_of(i, |c| c.resource.get_or_insert(made).clone())
     }
 
     /// See `share_across`.
@@ -727,7 +739,7 @@ impl<'a> Evaluator<'a> {
         Finding::of_rule(
             plan.head.clone(),
             status,
-            entry.resource.clone(),
+            self.resource_of(i),
             message,
             evidence,
         )
@@ -1068,7 +1080,7 @@ impl<'a> Evaluator<'a> {
             "resource.account" => json!(entry.account),
             "resource.region" => json!(entry.region),
             "resource.id" => json!(entry.id),
-            "resource.arn" => json!(entry.resource.arn),
+            "resource.arn" => json!(entry.arn()),
             // The collected organization's id (null without one).
             "organization.id" => json!(
                 self.snapshot
