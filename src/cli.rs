@@ -715,12 +715,21 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         }
         None => None,
     };
-    let (snapshot, snapshot_text) = match (&args.snapshot, &config) {
+    // The text is kept only where it is written again (history) or attested (--sign): a large
+    // estate's snapshot is otherwise read without holding its text at all.
+    let keeps_text = history.is_some() || signer.is_some();
+    let (snapshot, snapshot_text, snapshot_sha256) = match (&args.snapshot, &config) {
+        (Some(path), _) if !keeps_text => {
+            let (snapshot, sha256) = Snapshot::read_file(path)?;
+            (snapshot, None, sha256)
+        }
         (Some(path), _) => {
             let text = read_snapshot_text(path)?;
+            let sha256 = sha256_hex(text.as_bytes());
             (
                 Snapshot::from_json(&path.display().to_string(), &text)?,
-                text,
+                Some(text),
+                sha256,
             )
         }
         (None, Some(config)) => {
@@ -736,7 +745,8 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
             if let Some(path) = &args.save_snapshot {
                 emit(Some(path), &text)?;
             }
-            (snapshot, text)
+            let sha256 = sha256_hex(text.as_bytes());
+            (snapshot, keeps_text.then_some(text), sha256)
         }
         (None, None) => {
             return Err(CliError::Usage(
@@ -751,10 +761,6 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         min_severity: args.min_severity,
         waivers: waivers.as_ref(),
     };
-    let snapshot_sha256 = sha256_hex(snapshot_text.as_bytes());
-    // The text is kept only where it is written again (history) or attested (--sign): a large
-    // estate's snapshot is not held twice for the whole scan.
-    let snapshot_text = (history.is_some() || signer.is_some()).then_some(snapshot_text);
     let mut report = evaluation.report(&snapshot, snapshot_sha256)?;
     let baseline = match (&args.baseline, &history) {
         (Some(path), _) => Some(evaluation.baseline(path)?),

@@ -451,3 +451,57 @@ fn a_baseline_with_a_repeated_key_is_refused() {
         stderr(&out)
     );
 }
+
+/// A scan reads its snapshot without holding the text (`Snapshot::read_file`; the history
+/// and `--sign` still keep it): the report's digest is still the file's bytes' (a byte order
+/// mark included), bytes that are not UTF-8 are refused as reading the whole file refuses
+/// them, and a syntax error keeps its line and column.
+#[test]
+fn a_snapshot_read_as_it_is_parsed_is_checked_and_hashed_as_a_whole_one() {
+    let dir = temp_dir("streamed-snapshot");
+    let text = format!(
+        "\u{feff}{}",
+        std::fs::read_to_string(root().join(COMPLIANT)).unwrap()
+    );
+    let snapshot = dir.join("snapshot.json");
+    std::fs::write(&snapshot, &text).unwrap();
+    let report = dir.join("report.json");
+    let scan = |snapshot: &Path| {
+        xscan(&[
+            "scan",
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--config",
+            root().join(CONFIG).to_str().unwrap(),
+            "--format",
+            "json",
+            "--output",
+            report.to_str().unwrap(),
+        ])
+    };
+    let out = scan(&snapshot);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        written["method"]["snapshot_sha256"],
+        xscan::findings::sha256_hex(text.as_bytes()).as_str()
+    );
+
+    let mut bytes = text.clone().into_bytes();
+    let at = text.find("ml-notebook-1").unwrap();
+    bytes[at] = 0xff;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let out = scan(&snapshot);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("valid UTF-8"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("snapshot.json"), "{}", stderr(&out));
+
+    std::fs::write(&snapshot, "\u{feff}{\n  \"schema_version\": ,\n}").unwrap();
+    let out = scan(&snapshot);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not valid at line 2 column"),
+        "{}",
+        stderr(&out)
+    );
+}
