@@ -896,7 +896,7 @@ fn merge_command(paths: &[PathBuf], output: Option<&Path>) -> Result<i32, CliErr
         .iter()
         .map(|path| {
             let origin = path.display().to_string();
-            let snapshot = Snapshot::from_json(&origin, &read_snapshot_text(path)?)?;
+            let (snapshot, _) = Snapshot::read_file(path)?;
             Ok((origin, snapshot))
         })
         .collect::<Result<Vec<_>, CliError>>()?;
@@ -913,12 +913,8 @@ fn merge_command(paths: &[PathBuf], output: Option<&Path>) -> Result<i32, CliErr
 
 /// `xscan diff OLD NEW`: exit 0 when the configuration is the same, 1 when it changed.
 fn diff_command(old: &Path, new: &Path, format: EvalFormat) -> Result<i32, CliError> {
-    let load = |path: &Path| -> Result<Snapshot, CliError> {
-        Ok(Snapshot::from_json(
-            &path.display().to_string(),
-            &read_snapshot_text(path)?,
-        )?)
-    };
+    // Neither file's text is held: two large estates are already twice the memory of one.
+    let load = |path: &Path| -> Result<Snapshot, CliError> { Ok(Snapshot::read_file(path)?.0) };
     let changes = crate::drift::diff::diff_snapshots(&load(old)?, &load(new)?);
     let text = match format {
         EvalFormat::Text => crate::drift::diff::render_text(&changes),
@@ -985,7 +981,7 @@ fn paths_command(
         ));
     };
     let snapshot = match snapshot {
-        Some(path) => Snapshot::from_json(&path.display().to_string(), &read_snapshot_text(path)?)?,
+        Some(path) => Snapshot::read_file(path)?.0,
         None => collect_live(&config, endpoint_url, None, None, verbose)?,
     };
     let results = crate::paths::analyze(&snapshot, &config, notebook);

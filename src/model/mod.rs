@@ -369,13 +369,9 @@ impl Snapshot {
         Ok((snapshot, sha256))
     }
 
-    /// Reads a snapshot file.
+    /// Reads a snapshot file (see [`Snapshot::read_file`]).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_json(&path.display().to_string(), &text)
+        Ok(Self::read_file(path)?.0)
     }
 
     /// Pretty JSON, stable key order.
