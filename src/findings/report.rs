@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{BaselineState, ResourceRef, Results, Severity, Status};
+use super::{BaselineState, Finding, ResourceRef, Results, Severity, Status};
 
 /// The report format version.
 pub const REPORT_SCHEMA_VERSION: &str = "xscan.report/v1";
@@ -132,12 +132,19 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Counts the results.
+    /// Counts the results (a spilled list was counted as it was written).
     pub fn of(results: &Results) -> Self {
-        let mut summary = Summary {
-            total: results.len(),
-            ..Default::default()
-        };
+        if let Some(counted) = results.counted() {
+            return counted.clone();
+        }
+        let mut summary = Self::empty();
+        results.iter().for_each(|f| summary.add(&f));
+        summary
+    }
+
+    /// The summary of no result.
+    pub(crate) fn empty() -> Self {
+        let mut summary = Summary::default();
         for status in [
             Status::Pass,
             Status::Fail,
@@ -147,23 +154,32 @@ impl Summary {
         ] {
             summary.by_status.insert(status, 0);
         }
-        for f in results.iter() {
-            *summary.by_status.entry(f.status).or_default() += 1;
-            *summary
-                .by_severity
-                .entry(f.severity())
-                .or_default()
-                .entry(f.status)
-                .or_default() += 1;
-            *summary
-                .by_rule
-                .entry(f.rule_id().to_string())
-                .or_default()
-                .entry(f.status)
-                .or_default() += 1;
-        }
-        summary.incomplete = summary.by_status.get(&Status::Error).copied().unwrap_or(0) > 0;
         summary
+    }
+
+    /// Counts one more result.
+    pub(crate) fn add(&mut self, f: &Finding) {
+        self.add_parts(f.rule_id(), f.severity(), f.status);
+    }
+
+    /// Counts one more result of `rule_id`, of `severity`, with `status`.
+    pub(crate) fn add_parts(&mut self, rule_id: &str, severity: Severity, status: Status) {
+        self.total += 1;
+        *self.by_status.entry(status).or_default() += 1;
+        *self
+            .by_severity
+            .entry(severity)
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+        match self.by_rule.get_mut(rule_id) {
+            Some(counts) => *counts.entry(status).or_default() += 1,
+            None => {
+                self.by_rule
+                    .insert(rule_id.to_string(), BTreeMap::from([(status, 1)]));
+            }
+        }
+        self.incomplete = self.count(Status::Error) > 0;
     }
 
     /// The summary of a report's results; `collection_gaps` says whether the collection had

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use super::report::AppliedWaiver;
-use super::{BaselineState, Evidence, Finding, ResourceRef, RuleHead, Status};
+use super::{BaselineState, Evidence, Finding, ResourceRef, RuleHead, Status, Summary};
 
 /// Results beyond which a scan spills them: about 30 MB held (at some 115 bytes a result
 /// with its share of the evidence), the size of a scan of some 20,000 notebooks.
@@ -74,6 +74,8 @@ struct Spilled {
     /// The rules the lines name by position.
     rules: Vec<Arc<RuleHead>>,
     len: usize,
+    /// The results counted as they were written: the summary does not read them again.
+    counted: Summary,
     /// The first failure to read the file back, once there was one.
     failure: Mutex<Option<String>>,
 }
@@ -96,6 +98,14 @@ impl Results {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The summary of spilled results, counted as they were written.
+    pub fn counted(&self) -> Option<&Summary> {
+        match &self.store {
+            Store::Held(_) => None,
+            Store::Spilled(spilled) => Some(&spilled.counted),
+        }
     }
 
     /// Whether the results are in a spill file.
@@ -291,6 +301,7 @@ pub struct SpillWriter {
     out: BufWriter<SpillFile>,
     rules: Vec<Arc<RuleHead>>,
     len: usize,
+    counted: Summary,
     line: Vec<u8>,
 }
 
@@ -301,6 +312,7 @@ impl SpillWriter {
             out: BufWriter::with_capacity(1 << 16, SpillFile::create()?),
             rules,
             len: 0,
+            counted: Summary::empty(),
             line: Vec::new(),
         })
     }
@@ -310,6 +322,22 @@ impl SpillWriter {
         self.line.clear();
         encode(finding, &mut self.rules, &mut self.line)?;
         self.out.write_all(&self.line)?;
+        self.len += 1;
+        self.counted.add(finding);
+        Ok(())
+    }
+
+    /// Writes a line another spill file holds as it is (`head` read from it), its rule
+    /// named by the same place in this writer's rules.
+    pub fn push_line(&mut self, line: &[u8], head: &LineHead<'_>) -> io::Result<()> {
+        let rule = self.rules.get(head.rule).ok_or_else(|| {
+            io::Error::other(format!(
+                "a result names rule {}, which it does not hold",
+                head.rule
+            ))
+        })?;
+        self.counted.add_parts(&rule.id, rule.severity, head.status);
+        self.out.write_all(line)?;
         self.len += 1;
         Ok(())
     }
@@ -325,6 +353,7 @@ impl SpillWriter {
                 file,
                 rules: self.rules,
                 len: self.len,
+                counted: self.counted,
                 failure: Mutex::new(None),
             })),
         })
@@ -379,14 +408,39 @@ pub fn decode<'a, R: Read + 'a>(
         line.clear();
         match lines.read_until(b'\n', &mut line) {
             Ok(0) => None,
-            Ok(_) => Some(
-                serde_json::from_slice::<SpilledFinding>(&line)
-                    .map_err(|e| e.to_string())
-                    .and_then(|read| read.into_finding(rules)),
-            ),
+            Ok(_) => Some(decode_line(&line, rules)),
             Err(e) => Some(Err(e.to_string())),
         }
     })
+}
+
+/// One line `encode` wrote, read back whole.
+pub fn decode_line(line: &[u8], rules: &[Arc<RuleHead>]) -> Result<Finding, String> {
+    serde_json::from_slice::<SpilledFinding>(line)
+        .map_err(|e| e.to_string())?
+        .into_finding(rules)
+}
+
+/// What ordering and counting need of a spilled line, read without its evidence.
+#[derive(Deserialize)]
+pub struct LineHead<'l> {
+    pub rule: usize,
+    pub status: Status,
+    #[serde(borrow)]
+    pub resource: LineResource<'l>,
+}
+
+/// A spilled line's resource, as far as its ARN.
+#[derive(Deserialize)]
+pub struct LineResource<'l> {
+    #[serde(borrow)]
+    pub arn: Cow<'l, str>,
+}
+
+impl<'l> LineHead<'l> {
+    pub fn of(line: &'l [u8]) -> Result<Self, String> {
+        serde_json::from_slice(line).map_err(|e| e.to_string())
+    }
 }
 
 /// A result as a spill file line.
@@ -625,9 +679,13 @@ mod tests {
             }
             f.baseline_state = Some(BaselineState::New);
         };
+        assert_eq!(Summary::of(&spill), Summary::of(&held));
         held.update(waive).unwrap();
         spill.update(waive).unwrap();
         assert_eq!(spill.to_vec().unwrap(), held.to_vec().unwrap());
+        // Counted again as changed, without reading them back.
+        assert_eq!(spill.counted().unwrap().count(Status::Waived), 1);
+        assert_eq!(Summary::of(&spill), Summary::of(&held));
         assert_eq!(spill.iter().nth(1).unwrap().status, Status::Waived);
         // Two readers at once each read from the start.
         let (mut one, mut two) = (spill.iter(), spill.iter());
@@ -672,6 +730,7 @@ mod tests {
                     },
                     rules: whole.rules.clone(),
                     len: 2,
+                    counted: whole.counted.clone(),
                     failure: Mutex::new(None),
                 })),
             };

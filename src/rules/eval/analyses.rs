@@ -538,6 +538,11 @@ impl<'r> Mitigations<'r> {
         }
     }
 
+    /// Whether a result of `rule_id` with `status` may be one [`Mitigations::apply`] changes.
+    pub(super) fn may_apply(&self, rule_id: &str, status: Status) -> bool {
+        !self.holding.is_empty() && status == Status::Fail && self.by_rule.contains_key(rule_id)
+    }
+
     /// Says so in `finding` when it fails and a rule that mitigates it holds in its account.
     pub(super) fn apply(&self, finding: &mut Finding) {
         if self.holding.is_empty() || finding.status != Status::Fail {

@@ -576,22 +576,41 @@ impl<'a> Evaluator<'a> {
             let mut extras = self.rule_extras(rule, &plans[r]);
             sort_by_arn(&mut extras);
             let mut extras = extras.into_iter().peekable();
-            let mut put = |mut finding: Finding| -> Result<(), ResultsError> {
+            let out = std::cell::RefCell::new(&mut out);
+            let put = |mut finding: Finding| -> Result<(), ResultsError> {
                 mitigations.apply(&mut finding);
-                out.push(&finding).map_err(written)
+                out.borrow_mut().push(&finding).map_err(written)
+            };
+            let raw = |line: &[u8], head: &results::LineHead<'_>| {
+                out.borrow_mut().push_line(line, head).map_err(written)
             };
             for (task, _) in tasks.iter().enumerate().filter(|(_, (of, _))| *of == t) {
                 let Some(&(start, end)) = places[task].get(slot) else {
                     return Err(ResultsError::read("a run of results was not written"));
                 };
-                for finding in results::decode(file.range(start, end), &heads) {
-                    let finding = finding.map_err(ResultsError::read)?;
+                // Each line is copied as it is, unless a mitigation may change it: only its
+                // rule, status and ARN are read (the evidence is most of a line).
+                let mut lines = std::io::BufReader::with_capacity(1 << 16, file.range(start, end));
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match std::io::BufRead::read_until(&mut lines, b'\n', &mut line) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => return Err(ResultsError::read(e)),
+                    }
+                    let head = results::LineHead::of(&line).map_err(ResultsError::read)?;
                     while let Some(extra) =
-                        extras.next_if(|extra| extra.resource.arn < finding.resource.arn)
+                        extras.next_if(|extra| *extra.resource.arn < *head.resource.arn)
                     {
                         put(extra)?;
                     }
-                    put(finding)?;
+                    let rule_id = heads.get(head.rule).map_or("", |h| &*h.id);
+                    if mitigations.may_apply(rule_id, head.status) {
+                        put(results::decode_line(&line, &heads).map_err(ResultsError::read)?)?;
+                    } else {
+                        raw(&line, &head)?;
+                    }
                 }
             }
             for extra in extras {
