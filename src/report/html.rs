@@ -7,6 +7,7 @@
 //! report and options render the same bytes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use handlebars::{
@@ -81,10 +82,10 @@ struct SeverityRow {
 }
 
 #[derive(Serialize)]
-struct ResultView<'a> {
+struct ResultView {
     status: Status,
-    resource: &'a ResourceRef,
-    message: &'a str,
+    resource: Arc<ResourceRef>,
+    message: Arc<str>,
     evidence_text: String,
     /// For waived results: ticket, approver, expiry and justification.
     waiver_text: Option<String>,
@@ -97,8 +98,8 @@ struct RuleView<'a> {
     info: &'a RuleInfo,
     anchor: String,
     counts: Vec<usize>,
-    attention: Vec<ResultView<'a>>,
-    passing: Vec<ResultView<'a>>,
+    attention: Vec<ResultView>,
+    passing: Vec<ResultView>,
     passing_count: usize,
 }
 
@@ -248,11 +249,11 @@ fn evidence_text(finding: &Finding) -> String {
         .join("\n")
 }
 
-fn result_view<'a>(finding: &'a Finding, report: &Report) -> ResultView<'a> {
+fn result_view(finding: &Finding, report: &Report) -> ResultView {
     ResultView {
         status: finding.status,
-        resource: &finding.resource,
-        message: &finding.message,
+        resource: finding.resource.clone(),
+        message: finding.message.clone(),
         evidence_text: evidence_text(finding),
         waiver_text: finding.waiver.as_ref().map(|w| {
             format!(
@@ -371,10 +372,6 @@ fn raw_helper(text: String) -> Box<dyn handlebars::HelperDef + Send + Sync> {
 
 /// Renders the evidence report.
 pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlError> {
-    // The page shows every result at once: a spilled report's are read back here, once.
-    let findings: Vec<std::borrow::Cow<'_, Finding>> = report.results.iter().collect();
-    report.results.check()?;
-    let results = || findings.iter().map(|f| &**f);
     let dir = options.template_dir.as_deref();
     let mut registry = Handlebars::new();
     registry.set_strict_mode(false);
@@ -406,15 +403,8 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
     // Unescaped output: JSON already made safe for a script element above.
     registry.register_helper("json_text", raw_helper(script));
 
-    let count = |results: &mut dyn Iterator<Item = &Finding>| {
-        let mut counts = vec![0usize; STATUSES.len()];
-        for f in results {
-            if let Some(i) = STATUSES.iter().position(|s| *s == f.status) {
-                counts[i] += 1;
-            }
-        }
-        counts
-    };
+    // Every count and view in one pass over the results (a spilled report's are read back
+    // once, and each is dropped once its view is made).
     let severities = [
         Severity::Critical,
         Severity::High,
@@ -422,35 +412,71 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
         Severity::Low,
         Severity::Info,
     ];
-    let severity_rows = severities
-        .iter()
-        .map(|s| SeverityRow {
-            severity: *s,
-            counts: count(&mut results().filter(|f| f.severity() == *s)),
-        })
-        .filter(|row| row.counts.iter().any(|n| *n > 0))
-        .collect();
-    let rules = report
+    let status_at = |status: Status| STATUSES.iter().position(|s| *s == status);
+    let mut severity_counts = vec![vec![0usize; STATUSES.len()]; severities.len()];
+    let mut total_counts = vec![0usize; STATUSES.len()];
+    let mut rules: Vec<RuleView<'_>> = report
         .rules
         .iter()
-        .map(|info| {
-            let of_rule = || results().filter(|f| f.rule_id() == &*info.id);
-            RuleView {
-                info,
-                anchor: format!("rule-{}", info.id),
-                counts: count(&mut of_rule()),
-                // Waived failures stay in sight, with their waiver.
-                attention: of_rule()
-                    .filter(|f| needs_attention(f.status))
-                    .map(|f| result_view(f, report))
-                    .collect(),
-                passing: of_rule()
-                    .filter(|f| !needs_attention(f.status))
-                    .map(|f| result_view(f, report))
-                    .collect(),
-                passing_count: of_rule().filter(|f| !needs_attention(f.status)).count(),
-            }
+        .map(|info| RuleView {
+            info,
+            anchor: format!("rule-{}", info.id),
+            counts: vec![0usize; STATUSES.len()],
+            attention: Vec::new(),
+            passing: Vec::new(),
+            passing_count: 0,
         })
+        .collect();
+    let mut drift_changes = Vec::new();
+    for f in report.results.iter() {
+        let at = status_at(f.status);
+        let severity = severities.iter().position(|s| *s == f.severity());
+        for counts in [
+            Some(&mut total_counts),
+            severity.map(|s| &mut severity_counts[s]),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(i) = at {
+                counts[i] += 1;
+            }
+        }
+        if let Some(rule) = rules.iter_mut().find(|r| r.info.id == f.rule_id()) {
+            if let Some(i) = at {
+                rule.counts[i] += 1;
+            }
+            // Waived failures stay in sight, with their waiver.
+            if needs_attention(f.status) {
+                rule.attention.push(result_view(&f, report));
+            } else {
+                rule.passing.push(result_view(&f, report));
+                rule.passing_count += 1;
+            }
+        }
+        if let Some(state @ (BaselineState::New | BaselineState::Changed)) = f.baseline_state
+            && report.drift.is_some()
+            && matches!(f.status, Status::Fail | Status::Error)
+        {
+            drift_changes.push(DriftChange {
+                state: state.as_str(),
+                status: f.status.as_str().into(),
+                rule_id: f.rule_id().to_string(),
+                arn: f.resource.arn.clone(),
+                message: f.message.to_string(),
+                change_anchor: change_anchor(report, &f.resource),
+            });
+        }
+    }
+    report.results.check()?;
+    let severity_rows = severities
+        .iter()
+        .zip(severity_counts)
+        .map(|(s, counts)| SeverityRow {
+            severity: *s,
+            counts,
+        })
+        .filter(|row| row.counts.iter().any(|n| *n > 0))
         .collect();
     let summary = &report.summary;
     let (verdict_class, verdict_text) = if summary.incomplete {
@@ -513,7 +539,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
             .collect(),
         statuses: STATUSES.iter().map(|s| s.as_str()).collect(),
         severity_rows,
-        total_counts: count(&mut results()),
+        total_counts,
         rules,
         resource_counts: report
             .scan
@@ -540,22 +566,7 @@ pub fn render(report: &Report, options: &HtmlOptions) -> Result<String, HtmlErro
             .collect()
         }),
         drift_changes: report.drift.as_ref().map_or_else(Vec::new, |d| {
-            let mut changes: Vec<DriftChange> = results()
-                .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-                .filter_map(|f| match f.baseline_state {
-                    Some(state @ (BaselineState::New | BaselineState::Changed)) => {
-                        Some(DriftChange {
-                            state: state.as_str(),
-                            status: f.status.as_str().into(),
-                            rule_id: f.rule_id().to_string(),
-                            arn: f.resource.arn.clone(),
-                            message: f.message.to_string(),
-                            change_anchor: change_anchor(report, &f.resource),
-                        })
-                    }
-                    _ => None,
-                })
-                .collect();
+            let mut changes = std::mem::take(&mut drift_changes);
             changes.extend(d.resolved.iter().map(|r| DriftChange {
                 state: BaselineState::Resolved.as_str(),
                 status: r.current_status.map_or("gone", Status::as_str).into(),
