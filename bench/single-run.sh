@@ -34,11 +34,17 @@ size="$(du -m "$work/estate.json" | cut -f1)"
 echo "snapshot: $n notebooks + $n security groups, ${size} MB"
 measure() {
     local label="$1"; shift
-    /usr/bin/time -f "$label: %e s, peak %M KB" "$@" >/dev/null || [ $? -le 3 ]
+    /usr/bin/time -q -o "$work/time" -f "%e %M" "$@" >/dev/null || [ $? -le 3 ]
+    # Peak RSS against the snapshot's size: the issue's target is at most 2 (one snapshot read).
+    read -r seconds peak_kb <"$work/time"
+    awk -v l="$label" -v s="$seconds" -v k="$peak_kb" -v b="$bytes" \
+        'BEGIN { printf "%s: %s s, peak %d KB, %.2fx the snapshot\n", l, s, k, k * 1024 / b }'
 }
+bytes="$(stat -c %s "$work/estate.json")"
 measure "scan --format table" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format table -o "$work/report.txt"
 measure "scan --format json" "$xscan" scan --snapshot "$work/estate.json" --config examples/xscan.yaml --format json -o "$work/report.json"
 echo "JSON report: $(du -m "$work/report.json" | cut -f1) MB"
+# diff reads two snapshots: its ratio is against one of them.
 measure "diff (same snapshot twice)" "$xscan" diff "$work/estate.json" "$work/estate.json"
 # The HTML page holds every result's evidence twice (shown and in its JSON island): about 18 KB
 # of page and 80 KB of memory per notebook, so only for the smaller estates.
