@@ -30,7 +30,7 @@ pub const SPILL_AT: usize = 250_000;
 /// A spilled result that could not be written or read back.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the scan's results could not be {action} its spill file in {dir}: {reason}\n  help: the results of a large scan are kept in a temporary file while the report is made; check the free space there, or set TMPDIR to a directory with room"
+    "the scan's results could not be {action} its spill file in {dir}: {reason}\nhelp: the results of a large scan are kept in a temporary file while the report is made; check the free space there, or set TMPDIR to a directory with room"
 )]
 pub struct ResultsError {
     action: &'static str,
