@@ -760,6 +760,7 @@ fn scan_command(args: &ScanArgs, verbose: u8) -> Result<i32, CliError> {
         config_sha256: config_sha256.clone(),
         min_severity: args.min_severity,
         waivers: waivers.as_ref(),
+        spill_at: spill_at()?,
     };
     let mut report = evaluation.report(&snapshot, snapshot_sha256)?;
     let baseline = match (&args.baseline, &history) {
@@ -879,6 +880,23 @@ fn render_signed(
     // A spilled result that could not be read back would be missing from what was rendered.
     report.results.check()?;
     Ok(rendered)
+}
+
+/// Results held in memory before a scan spills them to a temporary file: `XSCAN_SPILL_AT`,
+/// else [`crate::findings::results::SPILL_AT`].
+fn spill_at() -> Result<usize, CliError> {
+    match std::env::var("XSCAN_SPILL_AT") {
+        Err(std::env::VarError::NotPresent) => Ok(crate::findings::results::SPILL_AT),
+        Ok(text) => text.trim().parse().map_err(|_| {
+            CliError::Usage(format!(
+                "XSCAN_SPILL_AT is `{text}`, not a number of results\nhelp: give a whole number from 0 (every result spilled) up, or unset it for {}",
+                crate::findings::results::SPILL_AT
+            ))
+        }),
+        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::Usage(
+            "XSCAN_SPILL_AT is not text\nhelp: give a whole number of results, or unset it".into(),
+        )),
+    }
 }
 
 fn read_snapshot_text(path: &Path) -> Result<String, CliError> {

@@ -44,6 +44,9 @@ pub struct Evaluation<'a> {
     pub config_sha256: Option<String>,
     pub min_severity: Severity,
     pub waivers: Option<&'a Waivers>,
+    /// Results beyond which they are spilled ([`crate::findings::results::SPILL_AT`], or
+    /// `XSCAN_SPILL_AT`).
+    pub spill_at: usize,
 }
 
 impl Evaluation<'_> {
@@ -60,7 +63,7 @@ impl Evaluation<'_> {
             config: self.config,
             config_sha256: self.config_sha256.clone(),
             min_severity: self.min_severity,
-            spill_at: crate::findings::results::SPILL_AT,
+            spill_at: self.spill_at,
         })?;
         if let Some(waivers) = self.waivers {
             waivers.apply(&mut report, snapshot.metadata.finished_at.date_naive())?;
@@ -343,6 +346,7 @@ mod tests {
             config_sha256: None,
             min_severity: Severity::Info,
             waivers: None,
+            spill_at: crate::findings::results::SPILL_AT,
         }
     }
 

@@ -10,7 +10,7 @@ use xscan::model::Snapshot;
 use xscan::report;
 use xscan::rules::RulePack;
 
-use crate::common::{COMPLIANT, CONFIG, ESTATE, root};
+use crate::common::{COMPLIANT, CONFIG, ESTATE, root, stderr, temp_dir};
 
 /// One format's renderer.
 type Render = dyn Fn(&Report) -> String;
@@ -116,4 +116,70 @@ fn a_spilled_scan_reports_what_a_held_one_does() {
         assert!(from_held == from_spilled, "{name} differs when spilled");
     }
     assert!(spilled.results.check().is_ok());
+}
+
+/// `xscan scan` with `env` and nothing else of the environment but `PATH`.
+fn scan_with(env: &[(&str, &str)], output: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xscan"))
+        .args(["scan", "--snapshot", ESTATE, "--config", CONFIG])
+        .args([
+            "--waivers",
+            "examples/waivers.yaml",
+            "--format",
+            "json",
+            "--output",
+        ])
+        .arg(output)
+        .current_dir(root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Through the command line: a scan that spills every result (`XSCAN_SPILL_AT=0`) writes the
+/// report a held one writes; one whose spill file cannot be made (`TMPDIR` missing) delivers
+/// nothing and exits 2 with a help line; a spill threshold that is not a number is refused.
+#[test]
+fn the_command_line_spills_alike_and_refuses_what_it_cannot_spill() {
+    let dir = temp_dir("spill-cli");
+    let (held, spilled, refused) = (
+        dir.join("held.json"),
+        dir.join("spilled.json"),
+        dir.join("refused.json"),
+    );
+    let out = scan_with(&[], &held);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = scan_with(&[("XSCAN_SPILL_AT", "0")], &spilled);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+    assert!(
+        read(&held) == read(&spilled),
+        "the spilled scan's report differs"
+    );
+
+    let missing = dir.join("no-such-dir");
+    let out = scan_with(
+        &[
+            ("XSCAN_SPILL_AT", "0"),
+            ("TMPDIR", missing.to_str().unwrap()),
+        ],
+        &refused,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("spill file"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("\nhelp: "), "{}", stderr(&out));
+    assert!(!refused.exists(), "nothing is delivered");
+    // Held, the same scan needs no temporary file.
+    let out = scan_with(&[("TMPDIR", missing.to_str().unwrap())], &refused);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    let out = scan_with(&[("XSCAN_SPILL_AT", "many")], &refused);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("XSCAN_SPILL_AT is `many`"),
+        "{}",
+        stderr(&out)
+    );
 }
