@@ -320,8 +320,8 @@ impl Snapshot {
     /// The file is read twice, each time as it is parsed: once to check it (the same checks
     /// as [`Snapshot::from_json`]: UTF-8, a byte order mark passed over, no repeated key), once
     /// to read the snapshot. A large estate's text is then never held beside the estate made
-    /// from it (226 MB of text for 241 MB of estate). A file changed between the two reads is
-    /// refused.
+    /// from it (226 MB of text beside an estate of about the same size). A file changed
+    /// between the two reads is refused.
     pub fn read_file(path: &Path) -> Result<(Self, String), ModelError> {
         let origin = path.display().to_string();
         let read_error = |source: std::io::Error| ModelError::Read {
