@@ -369,41 +369,31 @@ impl<'a> Evaluator<'a> {
         // A task's places are taken by the one worker that takes the task.
         let places_of_task: Vec<Mutex<Vec<&mut [Finding]>>> =
             places_of_task.into_iter().map(Mutex::new).collect();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, tasks.len().max(1));
-        let next = AtomicUsize::new(0);
-        // A worker that panics makes the scope re-raise the panic.
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                let (next, tasks, by_type, plans, places_of_task) =
-                    (&next, &tasks, &by_type, &plans, &places_of_task);
-                scope.spawn(move || {
-                    // Each worker shares alike within each rule (see `Alike`).
-                    let mut alike: Vec<Alike> = Vec::new();
-                    alike.resize_with(rules.len(), Alike::default);
-                    loop {
-                        let task = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(t, run)) = tasks.get(task) else {
-                            break;
-                        };
-                        let mut slots = std::mem::take(
-                            &mut *places_of_task[task]
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner),
-                        );
-                        let of_type = &by_type[t].1;
-                        for (i, &entry) in run.iter().enumerate() {
-                            for (slot, &r) in of_type.iter().enumerate() {
-                                let finding = self.result_on(&rules[r], &plans[r], entry);
-                                slots[slot][i] = alike[r].share(finding);
-                            }
-                            self.forget(entry);
-                        }
+        on_workers(
+            tasks.len(),
+            // Each worker shares alike within each rule (see `Alike`).
+            || {
+                let mut alike: Vec<Alike> = Vec::new();
+                alike.resize_with(rules.len(), Alike::default);
+                alike
+            },
+            |alike, task| {
+                let (t, run) = tasks[task];
+                let mut slots = std::mem::take(
+                    &mut *places_of_task[task]
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner),
+                );
+                let of_type = &by_type[t].1;
+                for (i, &entry) in run.iter().enumerate() {
+                    for (slot, &r) in of_type.iter().enumerate() {
+                        let finding = self.result_on(&rules[r], &plans[r], entry);
+                        slots[slot][i] = alike[r].share(finding);
                     }
-                });
-            }
-        });
+                    self.forget(entry);
+                }
+            },
+        );
         // Each rule's extras in their places, then its results sorted by ARN as
         // `evaluate_rule` sorts them.
         for (extra, extra_places) in extras.into_iter().zip(places_of_extras) {
@@ -497,67 +487,65 @@ impl<'a> Evaluator<'a> {
             plans.iter().map(|p| p.head.clone()).collect();
         let written = |e: std::io::Error| ResultsError::written(e);
         // Per task, where each of its type's rules' results are in the first file.
-        let runs = Mutex::new((
+        let runs: Mutex<RunsFile> = Mutex::new((
             SpillFile::create().map_err(written)?,
             vec![Vec::<(u64, u64)>::new(); tasks.len()],
             None::<std::io::Error>,
         ));
         let holding = Mutex::new(Mitigations::new(rules));
-        let workers = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, tasks.len().max(1));
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                let (next, tasks, by_type, plans, runs, holding) =
-                    (&next, &tasks, &by_type, &plans, &runs, &holding);
-                scope.spawn(move || {
-                    loop {
-                        let task = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(t, run)) = tasks.get(task) else {
-                            break;
-                        };
-                        let of_type = &by_type[t].1;
-                        let mut lines: Vec<Vec<u8>> = vec![Vec::new(); of_type.len()];
-                        let mut failed = None;
-                        for &entry in run {
-                            for (slot, &r) in of_type.iter().enumerate() {
-                                let finding = self.result_on(&rules[r], &plans[r], entry);
-                                // Only account rules mitigate: the lock is not taken per result.
-                                if finding.resource.resource_type == ResourceType::Account {
-                                    holding
-                                        .lock()
-                                        .unwrap_or_else(PoisonError::into_inner)
-                                        .note_holding(&finding);
-                                }
-                                if let Err(e) = results::encode_line(&finding, r, &mut lines[slot])
-                                {
-                                    failed.get_or_insert(e);
-                                }
-                            }
-                            self.forget(entry);
+        on_workers(
+            tasks.len(),
+            || (),
+            |(), task| {
+                // Once a run could not be written, the rest is not evaluated.
+                let failed_before = |runs: &Mutex<RunsFile>| {
+                    runs.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .2
+                        .is_some()
+                };
+                if failed_before(&runs) {
+                    return;
+                }
+                let (t, run) = tasks[task];
+                let of_type = &by_type[t].1;
+                let mut lines: Vec<Vec<u8>> = vec![Vec::new(); of_type.len()];
+                let mut failed = None;
+                for &entry in run {
+                    for (slot, &r) in of_type.iter().enumerate() {
+                        let finding = self.result_on(&rules[r], &plans[r], entry);
+                        // Only account rules mitigate: the lock is not taken per result.
+                        if finding.resource.resource_type == ResourceType::Account {
+                            holding
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .note_holding(&finding);
                         }
-                        let mut runs = runs.lock().unwrap_or_else(PoisonError::into_inner);
-                        let (file, places, error) = &mut *runs;
-                        if let Some(e) = failed {
-                            error.get_or_insert(e);
-                        }
-                        if error.is_some() {
-                            break;
-                        }
-                        for bytes in &lines {
-                            match file.append(bytes) {
-                                Ok(start) => places[task].push((start, file.len())),
-                                Err(e) => {
-                                    error.get_or_insert(e);
-                                    break;
-                                }
-                            }
+                        if let Err(e) = results::encode_line(&finding, r, &mut lines[slot]) {
+                            failed.get_or_insert(e);
                         }
                     }
-                });
-            }
-        });
+                    self.forget(entry);
+                }
+                let mut runs = runs.lock().unwrap_or_else(PoisonError::into_inner);
+                let (file, places, error) = &mut *runs;
+                if let Some(e) = failed {
+                    error.get_or_insert(e);
+                }
+                if error.is_some() {
+                    return;
+                }
+                for bytes in &lines {
+                    match file.append(bytes) {
+                        Ok(start) => places[task].push((start, file.len())),
+                        Err(e) => {
+                            error.get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            },
+        );
         let (file, places, error) = runs.into_inner().unwrap_or_else(PoisonError::into_inner);
         if let Some(e) = error {
             return Err(written(e));
@@ -1155,6 +1143,34 @@ impl<'a> Evaluator<'a> {
             .next()
             .unwrap_or_default()
     }
+}
+
+/// The first spill file of `evaluate_spilled`, where each task's runs start and end in it,
+/// and the first failure to write it.
+type RunsFile = (SpillFile, Vec<Vec<(u64, u64)>>, Option<std::io::Error>);
+
+/// Shares `tasks` tasks out among the machine's workers: each task is done once, by one
+/// worker, with that worker's own `state` (made once per worker). A worker that panics makes
+/// the scope re-raise the panic.
+fn on_workers<S>(tasks: usize, state: impl Fn() -> S + Sync, work: impl Fn(&mut S, usize) + Sync) {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, tasks.max(1));
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut own = state();
+                loop {
+                    let task = next.fetch_add(1, Ordering::Relaxed);
+                    if task >= tasks {
+                        break;
+                    }
+                    work(&mut own, task);
+                }
+            });
+        }
+    });
 }
 
 /// Sorts a rule's results by their resource's ARN, ties in their order.
