@@ -240,12 +240,6 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
-impl From<Vec<Finding>> for Results {
-    fn from(findings: Vec<Finding>) -> Self {
-        Self::held(findings)
-    }
-}
-
 impl Clone for Results {
     fn clone(&self) -> Self {
         Self {
@@ -402,16 +396,36 @@ pub fn decode<'a, R: Read + 'a>(
     lines: R,
     rules: &'a [Arc<RuleHead>],
 ) -> impl Iterator<Item = Result<Finding, String>> + 'a {
-    let mut lines = io::BufReader::with_capacity(1 << 16, lines);
-    let mut line = Vec::new();
-    std::iter::from_fn(move || {
-        line.clear();
-        match lines.read_until(b'\n', &mut line) {
-            Ok(0) => None,
-            Ok(_) => Some(decode_line(&line, rules)),
-            Err(e) => Some(Err(e.to_string())),
-        }
+    let mut lines = Lines::new(lines);
+    std::iter::from_fn(move || match lines.next_line() {
+        Ok(None) => None,
+        Ok(Some(line)) => Some(decode_line(line, rules)),
+        Err(e) => Some(Err(e.to_string())),
     })
+}
+
+/// The lines of a spill file, read one at a time into one buffer.
+pub struct Lines<R> {
+    reader: io::BufReader<R>,
+    line: Vec<u8>,
+}
+
+impl<R: Read> Lines<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader: io::BufReader::with_capacity(1 << 16, reader),
+            line: Vec::new(),
+        }
+    }
+
+    /// The next line, with its line feed; `None` at the end.
+    pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        self.line.clear();
+        match self.reader.read_until(b'\n', &mut self.line)? {
+            0 => Ok(None),
+            _ => Ok(Some(&self.line)),
+        }
+    }
 }
 
 /// One line `encode` wrote, read back whole.

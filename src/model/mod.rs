@@ -61,6 +61,18 @@ pub enum ModelError {
     Version { path: String, found: String },
 }
 
+impl ModelError {
+    /// A JSON problem at its place in the snapshot `origin`.
+    fn parse(origin: &str, problem: crate::input::JsonProblem) -> Self {
+        ModelError::Parse {
+            path: origin.to_string(),
+            line: problem.line,
+            column: problem.column,
+            message: problem.message,
+        }
+    }
+}
+
 /// A whole scan's collected configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,12 +305,7 @@ impl Snapshot {
     /// Parses snapshot JSON; `origin` names it in errors.
     pub fn from_json(origin: &str, text: &str) -> Result<Self, ModelError> {
         let text = crate::input::strip_bom(text);
-        crate::input::check_json(text).map_err(|p| ModelError::Parse {
-            path: origin.to_string(),
-            line: p.line,
-            column: p.column,
-            message: p.message,
-        })?;
+        crate::input::check_json(text).map_err(|p| ModelError::parse(origin, p))?;
         // Read with the values a fleet repeats shared (see `packed`).
         let read = packed::sharing(|| serde_json::from_str::<Snapshot>(text));
         let snapshot = read.map_err(|e| ModelError::Parse {
@@ -307,13 +314,18 @@ impl Snapshot {
             column: e.column(),
             message: e.to_string(),
         })?;
-        if snapshot.schema_version != SNAPSHOT_SCHEMA_VERSION {
+        snapshot.of_this_version(origin)
+    }
+
+    /// The snapshot, when it is of the schema version this xscan reads.
+    fn of_this_version(self, origin: &str) -> Result<Self, ModelError> {
+        if self.schema_version != SNAPSHOT_SCHEMA_VERSION {
             return Err(ModelError::Version {
                 path: origin.to_string(),
-                found: snapshot.schema_version,
+                found: self.schema_version,
             });
         }
-        Ok(snapshot)
+        Ok(self)
     }
 
     /// Reads a snapshot file without holding its text, and gives the hex sha256 of its bytes.
@@ -332,13 +344,7 @@ impl Snapshot {
             if e.is_io() {
                 read_error(e.into())
             } else {
-                let p = crate::input::JsonProblem::from(e);
-                ModelError::Parse {
-                    path: origin.clone(),
-                    line: p.line,
-                    column: p.column,
-                    message: p.message,
-                }
+                ModelError::parse(&origin, e.into())
             }
         };
         let open = || {
@@ -360,13 +366,7 @@ impl Snapshot {
                 "the file changed while it was read; read it again once it is written",
             )));
         }
-        if snapshot.schema_version != SNAPSHOT_SCHEMA_VERSION {
-            return Err(ModelError::Version {
-                path: origin,
-                found: snapshot.schema_version,
-            });
-        }
-        Ok((snapshot, sha256))
+        Ok((snapshot.of_this_version(&origin)?, sha256))
     }
 
     /// Reads a snapshot file (see [`Snapshot::read_file`]).

@@ -578,16 +578,9 @@ impl<'a> Evaluator<'a> {
                 };
                 // Each line is copied as it is, unless a mitigation may change it: only its
                 // rule, status and ARN are read (the evidence is most of a line).
-                let mut lines = std::io::BufReader::with_capacity(1 << 16, file.range(start, end));
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    match std::io::BufRead::read_until(&mut lines, b'\n', &mut line) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(e) => return Err(ResultsError::read(e)),
-                    }
-                    let head = results::LineHead::of(&line).map_err(ResultsError::read)?;
+                let mut lines = results::Lines::new(file.range(start, end));
+                while let Some(line) = lines.next_line().map_err(ResultsError::read)? {
+                    let head = results::LineHead::of(line).map_err(ResultsError::read)?;
                     while let Some(extra) =
                         extras.next_if(|extra| *extra.resource.arn < *head.resource.arn)
                     {
@@ -595,9 +588,9 @@ impl<'a> Evaluator<'a> {
                     }
                     let rule_id = heads.get(head.rule).map_or("", |h| &*h.id);
                     if mitigations.may_apply(rule_id, head.status) {
-                        put(results::decode_line(&line, &heads).map_err(ResultsError::read)?)?;
+                        put(results::decode_line(line, &heads).map_err(ResultsError::read)?)?;
                     } else {
-                        raw(&line, &head)?;
+                        raw(line, &head)?;
                     }
                 }
             }
